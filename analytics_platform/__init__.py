@@ -1,0 +1,1 @@
+"""Analytics platform for a payments business."""

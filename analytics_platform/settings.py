@@ -1,0 +1,229 @@
+"""All configuration, read from the environment, each knob with a default.
+
+`load_settings()` validates everything at start so a bad value fails loudly with the
+name of the variable, instead of surfacing later as an obscure driver error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg.conninfo
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the platform cannot use."""
+
+    def __init__(self, variable: str, value: str, problem: str) -> None:
+        super().__init__(f"{variable}={value!r}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Field docs double as the README configuration table."""
+
+    database_url: str
+    kafka_bootstrap_servers: str
+    kafka_topic_prefix: str
+    kafka_consumer_group: str
+    kafka_topic_partitions: int
+    reporting_timezone: str
+    partitions_start_date: str
+    dagster_home: Path
+    dagster_pg_url: str
+    event_max_future_skew_seconds: int
+    raw_partitions_ahead_days: int
+    raw_retention_days: int
+    raw_compress_after_days: int
+    raw_chunk_interval_days: int
+    dev_data_dir: Path
+    sql_dir: Path
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.reporting_timezone)
+
+    @property
+    def start_date(self) -> date:
+        return date.fromisoformat(self.partitions_start_date)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One environment variable: its default and what it means (for the README)."""
+
+    variable: str
+    default: str
+    meaning: str
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "DATABASE_URL",
+        "postgresql://analytics:analytics@localhost:5432/analytics",
+        "PostgreSQL/TimescaleDB holding raw, ingest, marts and api schemas.",
+    ),
+    Knob(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "localhost:9092",
+        "Kafka brokers, `host:port[,host:port]`.",
+    ),
+    Knob(
+        "KAFKA_TOPIC_PREFIX",
+        "analytics.",
+        "Prefix of the five event topics (`analytics.transactions`, ...).",
+    ),
+    Knob(
+        "KAFKA_CONSUMER_GROUP",
+        "analytics-platform",
+        "Group id under which offsets are also committed to Kafka (for lag tools).",
+    ),
+    Knob(
+        "KAFKA_TOPIC_PARTITIONS",
+        "64",
+        "Partitions per topic created by the embedded Kafka (its retention is per partition).",
+    ),
+    Knob(
+        "REPORTING_TIMEZONE",
+        "UTC",
+        "IANA zone in which hours, days, weeks (Monday) and months are cut.",
+    ),
+    Knob(
+        "PARTITIONS_START_DATE",
+        "2024-01-01",
+        "First day of every partitioned asset (`YYYY-MM-DD`); older events are rejected.",
+    ),
+    Knob(
+        "DAGSTER_HOME",
+        str(REPO_ROOT / ".dagster"),
+        "Directory with `dagster.yaml` for the Dagster instance.",
+    ),
+    Knob(
+        "DAGSTER_PG_URL",
+        "(DATABASE_URL)",
+        "PostgreSQL for Dagster's run/event/schedule storage.",
+    ),
+    Knob(
+        "EVENT_MAX_FUTURE_SKEW_SECONDS",
+        "300",
+        "Events stamped further than this in the future are dead-lettered.",
+    ),
+    Knob(
+        "RAW_PARTITIONS_AHEAD_DAYS",
+        "7",
+        "Without TimescaleDB: daily raw partitions created this many days ahead.",
+    ),
+    Knob("RAW_RETENTION_DAYS", "730", "Raw events older than this are dropped (0 keeps all)."),
+    Knob(
+        "RAW_COMPRESS_AFTER_DAYS",
+        "7",
+        "TimescaleDB (timescale license): compress raw chunks older than this.",
+    ),
+    Knob("RAW_CHUNK_INTERVAL_DAYS", "1", "TimescaleDB chunk interval of the raw hypertables."),
+    Knob(
+        "DEV_DATA_DIR",
+        str(REPO_ROOT / ".dev-data"),
+        "Where the embedded PostgreSQL keeps its files.",
+    ),
+    Knob("SQL_DIR", str(REPO_ROOT / "sql"), "Directory of the SQL files (migrations, rollups)."),
+)
+
+_URL_SCHEMES = ("postgresql://", "postgres://")
+_KAFKA_SERVER = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+
+
+def _int(env: Mapping[str, str], variable: str, default: str, minimum: int = 0) -> int:
+    raw = env.get(variable, default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(variable, raw, "expected a whole number") from None
+    if value < minimum:
+        raise SettingsError(variable, raw, f"must be at least {minimum}")
+    return value
+
+
+def _postgres_url(variable: str, raw: str) -> str:
+    if "://" in raw and not raw.startswith(_URL_SCHEMES):
+        raise SettingsError(variable, raw, "expected a postgresql:// URL or libpq key=value string")
+    try:
+        psycopg.conninfo.conninfo_to_dict(raw)
+    except psycopg.ProgrammingError as exc:
+        raise SettingsError(variable, raw, f"malformed connection string ({exc})") from None
+    return raw
+
+
+def _kafka_servers(variable: str, raw: str) -> str:
+    servers = [s.strip() for s in raw.split(",") if s.strip()]
+    if not servers or not all(_KAFKA_SERVER.match(s) for s in servers):
+        raise SettingsError(variable, raw, "expected host:port[,host:port...]")
+    return ",".join(servers)
+
+
+def _timezone(variable: str, raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(variable, raw, "unknown IANA time zone (e.g. UTC, Europe/Paris)") from None
+    return raw
+
+
+def _iso_date(variable: str, raw: str) -> str:
+    try:
+        date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(variable, raw, "expected a date as YYYY-MM-DD") from None
+    if len(raw) != 10:
+        raise SettingsError(variable, raw, "expected a date as YYYY-MM-DD")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every knob; raises SettingsError naming the first bad variable."""
+    env = os.environ if env is None else env
+    default = {k.variable: k.default for k in KNOBS}
+
+    def get(variable: str) -> str:
+        return env.get(variable) or default[variable]
+
+    database_url = _postgres_url("DATABASE_URL", get("DATABASE_URL"))
+    dagster_pg_url = env.get("DAGSTER_PG_URL") or database_url
+    return Settings(
+        database_url=database_url,
+        kafka_bootstrap_servers=_kafka_servers(
+            "KAFKA_BOOTSTRAP_SERVERS", get("KAFKA_BOOTSTRAP_SERVERS")
+        ),
+        kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", default["KAFKA_TOPIC_PREFIX"]),
+        kafka_consumer_group=get("KAFKA_CONSUMER_GROUP"),
+        kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", default["KAFKA_TOPIC_PARTITIONS"], 1),
+        reporting_timezone=_timezone("REPORTING_TIMEZONE", get("REPORTING_TIMEZONE")),
+        partitions_start_date=_iso_date("PARTITIONS_START_DATE", get("PARTITIONS_START_DATE")),
+        dagster_home=Path(get("DAGSTER_HOME")),
+        dagster_pg_url=_postgres_url("DAGSTER_PG_URL", dagster_pg_url),
+        event_max_future_skew_seconds=_int(
+            env, "EVENT_MAX_FUTURE_SKEW_SECONDS", default["EVENT_MAX_FUTURE_SKEW_SECONDS"]
+        ),
+        raw_partitions_ahead_days=_int(
+            env, "RAW_PARTITIONS_AHEAD_DAYS", default["RAW_PARTITIONS_AHEAD_DAYS"]
+        ),
+        raw_retention_days=_int(env, "RAW_RETENTION_DAYS", default["RAW_RETENTION_DAYS"]),
+        raw_compress_after_days=_int(
+            env, "RAW_COMPRESS_AFTER_DAYS", default["RAW_COMPRESS_AFTER_DAYS"], 1
+        ),
+        raw_chunk_interval_days=_int(
+            env, "RAW_CHUNK_INTERVAL_DAYS", default["RAW_CHUNK_INTERVAL_DAYS"], 1
+        ),
+        dev_data_dir=Path(get("DEV_DATA_DIR")),
+        sql_dir=Path(get("SQL_DIR")),
+    )
+
+
