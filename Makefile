@@ -1,0 +1,46 @@
+# Every target creates or refreshes the environment itself: a fresh clone needs only
+# Python 3.11+. uv is installed into .uv/ from PyPI at a pinned version and installs the
+# locked dependencies into .venv/.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+
+.PHONY: venv lint format test test-fast bench demo dev-services clean
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+venv: $(SYNCED)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(VENV)/bin/pytest
+
+test-fast: venv
+	$(VENV)/bin/pytest -m "not slow"
+
+bench: venv
+	$(VENV)/bin/python -m benchmarks
+
+demo: venv
+	$(VENV)/bin/analytics-platform demo
+
+dev-services: venv
+	$(VENV)/bin/analytics-platform dev-services --migrate
+
+clean:
+	rm -rf .venv .uv .dev-data .demo .dagster .pytest_cache .ruff_cache

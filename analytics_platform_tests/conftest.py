@@ -1,0 +1,92 @@
+"""Real services for the tests: the embedded PostgreSQL and Kafka, or the ones that
+DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from analytics_platform.dev.kafka import EmbeddedKafka
+from analytics_platform.dev.postgres import EmbeddedPostgres
+from analytics_platform.migrations import migrate
+from analytics_platform.settings import Settings, load_settings
+
+
+class PostgresCluster:
+    """Hands out fresh databases on one server, so tests never see each other's rows."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return psycopg.conninfo.make_conninfo(self.admin_url, dbname=name)
+
+    def drop_database(self, url: str) -> None:
+        name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield PostgresCluster(url)
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", databases=()).start()
+    try:
+        yield PostgresCluster(server.admin_url)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def empty_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    url = postgres_cluster.create_database()
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield servers
+        return
+    with EmbeddedKafka() as kafka:
+        yield kafka.bootstrap_servers
+
+
+def settings_for(**environment: str | Path) -> Settings:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DAGSTER_PG_URL")}
+    return load_settings({**base, **{k.upper(): str(v) for k, v in environment.items()}})
+
+
+@pytest.fixture
+def settings(empty_database_url: str, kafka_bootstrap: str) -> Settings:
+    """Settings pointing at a fresh, migrated database and the test Kafka, with a topic
+    prefix of its own so tests never share topics."""
+    result = settings_for(
+        database_url=empty_database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+    )
+    migrate(result)
+    return result
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(settings.database_url, autocommit=True) as connection:
+        yield connection
