@@ -105,7 +105,11 @@ def _with(settings: Settings, environment: dict[str, str]) -> Settings:
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from analytics_platform.dev.event_sinks import produce_to_kafka, summarize_counts, write_jsonl
-    from analytics_platform.dev.generator import GeneratorConfig, generate_events
+    from analytics_platform.dev.generator import (
+        GeneratorConfig,
+        estimate_total_events,
+        generate_events,
+    )
     from analytics_platform.resources.kafka import producer_config
 
     start = args.start or (
@@ -130,11 +134,113 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             events,
             producer_config(settings),
             settings.kafka_topic_prefix,
-            total=None,
+            total=estimate_total_events(config),
             progress=not args.no_progress,
         )
         print(f"produced to Kafka at {settings.kafka_bootstrap_servers}")
     print(summarize_counts(counts))
+    return 0
+
+
+def _short_topic(settings: Settings, text: str) -> str:
+    from analytics_platform.events import TOPICS
+
+    name = text.removeprefix(settings.kafka_topic_prefix)
+    if name not in TOPICS:
+        raise UsageError(
+            f"unknown topic {text!r}; use one of {', '.join(TOPICS)} "
+            f"(with or without the prefix {settings.kafka_topic_prefix!r})"
+        )
+    return name
+
+
+def cmd_ingest_run(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.events import TOPICS
+    from analytics_platform.ingestion.runner import ingest_topic
+
+    names = [_short_topic(settings, args.topic)] if args.topic else list(TOPICS)
+    for name in names:
+        report = ingest_topic(
+            settings, name, time_budget=args.budget, batch_size=settings.ingest_batch_size
+        )
+        r = report.result
+        print(
+            f"{report.topic}: {r.messages:,} messages -> {r.rows_inserted:,} rows, "
+            f"{r.duplicates:,} duplicates, {r.dead_letters:,} dead letters, "
+            f"{len(r.hours)} hours touched in {report.seconds:.1f} s; lag left {report.remaining:,}"
+        )
+    return 0
+
+
+def cmd_ingest_status(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.events import TOPICS
+    from analytics_platform.ingestion.gaps import list_gaps
+    from analytics_platform.ingestion.reader import TopicReader
+    from analytics_platform.ingestion.runner import loader_for, read_state
+    from analytics_platform.resources.warehouse import connect
+
+    with connect(settings.database_url, autocommit=True) as conn:
+        print(f"{'topic':40} {'partitions':>10} {'stored':>14} {'lag':>12}  state")
+        for name in TOPICS:
+            loader = loader_for(settings, name)
+            reader = TopicReader(settings, loader.topic)
+            try:
+                state = read_state(conn, reader, loader)
+                line = f"{len(state.watermarks):>10} {sum(state.stored.values()):>14,} "
+                print(f"{loader.topic:40} {line}{state.lag:>12,}  ok")
+            except Exception as exc:  # status reports every topic, whatever one says
+                print(f"{loader.topic:40} {'':>10} {'':>14} {'':>12}  {exc}")
+            finally:
+                reader.close()
+        for topic, partition, lo, hi, detected, *_ in list_gaps(
+            conn, settings.kafka_consumer_group
+        ):
+            print(f"gap: {topic} [{partition}] offsets {lo}..{hi - 1} lost (detected {detected})")
+    return 0
+
+
+def cmd_ingest_acknowledge_gap(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.ingestion.gaps import acknowledge_gap
+    from analytics_platform.resources.kafka import topic_name
+    from analytics_platform.resources.warehouse import connect
+
+    topic = topic_name(settings, _short_topic(settings, args.topic))
+    with connect(settings.database_url, autocommit=True) as conn:
+        ranges = acknowledge_gap(conn, settings.kafka_consumer_group, topic, args.partition)
+    for lo, hi in ranges:
+        print(f"acknowledged: {topic} [{args.partition}] offsets {lo}..{hi - 1} ({hi - lo:,} lost)")
+    print(f"ingestion of {topic} [{args.partition}] resumes at offset {ranges[-1][1]}")
+    return 0
+
+
+def cmd_dead_letters_list(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.ingestion.dead_letters import list_dead_letters
+    from analytics_platform.resources.kafka import topic_name
+    from analytics_platform.resources.warehouse import connect
+
+    topic = topic_name(settings, _short_topic(settings, args.topic)) if args.topic else None
+    with connect(settings.database_url, autocommit=True) as conn:
+        letters = list_dead_letters(conn, topic, args.limit, args.all)
+    for letter in letters:
+        state = f"replayed {letter.replayed_at:%Y-%m-%d %H:%M}" if letter.replayed_at else "pending"
+        preview = bytes(letter.payload[:80]).decode("utf-8", "replace")
+        print(
+            f"#{letter.id} {letter.topic} [{letter.partition}]@{letter.offset} {state}: "
+            f"{letter.reason}\n    {preview}"
+        )
+    print(f"{len(letters)} dead letter(s) shown")
+    return 0
+
+
+def cmd_dead_letters_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.ingestion.dead_letters import replay_dead_letters
+
+    short = _short_topic(settings, args.topic) if args.topic else None
+    for report in replay_dead_letters(settings, short):
+        print(
+            f"{report.topic}: {report.examined:,} examined, {report.replayed:,} replayed, "
+            f"{report.duplicates:,} already present, {report.still_failing:,} still failing"
+        )
     return 0
 
 
@@ -196,6 +302,41 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(handler=cmd_generate)
 
+    ingest = commands.add_parser("ingest", help="run, inspect and unblock Kafka ingestion")
+    ingest_commands = ingest.add_subparsers(dest="ingest_command", required=True, metavar="ACTION")
+    run = ingest_commands.add_parser(
+        "run", help="ingest now, outside Dagster (same function as the sensors)"
+    )
+    run.add_argument("--topic", help="one topic (default: all five)")
+    run.add_argument(
+        "--budget", type=float, help="stop after this many seconds (default: until caught up)"
+    )
+    run.set_defaults(handler=cmd_ingest_run)
+    status = ingest_commands.add_parser("status", help="lag per topic and unacknowledged gaps")
+    status.set_defaults(handler=cmd_ingest_status)
+    ack = ingest_commands.add_parser(
+        "acknowledge-gap",
+        help="accept that Kafka deleted offsets before they were ingested, and resume",
+    )
+    ack.add_argument("--topic", required=True, help="topic, with or without the prefix")
+    ack.add_argument("--partition", required=True, type=int)
+    ack.set_defaults(handler=cmd_ingest_acknowledge_gap)
+
+    letters = commands.add_parser("dead-letters", help="inspect and replay rejected messages")
+    letters_commands = letters.add_subparsers(
+        dest="dead_letters_command", required=True, metavar="ACTION"
+    )
+    listing = letters_commands.add_parser("list", help="show dead letters with their reasons")
+    listing.add_argument("--topic", help="only this topic")
+    listing.add_argument("--limit", type=_positive_int, default=50, help="default 50")
+    listing.add_argument("--all", action="store_true", help="include replayed ones")
+    listing.set_defaults(handler=cmd_dead_letters_list)
+    replay = letters_commands.add_parser(
+        "replay", help="re-ingest the dead letters that decode with the current contract"
+    )
+    replay.add_argument("--topic", help="only this topic")
+    replay.set_defaults(handler=cmd_dead_letters_replay)
+
     demo = commands.add_parser(
         "demo",
         help="start everything locally: embedded services, events, Dagster UI (Ctrl-C stops)",
@@ -208,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.dev.postgres import EmbeddedPostgresError
+    from analytics_platform.ingestion.gaps import NoGapError
+    from analytics_platform.ingestion.runner import IngestionBlockedError, OffsetBeyondEndError
     from analytics_platform.migrations import MigrationError
     from analytics_platform.resources.kafka import KafkaAccessError
     from analytics_platform.resources.warehouse import WarehouseUnavailableError
@@ -219,6 +362,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         WarehouseUnavailableError,
         KafkaAccessError,
         EmbeddedPostgresError,
+        NoGapError,
+        IngestionBlockedError,
+        OffsetBeyondEndError,
     )
 
 

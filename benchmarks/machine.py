@@ -17,11 +17,11 @@ def postgres_version() -> str:
         with psycopg.connect(url) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             return f"PostgreSQL {row[0]}" if row else "unknown"
-    from analytics_platform.dev import postgres  # noqa: F401  (silences pgserver's warning)
-    from pgserver.postgres_server import POSTGRES_BIN_PATH
+    from analytics_platform.dev.postgres import _pgserver
 
+    bin_path = _pgserver().postgres_server.POSTGRES_BIN_PATH
     out = subprocess.run(
-        [str(POSTGRES_BIN_PATH / "postgres"), "--version"], capture_output=True, text=True
+        [str(bin_path / "postgres"), "--version"], capture_output=True, text=True
     )
     return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "unknown"
 

@@ -17,7 +17,11 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 from analytics_platform.dev.event_sinks import produce_to_kafka, summarize_counts
-from analytics_platform.dev.generator import GeneratorConfig, generate_events
+from analytics_platform.dev.generator import (
+    GeneratorConfig,
+    estimate_total_events,
+    generate_events,
+)
 from analytics_platform.dev.services import install_stop_handlers, start_dev_services
 from analytics_platform.migrations import migrate
 from analytics_platform.resources.kafka import producer_config
@@ -73,13 +77,12 @@ def run_demo(settings: Settings, days: int, events_per_day: int) -> int:
             days=days
         )
         _step(f"producing {days} day(s) of events ({events_per_day:,} transactions/day)")
+        config = GeneratorConfig(seed=42, days=days, events_per_day=events_per_day, start=start)
         counts = produce_to_kafka(
-            generate_events(
-                GeneratorConfig(seed=42, days=days, events_per_day=events_per_day, start=start)
-            ),
+            generate_events(config),
             producer_config(settings),
             settings.kafka_topic_prefix,
-            total=None,
+            total=estimate_total_events(config),
             progress=True,
         )
         print(summarize_counts(counts))

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-# pgserver asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (CI,
-# containers) that warns, and the fallback under /tmp is what we want anyway.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import pgserver
+
+def _pgserver() -> Any:
+    """pgserver, imported on first use: production images may leave it out."""
+    # It asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (CI,
+    # containers) that warns, and the fallback under /tmp is what we want anyway.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver
+
+    return pgserver
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -32,14 +38,14 @@ class EmbeddedPostgres:
     ) -> None:
         self.data_dir = data_dir
         self.databases = databases
-        self._server: pgserver.PostgresServer | None = None
+        self._server: Any = None
 
     def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             # "stop": the server stops when the last process holding it exits or calls
             # stop(), so neither Ctrl-C nor a crashed test leaves a postmaster behind.
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+            self._server = _pgserver().get_server(self.data_dir, cleanup_mode="stop")
         except Exception as exc:  # pgserver raises bare Exceptions on init/start failures
             raise EmbeddedPostgresError(
                 f"embedded PostgreSQL failed to start in {self.data_dir}: {exc}. "
