@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
+from psycopg.types.json import Jsonb
 
 # Bounds keep garbage out of the warehouse: ids and labels are short by nature, and an
 # amount beyond 1e15 in any currency is a producer bug, not a payment.
@@ -147,7 +148,7 @@ class TopicSpec:
     table: str
     schema: type[Envelope]
     check: Callable[[Any], None]
-    # Columns that hold JSON objects: encoded back to text for jsonb.
+    # Columns that hold JSON objects: handed to the database as jsonb.
     json_columns: frozenset[str] = frozenset()
 
     @property
@@ -280,7 +281,7 @@ class EventDecoder:
         row = msgspec.structs.astuple(event)
         for i in self._json_positions:
             if row[i] is not None:
-                row = (*row[:i], self._encoder.encode(row[i]).decode(), *row[i + 1 :])
+                row = (*row[:i], Jsonb(row[i], dumps=self._encoder.encode), *row[i + 1 :])
         return row
 
     def _out_of_range(self, occurred_at: datetime, accepted_until: datetime) -> str:

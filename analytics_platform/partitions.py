@@ -23,6 +23,10 @@ TIMEZONE = _settings.reporting_timezone
 hourly_partitions = HourlyPartitionsDefinition(
     start_date=f"{START_DATE.isoformat()}-00:00", timezone=TIMEZONE
 )
+# Raw tables also have the still-open current hour: ingestion reports rows landing in it.
+raw_hourly_partitions = HourlyPartitionsDefinition(
+    start_date=f"{START_DATE.isoformat()}-00:00", timezone=TIMEZONE, end_offset=1
+)
 daily_partitions = DailyPartitionsDefinition(start_date=START_DATE.isoformat(), timezone=TIMEZONE)
 weekly_partitions = WeeklyPartitionsDefinition(
     start_date=START_DATE.isoformat(), timezone=TIMEZONE, day_offset=1

@@ -47,6 +47,10 @@ class Settings:
     raw_chunk_interval_days: int
     dev_data_dir: Path
     sql_dir: Path
+    ingest_sensor_interval_seconds: int
+    ingest_tick_budget_seconds: int
+    ingest_batch_size: int
+    ingest_catchup_threshold: int
 
     @property
     def tz(self) -> ZoneInfo:
@@ -135,6 +139,22 @@ KNOBS: tuple[Knob, ...] = (
         "Where the embedded PostgreSQL keeps its files.",
     ),
     Knob("SQL_DIR", str(REPO_ROOT / "sql"), "Directory of the SQL files (migrations, rollups)."),
+    Knob(
+        "INGEST_SENSOR_INTERVAL_SECONDS",
+        "5",
+        "Minimum interval between ingest sensor ticks (the daemon's floor is 5 s).",
+    ),
+    Knob(
+        "INGEST_TICK_BUDGET_SECONDS",
+        "40",
+        "How long one sensor tick ingests inline (well inside the 60 s tick timeout).",
+    ),
+    Knob("INGEST_BATCH_SIZE", "50000", "Messages per ingest transaction."),
+    Knob(
+        "INGEST_CATCHUP_THRESHOLD",
+        "500000",
+        "Lag (messages) above which a sensor launches a catch-up run instead of ingesting inline.",
+    ),
 )
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -228,4 +248,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         dev_data_dir=Path(get("DEV_DATA_DIR")),
         sql_dir=Path(get("SQL_DIR")),
+        ingest_sensor_interval_seconds=_int(
+            env, "INGEST_SENSOR_INTERVAL_SECONDS", default["INGEST_SENSOR_INTERVAL_SECONDS"], 1
+        ),
+        ingest_tick_budget_seconds=_int(
+            env, "INGEST_TICK_BUDGET_SECONDS", default["INGEST_TICK_BUDGET_SECONDS"], 1
+        ),
+        ingest_batch_size=_int(env, "INGEST_BATCH_SIZE", default["INGEST_BATCH_SIZE"], 1),
+        ingest_catchup_threshold=_int(
+            env, "INGEST_CATCHUP_THRESHOLD", default["INGEST_CATCHUP_THRESHOLD"], 1
+        ),
     )

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
 from analytics_platform.dev.kafka import EmbeddedKafka
 from analytics_platform.dev.postgres import EmbeddedPostgres
+from analytics_platform.events import TOPICS
 from analytics_platform.migrations import migrate
+from analytics_platform.resources.kafka import topic_name
 from analytics_platform.settings import Settings, load_settings
 
 
@@ -59,13 +62,35 @@ def empty_database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
         postgres_cluster.drop_database(url)
 
 
+class KafkaCluster:
+    """The test Kafka: the embedded mock, or real brokers (topics made by the admin API)."""
+
+    def __init__(self, bootstrap_servers: str, embedded: EmbeddedKafka | None) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.embedded = embedded
+
+    def create_topics(self, names: list[str], partitions: int) -> None:
+        if self.embedded is not None:
+            self.embedded.create_topics(names, partitions)
+            return
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+        for future in futures.values():
+            future.result(timeout=30)
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka() -> Iterator[KafkaCluster]:
     if servers := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield servers
+        yield KafkaCluster(servers, None)
         return
-    with EmbeddedKafka() as kafka:
-        yield kafka.bootstrap_servers
+    with EmbeddedKafka() as embedded:
+        yield KafkaCluster(embedded.bootstrap_servers, embedded)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka: KafkaCluster) -> str:
+    return kafka.bootstrap_servers
 
 
 def settings_for(**environment: str | Path) -> Settings:
@@ -73,16 +98,23 @@ def settings_for(**environment: str | Path) -> Settings:
     return load_settings({**base, **{k.upper(): str(v) for k, v in environment.items()}})
 
 
+TEST_TOPIC_PARTITIONS = 4
+
+
 @pytest.fixture
-def settings(empty_database_url: str, kafka_bootstrap: str) -> Settings:
-    """Settings pointing at a fresh, migrated database and the test Kafka, with a topic
-    prefix of its own so tests never share topics."""
+def settings(empty_database_url: str, kafka: KafkaCluster) -> Settings:
+    """Settings pointing at a fresh, migrated database and the test Kafka, with the five
+    topics under a prefix of their own so tests never share topics."""
     result = settings_for(
         database_url=empty_database_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_bootstrap_servers=kafka.bootstrap_servers,
         kafka_topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
+        kafka_topic_partitions=TEST_TOPIC_PARTITIONS,
     )
     migrate(result)
+    kafka.create_topics(
+        [topic_name(result, name) for name in TOPICS], result.kafka_topic_partitions
+    )
     return result
 
 

@@ -53,7 +53,11 @@ def run() -> dict[str, dict]:
         decode(payload, until)
     elapsed = time.perf_counter() - started
     return {
-        "decode_transactions_per_second": {"value": N / elapsed, "unit": "events/s", "target": None},
+        "decode_transactions_per_second": {
+            "value": N / elapsed,
+            "unit": "events/s",
+            "target": None,
+        },
         "decode_transaction_microseconds": {
             "value": elapsed / N * 1e6,
             "unit": "us/event",

@@ -10,7 +10,7 @@ import msgspec
 from dagster import AssetKey, AssetSpec, TableColumn, TableColumnConstraints, TableSchema
 
 from analytics_platform.events import SOURCE_COLUMNS, TOPICS, TopicSpec
-from analytics_platform.partitions import hourly_partitions
+from analytics_platform.partitions import raw_hourly_partitions
 
 _PG_TYPES: dict[type, str] = {
     msgspec.inspect.UUIDType: "uuid",
@@ -71,7 +71,7 @@ def raw_asset_spec(spec: TopicSpec) -> AssetSpec:
         group_name="ingestion",
         kinds={"postgres", "kafka"},
         owners=["team:data-engineering"],
-        partitions_def=hourly_partitions,
+        partitions_def=raw_hourly_partitions,
         metadata={
             "dagster/column_schema": raw_column_schema(spec),
             "dagster/table_name": spec.table,

@@ -1,0 +1,113 @@
+"""Reading explicit offset ranges of one topic: `assign()`, never a group rebalance.
+
+The consumer is positioned from the offsets stored in the database and reads up to an
+end offset per partition (the high watermark when the read began, or what a catch-up
+run was given), so every read is a bounded, repeatable range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from analytics_platform.resources.kafka import (
+    consumer_config,
+    get_watermarks,
+    list_partitions,
+)
+from analytics_platform.settings import Settings
+
+
+class KafkaReadError(RuntimeError):
+    """The broker reported an error for a partition being read."""
+
+
+class TopicReader:
+    """A consumer over one topic, assigned at explicit offsets. Close it when done."""
+
+    def __init__(self, settings: Settings, topic: str, **overrides: Any) -> None:
+        self.topic = topic
+        self.consumer = Consumer(consumer_config(settings, **overrides))
+        self._position: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+
+    def partitions(self, timeout: float = 10.0) -> list[int]:
+        return list_partitions(self.consumer, self.topic, timeout)
+
+    def watermarks(
+        self, partitions: list[int], timeout: float = 10.0
+    ) -> dict[int, tuple[int, int]]:
+        return get_watermarks(self.consumer, self.topic, partitions, timeout)
+
+    def assign(self, start: Mapping[int, int], end: Mapping[int, int]) -> None:
+        """Read [start[p], end[p]) of every partition that has something to read."""
+        self._position = {p: start[p] for p in start if start[p] < end.get(p, start[p])}
+        self._end = {p: end[p] for p in self._position}
+        self.consumer.assign(
+            [TopicPartition(self.topic, p, offset) for p, offset in self._position.items()]
+        )
+
+    @property
+    def remaining(self) -> int:
+        """Messages left to read in the assigned ranges."""
+        return sum(self._end[p] - self._position[p] for p in self._position)
+
+    @property
+    def done(self) -> bool:
+        return self.remaining <= 0
+
+    def read_batch(self, max_messages: int, timeout: float) -> list[Message]:
+        """Up to `max_messages` in offset order per partition, none past the end offsets.
+
+        Returns early when the ranges are drained or `timeout` seconds passed.
+        """
+        batch: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while not self.done and len(batch) < max_messages:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                break
+            # consume() waits until it has `num` messages or the timeout passes: never ask
+            # for more than the ranges still hold, or a drained range waits out `wait`.
+            wanted = min(max_messages - len(batch), self.remaining, 10_000)
+            for message in self.consumer.consume(wanted, wait):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise KafkaReadError(
+                        f"{self.topic} [{message.partition()}] read failed: {error.str()}"
+                    )
+                partition, offset = message.partition(), message.offset()
+                end = self._end.get(partition)
+                if end is None or offset >= end:
+                    if end is not None:
+                        self._pause(partition)
+                    continue
+                batch.append(message)
+                self._position[partition] = offset + 1
+                if offset + 1 >= end:
+                    self._pause(partition)
+        return batch
+
+    def _pause(self, partition: int) -> None:
+        # A drained partition keeps fetching (and buffering) past the end otherwise.
+        self.consumer.pause([TopicPartition(self.topic, partition)])
+
+    def commit_async(self, next_offsets: Mapping[int, int]) -> None:
+        """Mirror stored offsets to Kafka so standard lag tools see the group (a hint only)."""
+        if not next_offsets:
+            return
+        # The database holds the truth; a failed hint is simply sent again next batch.
+        with contextlib.suppress(KafkaException):
+            self.consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in next_offsets.items()],
+                asynchronous=True,
+            )
+
+    def close(self) -> None:
+        self.consumer.close()

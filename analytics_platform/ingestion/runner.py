@@ -1,0 +1,219 @@
+"""Ingesting a topic: from the stored offsets up to end offsets, batch by batch.
+
+The one function the inline sensor tick, the catch-up run and the benchmark all call.
+No Dagster here: the sensor and the job are a few lines around `ingest_topic`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from threading import Lock
+
+import psycopg
+
+from analytics_platform.events import EventDecoder, topic_spec
+from analytics_platform.ingestion.loader import BatchResult, RawLoader
+from analytics_platform.ingestion.reader import TopicReader
+from analytics_platform.resources.kafka import (
+    OffsetTruncatedError,
+    find_truncations,
+    topic_name,
+)
+from analytics_platform.resources.warehouse import connect, read_sql
+from analytics_platform.settings import Settings
+
+
+class IngestionBlockedError(RuntimeError):
+    """Ingestion of a topic is stopped until an operator acknowledges lost offsets."""
+
+
+class OffsetBeyondEndError(RuntimeError):
+    """A stored offset lies past the end of its partition: the topic was recreated."""
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """Where ingestion of one topic stands: stored offsets against Kafka's watermarks."""
+
+    topic: str
+    stored: dict[int, int]
+    watermarks: dict[int, tuple[int, int]]
+
+    @property
+    def start(self) -> dict[int, int]:
+        """Next offset to read per partition; a partition never read starts at its low
+        watermark (nothing before it exists any more)."""
+        return {p: self.stored.get(p, low) for p, (low, _high) in self.watermarks.items()}
+
+    @property
+    def end(self) -> dict[int, int]:
+        return {p: high for p, (_low, high) in self.watermarks.items()}
+
+    @property
+    def lag(self) -> int:
+        start = self.start
+        return sum(max(0, high - start[p]) for p, (_low, high) in self.watermarks.items())
+
+    def lag_by_partition(self) -> dict[int, int]:
+        start = self.start
+        return {p: max(0, high - start[p]) for p, (_low, high) in self.watermarks.items()}
+
+
+@dataclass
+class IngestReport:
+    topic: str
+    state: TopicState
+    result: BatchResult
+    batches: int = 0
+    seconds: float = 0.0
+    remaining: int = 0
+    stopped_because: str = "drained"
+    batch_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.result.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+# Loaders remember recently committed event ids, which only pays off if they outlive a
+# sensor tick: one per (database, topic, group) for the life of the process.
+_LOADERS: dict[tuple[str, str, str], RawLoader] = {}
+_LOADERS_LOCK = Lock()
+
+
+def loader_for(settings: Settings, short_name: str) -> RawLoader:
+    topic = topic_name(settings, short_name)
+    key = (settings.database_url, topic, settings.kafka_consumer_group)
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(key)
+        if loader is None:
+            spec = topic_spec(short_name)
+            not_before = datetime.combine(settings.start_date, datetime.min.time(), settings.tz)
+            decoder = EventDecoder(
+                spec, not_before, timedelta(seconds=settings.event_max_future_skew_seconds)
+            )
+            loader = RawLoader(spec, topic, settings.kafka_consumer_group, decoder, settings.tz)
+            _LOADERS[key] = loader
+        return loader
+
+
+def unacknowledged_gaps(conn: psycopg.Connection, consumer_group: str, topic: str) -> list[tuple]:
+    return conn.execute(
+        "SELECT partition, lost_from, lost_to, detected_at FROM ingest.gaps "
+        "WHERE consumer_group = %s AND topic = %s AND acknowledged_at IS NULL "
+        "ORDER BY partition, lost_from",
+        (consumer_group, topic),
+    ).fetchall()
+
+
+def read_state(
+    conn: psycopg.Connection, reader: TopicReader, loader: RawLoader, timeout: float = 10.0
+) -> TopicState:
+    """Stored offsets and watermarks, after checking nothing was lost or recreated.
+
+    A truncation is recorded in ingest.gaps before raising, so it stays visible (and
+    blocking) until acknowledged, even if Kafka's watermarks later look innocent.
+    """
+    gaps = unacknowledged_gaps(conn, loader.consumer_group, loader.topic)
+    if gaps:
+        raise IngestionBlockedError(_blocked_message(loader.topic, gaps))
+    partitions = reader.partitions(timeout)
+    watermarks = reader.watermarks(partitions, timeout)
+    stored = loader.stored_offsets(conn)
+    if missing := sorted(set(stored) - set(watermarks)):
+        raise OffsetBeyondEndError(
+            f"{loader.topic}: partitions {missing} have stored offsets but no longer exist "
+            "in Kafka; the topic was recreated with fewer partitions"
+        )
+    if truncations := find_truncations(loader.topic, stored, watermarks):
+        _record_gaps(conn, loader.consumer_group, truncations)
+        raise (
+            truncations[0]
+            if len(truncations) == 1
+            else IngestionBlockedError(
+                _blocked_message(
+                    loader.topic, [(t.partition, t.lost_from, t.lost_to, None) for t in truncations]
+                )
+            )
+        )
+    ahead = {p: o for p, o in stored.items() if o > watermarks[p][1]}
+    if ahead:
+        raise OffsetBeyondEndError(
+            f"{loader.topic}: stored offsets {ahead} are past the end of their partitions "
+            f"(high watermarks { {p: watermarks[p][1] for p in ahead} }); the topic was "
+            "recreated or points at another cluster. To read it from its start, delete the "
+            f"topic's rows: `DELETE FROM ingest.offsets WHERE topic = '{loader.topic}'` "
+            "(events already stored are dropped as duplicates on insert)."
+        )
+    return TopicState(loader.topic, stored, watermarks)
+
+
+def _blocked_message(topic: str, gaps: list[tuple]) -> str:
+    ranges = ", ".join(f"[{p}] offsets {lo}..{hi - 1}" for p, lo, hi, *_ in gaps)
+    return (
+        f"{topic}: Kafka deleted events before they were ingested ({ranges}); ingestion of "
+        "this topic is stopped. Recover the events from their source if you can, then run "
+        f"`analytics-platform ingest acknowledge-gap --topic {topic} --partition P` "
+        "for each partition to continue after the gap."
+    )
+
+
+def _record_gaps(
+    conn: psycopg.Connection, consumer_group: str, truncations: list[OffsetTruncatedError]
+) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            read_sql("ingest/record_gap.sql"),
+            [(consumer_group, t.topic, t.partition, t.lost_from, t.lost_to) for t in truncations],
+        )
+
+
+def ingest_topic(
+    settings: Settings,
+    short_name: str,
+    *,
+    end_offsets: Mapping[int, int] | None = None,
+    time_budget: float | None = None,
+    batch_size: int = 50_000,
+    on_batch: Callable[[BatchResult, int], None] | None = None,
+    conn: psycopg.Connection | None = None,
+) -> IngestReport:
+    """Ingest `short_name` from its stored offsets up to `end_offsets` (default: the
+    high watermarks now), committing batch by batch, stopping early after `time_budget`
+    seconds. `on_batch(result, remaining)` is called after every committed batch."""
+    started = time.monotonic()
+    loader = loader_for(settings, short_name)
+    own_conn = conn is None
+    conn = conn or connect(settings.database_url, autocommit=True)
+    reader = TopicReader(settings, loader.topic)
+    try:
+        state = read_state(conn, reader, loader)
+        end = dict(end_offsets) if end_offsets is not None else state.end
+        reader.assign(state.start, end)
+        report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
+        while not reader.done:
+            left = None if time_budget is None else time_budget - (time.monotonic() - started)
+            if left is not None and left <= 0:
+                report.stopped_because = "time budget"
+                break
+            batch_started = time.monotonic()
+            messages = reader.read_batch(batch_size, timeout=min(left or 5.0, 5.0))
+            if not messages:
+                continue
+            result = loader.load(conn, messages, datetime.now(UTC))
+            reader.commit_async(result.next_offsets)
+            report.result.merge(result)
+            report.batches += 1
+            report.batch_seconds.append(time.monotonic() - batch_started)
+            if on_batch is not None:
+                on_batch(result, reader.remaining)
+        report.remaining = reader.remaining
+        report.seconds = time.monotonic() - started
+        return report
+    finally:
+        reader.close()
+        if own_conn:
+            conn.close()

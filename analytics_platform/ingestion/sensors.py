@@ -1,0 +1,127 @@
+"""One sensor per topic: inline micro-batches in steady state, a catch-up run for lags.
+
+The decisions are made on numbers from the database and Kafka (stored offsets,
+watermarks); the sensor cursor only records the last tick's summary for the UI.
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from analytics_platform.events import TOPICS, topic_spec
+from analytics_platform.ingestion.asset_events import (
+    hour_materializations,
+    lag_observation,
+    tick_summary,
+)
+from analytics_platform.ingestion.jobs import TOPIC_TAG, ingest_catch_up
+from analytics_platform.ingestion.reader import TopicReader
+from analytics_platform.ingestion.runner import ingest_topic, loader_for, read_state
+from analytics_platform.resources.warehouse import connect
+from analytics_platform.settings import load_settings
+
+_ACTIVE = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def sensor_name(short_name: str) -> str:
+    return "ingest_" + topic_spec(short_name).table.removeprefix("raw.")
+
+
+def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> SensorResult:
+    settings = load_settings()
+    active = context.instance.get_run_records(
+        RunsFilter(tags={TOPIC_TAG: short_name}, statuses=_ACTIVE), limit=1
+    )
+    if active:
+        return SensorResult(
+            skip_reason=SkipReason(
+                f"catch-up run {active[0].dagster_run.run_id} is ingesting {short_name}; "
+                "inline ingestion resumes when it ends"
+            )
+        )
+    loader = loader_for(settings, short_name)
+    with connect(settings.database_url, autocommit=True) as conn:
+        reader = TopicReader(settings, loader.topic)
+        try:
+            state = read_state(conn, reader, loader)
+        finally:
+            reader.close()
+        if state.lag > settings.ingest_catchup_threshold:
+            end = {str(p): o for p, o in state.end.items()}
+            return SensorResult(
+                run_requests=[
+                    RunRequest(
+                        run_key=f"{short_name}:" + ",".join(f"{p}={o}" for p, o in end.items()),
+                        run_config={
+                            "ops": {
+                                "ingest_offset_ranges": {
+                                    "config": {"topic": short_name, "end_offsets": end}
+                                }
+                            }
+                        },
+                        tags={TOPIC_TAG: short_name},
+                    )
+                ],
+                asset_events=[lag_observation(short_name, state)],
+            )
+        if state.lag == 0:
+            return SensorResult(
+                skip_reason=SkipReason(f"{short_name}: no new messages"),
+                asset_events=[lag_observation(short_name, state)],
+            )
+        report = ingest_topic(
+            settings,
+            short_name,
+            time_budget=settings.ingest_tick_budget_seconds,
+            batch_size=settings.ingest_batch_size,
+            conn=conn,
+        )
+    summary = tick_summary(short_name, report.result, report.remaining)
+    context.log.info(f"ingested inline: {summary}")
+    return SensorResult(
+        asset_events=[
+            *hour_materializations(short_name, report.result),
+            lag_observation(short_name, report.state, after=report.remaining),
+        ],
+        cursor=summary,
+    )
+
+
+def build_ingest_sensor(short_name: str) -> SensorDefinition:
+    spec = topic_spec(short_name)
+    settings = load_settings()
+
+    @sensor(
+        name=sensor_name(short_name),
+        minimum_interval_seconds=settings.ingest_sensor_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        job=ingest_catch_up,
+        description=(
+            f"Ingests Kafka topic `{settings.kafka_topic_prefix}{short_name}` into "
+            f"`{spec.table}`: inline micro-batches for up to "
+            f"{settings.ingest_tick_budget_seconds} s per tick, or a catch-up run when the "
+            f"lag exceeds {settings.ingest_catchup_threshold:,} messages."
+        ),
+    )
+    def _ingest(context: SensorEvaluationContext) -> SensorResult:
+        return evaluate_ingest_tick(context, short_name)
+
+    return _ingest
+
+
+ingest_sensors = [build_ingest_sensor(name) for name in TOPICS]

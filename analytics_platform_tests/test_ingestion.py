@@ -1,0 +1,247 @@
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from analytics_platform.events import TOPICS
+from analytics_platform.ingestion import runner
+from analytics_platform.ingestion.asset_events import hour_materializations
+from analytics_platform.ingestion.gaps import NoGapError, acknowledge_gap
+from analytics_platform.ingestion.runner import IngestionBlockedError, ingest_topic
+from analytics_platform.resources.kafka import OffsetTruncatedError, topic_name
+
+from .factories import BASE_TIME, event, events, produce
+
+
+def ingest(settings, topic, batch_size=1000, **kwargs):
+    return ingest_topic(settings, topic, batch_size=batch_size, **kwargs)
+
+
+def count(conn, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def stored_offsets(conn, settings, topic) -> dict[int, int]:
+    rows = conn.execute(
+        "SELECT partition, next_offset FROM ingest.offsets WHERE topic = %s",
+        (topic_name(settings, topic),),
+    )
+    return dict(rows.fetchall())
+
+
+@pytest.mark.parametrize("topic", list(TOPICS))
+def test_every_topic_round_trips_into_its_raw_table_with_provenance(settings, conn, topic):
+    produced = events(topic, 300)
+    produce(settings, topic, produced)
+    report = ingest(settings, topic, batch_size=128)
+    assert (report.result.rows_inserted, report.remaining) == (300, 0)
+    table = TOPICS[topic].table
+    rows = conn.execute(f"SELECT event_id::text, kafka_partition, kafka_offset FROM {table}")
+    rows = rows.fetchall()
+    assert sorted(r[0] for r in rows) == sorted(e["event_id"] for e in produced)
+    assert len({(r[1], r[2]) for r in rows}) == 300
+    assert stored_offsets(conn, settings, topic) == {p: o for p, o in report.state.end.items() if o}
+    assert report.state.end and sum(report.state.end.values()) == 300
+
+
+def test_money_and_json_survive_ingestion_exactly(settings, conn):
+    produce(settings, "transactions", [event("transactions", amount="0.10", metadata={"a": [1]})])
+    ingest(settings, "transactions")
+    amount, metadata = conn.execute("SELECT amount, metadata FROM raw.transactions").fetchone()
+    assert amount == Decimal("0.10") and metadata == {"a": [1]}
+
+
+def test_duplicates_are_dropped_within_and_across_batches_and_processes(settings, conn):
+    first = events("transactions", 100)
+    produce(settings, "transactions", first + first[:10])
+    report = ingest(settings, "transactions")
+    assert (report.result.rows_inserted, report.result.duplicates) == (100, 10)
+
+    produce(settings, "transactions", first[:20])
+    report = ingest(settings, "transactions")
+    assert (report.result.rows_inserted, report.result.duplicates) == (0, 20)
+
+    # A new process has no memory of recent ids: the database's key drops them.
+    runner._LOADERS.clear()
+    fresh = events("transactions", 5)
+    produce(settings, "transactions", first[20:30] + fresh)
+    report = ingest(settings, "transactions")
+    assert (report.result.rows_inserted, report.result.duplicates) == (5, 10)
+    assert count(conn, "raw.transactions") == 105
+
+
+def test_malformed_messages_become_dead_letters_and_offsets_still_advance(settings, conn):
+    bad_amount = event("transactions", amount="-1")
+    missing = event("transactions")
+    del missing["user_id"]
+    produce(
+        settings,
+        "transactions",
+        [
+            *events("transactions", 10),
+            b"not json",
+            missing,
+            bad_amount,
+            *events("transactions", 10),
+        ],
+    )
+    report = ingest(settings, "transactions")
+    assert (report.result.rows_inserted, report.result.dead_letters) == (20, 3)
+    reasons = sorted(r[0] for r in conn.execute("SELECT reason FROM ingest.dead_letters"))
+    assert reasons[0].startswith("invalid JSON: JSON is malformed")
+    assert reasons[1:] == [
+        "missing field `user_id`",
+        "non-positive `amount`: -1 (must be > 0)",
+    ]
+    stored = conn.execute(
+        'SELECT payload, key, partition, "offset" FROM ingest.dead_letters '
+        "WHERE reason LIKE 'invalid JSON%%'"
+    ).fetchone()
+    assert bytes(stored[0]) == b"not json" and bytes(stored[1]) == b"raw"
+    assert sum(stored_offsets(conn, settings, "transactions").values()) == 23
+    assert ingest(settings, "transactions").result.messages == 0
+
+
+def test_crash_between_write_and_commit_loses_and_duplicates_nothing(settings, conn):
+    conn.execute(
+        "CREATE FUNCTION public.crash_at_commit() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'injected crash at commit'; END $$"
+    )
+    # A deferred constraint trigger fires at COMMIT, after every row was written.
+    conn.execute(
+        "CREATE CONSTRAINT TRIGGER crash AFTER INSERT OR UPDATE ON ingest.offsets "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.crash_at_commit()"
+    )
+    produced = events("transactions", 500)
+    produce(settings, "transactions", [*produced, b"{bad"])
+    with pytest.raises(psycopg.errors.RaiseException, match="injected crash at commit"):
+        ingest(settings, "transactions", batch_size=200)
+    assert count(conn, "raw.transactions") == 0
+    assert count(conn, "ingest.dead_letters") == 0
+    assert stored_offsets(conn, settings, "transactions") == {}
+
+    conn.execute("DROP TRIGGER crash ON ingest.offsets")
+    report = ingest(settings, "transactions", batch_size=200)
+    assert (report.result.rows_inserted, report.result.dead_letters) == (500, 1)
+    assert count(conn, "raw.transactions") == 500
+    assert ingest(settings, "transactions").result.messages == 0
+
+
+def test_truncation_is_recorded_blocks_the_topic_and_resumes_when_acknowledged(
+    settings, conn, kafka
+):
+    if kafka.embedded is None:
+        pytest.skip("moving a low watermark on demand needs the embedded Kafka")
+    produce(settings, "transactions", events("transactions", 100))
+    ingest(settings, "transactions")
+    produce(
+        settings, "transactions", events("transactions", 100, start=BASE_TIME + timedelta(hours=1))
+    )
+    topic = topic_name(settings, "transactions")
+    stored = stored_offsets(conn, settings, "transactions")
+    partition = max(stored)
+    kafka.embedded.delete_records(topic, partition, stored[partition] + 3)
+
+    with pytest.raises(OffsetTruncatedError) as lost:
+        ingest(settings, "transactions")
+    assert (lost.value.partition, lost.value.lost_from, lost.value.lost_to) == (
+        partition,
+        stored[partition],
+        stored[partition] + 3,
+    )
+    with pytest.raises(IngestionBlockedError, match="acknowledge-gap"):
+        ingest(settings, "transactions")
+    assert count(conn, "raw.transactions") == 100
+
+    assert acknowledge_gap(conn, settings.kafka_consumer_group, topic, partition) == [
+        (stored[partition], stored[partition] + 3)
+    ]
+    with pytest.raises(NoGapError):
+        acknowledge_gap(conn, settings.kafka_consumer_group, topic, partition)
+    report = ingest(settings, "transactions")
+    assert report.result.rows_inserted == 97
+    assert count(conn, "raw.transactions") == 197
+
+
+def test_late_events_are_reported_for_their_own_hours(settings, conn):
+    produce(settings, "transactions", events("transactions", 50, start=BASE_TIME))
+    ingest(settings, "transactions")
+    late_hour = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+    produce(
+        settings,
+        "transactions",
+        events(
+            "transactions", 3, start=late_hour + timedelta(minutes=10), step=timedelta(minutes=5)
+        ),
+    )
+    report = ingest(settings, "transactions")
+    assert list(report.result.hours) == [late_hour]
+    assert report.result.hours[late_hour].rows == 3
+    [materialization] = hour_materializations("transactions", report.result)
+    assert materialization.partition == "2026-11-20-05:00"
+    assert materialization.metadata["rows"].value == 3
+    touched = dict(
+        conn.execute(
+            "SELECT hour_start, rows_ingested FROM ingest.touched_hours "
+            "WHERE raw_table = 'raw.transactions'"
+        ).fetchall()
+    )
+    assert touched[late_hour] == 3 and touched[BASE_TIME] == 50
+
+
+def test_hours_follow_the_reporting_time_zone_with_half_hour_offsets(settings):
+    from .conftest import settings_for
+
+    kolkata = settings_for(
+        database_url=settings.database_url,
+        kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        kafka_topic_prefix=settings.kafka_topic_prefix,
+        reporting_timezone="Asia/Kolkata",
+    )
+    runner._LOADERS.clear()
+    # 10:20 and 10:40 UTC are 15:50 and 16:10 in Kolkata: two different local hours.
+    produce(
+        kolkata,
+        "transactions",
+        [event("transactions", BASE_TIME + timedelta(minutes=m)) for m in (20, 40)],
+    )
+    report = ingest(kolkata, "transactions")
+    assert sorted(report.result.hours) == [
+        datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+        datetime(2026, 11, 20, 10, 30, tzinfo=UTC),
+    ]
+    runner._LOADERS.clear()
+
+
+def test_events_outside_the_accepted_time_range_are_dead_letters_not_errors(settings, conn):
+    produce(
+        settings,
+        "user-activity",
+        [
+            event("user-activity", datetime(2019, 1, 1, tzinfo=UTC)),
+            event("user-activity", datetime.now(UTC) + timedelta(days=400)),
+        ],
+    )
+    report = ingest(settings, "user-activity")
+    assert (report.result.rows_inserted, report.result.dead_letters) == (0, 2)
+    reasons = [r[0] for r in conn.execute("SELECT reason FROM ingest.dead_letters ORDER BY id")]
+    assert "before the accepted range" in reasons[0] and "in the future" in reasons[1]
+
+
+def test_tick_summary_is_json_a_person_can_read(settings):
+    produce(settings, "webhook-deliveries", events("webhook-deliveries", 5))
+    report = ingest(settings, "webhook-deliveries")
+    from analytics_platform.ingestion.asset_events import tick_summary
+
+    summary = json.loads(tick_summary("webhook-deliveries", report.result, report.remaining))
+    assert summary == {
+        "topic": "webhook-deliveries",
+        "messages": 5,
+        "rows": 5,
+        "duplicates": 0,
+        "dead_letters": 0,
+        "hours_touched": 1,
+        "lag": 0,
+    }
