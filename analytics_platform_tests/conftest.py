@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,15 @@ from analytics_platform.resources.kafka import topic_name
 from analytics_platform.settings import Settings, load_settings
 
 
+def database_url(server_url: str, database: str) -> str:
+    """`server_url` pointing at another database, kept in URL form when it is a URL
+    (SQLAlchemy, hence Dagster's storage, only takes URLs)."""
+    if "://" not in server_url:
+        return psycopg.conninfo.make_conninfo(server_url, dbname=database)
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
 class PostgresCluster:
     """Hands out fresh databases on one server, so tests never see each other's rows."""
 
@@ -31,7 +41,7 @@ class PostgresCluster:
         name = f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return psycopg.conninfo.make_conninfo(self.admin_url, dbname=name)
+        return database_url(self.admin_url, name)
 
     def drop_database(self, url: str) -> None:
         name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]

@@ -66,7 +66,10 @@ TEMPLATES: dict[str, dict] = {
     },
 }
 
-BASE_TIME = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+# Two days ago at 10:00 UTC: recent enough to be accepted, old enough to be in the past.
+BASE_TIME = (datetime.now(UTC) - timedelta(days=2)).replace(
+    hour=10, minute=0, second=0, microsecond=0
+)
 
 
 def event(topic: str, at: datetime | None = None, **fields: object) -> dict:

@@ -168,7 +168,7 @@ def test_truncation_is_recorded_blocks_the_topic_and_resumes_when_acknowledged(
 def test_late_events_are_reported_for_their_own_hours(settings, conn):
     produce(settings, "transactions", events("transactions", 50, start=BASE_TIME))
     ingest(settings, "transactions")
-    late_hour = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+    late_hour = BASE_TIME.replace(hour=5)
     produce(
         settings,
         "transactions",
@@ -180,7 +180,7 @@ def test_late_events_are_reported_for_their_own_hours(settings, conn):
     assert list(report.result.hours) == [late_hour]
     assert report.result.hours[late_hour].rows == 3
     [materialization] = hour_materializations("transactions", report.result)
-    assert materialization.partition == "2026-11-20-05:00"
+    assert materialization.partition == late_hour.strftime("%Y-%m-%d-05:00")
     assert materialization.metadata["rows"].value == 3
     touched = dict(
         conn.execute(
@@ -209,8 +209,8 @@ def test_hours_follow_the_reporting_time_zone_with_half_hour_offsets(settings):
     )
     report = ingest(kolkata, "transactions")
     assert sorted(report.result.hours) == [
-        datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
-        datetime(2026, 11, 20, 10, 30, tzinfo=UTC),
+        BASE_TIME.replace(hour=9, minute=30),
+        BASE_TIME.replace(hour=10, minute=30),
     ]
     runner._LOADERS.clear()
 
