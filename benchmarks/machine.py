@@ -20,9 +20,7 @@ def postgres_version() -> str:
     from analytics_platform.dev.postgres import _pgserver
 
     bin_path = _pgserver().postgres_server.POSTGRES_BIN_PATH
-    out = subprocess.run(
-        [str(bin_path / "postgres"), "--version"], capture_output=True, text=True
-    )
+    out = subprocess.run([str(bin_path / "postgres"), "--version"], capture_output=True, text=True)
     return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "unknown"
 
 
