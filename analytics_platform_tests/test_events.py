@@ -12,6 +12,8 @@ from analytics_platform.events import (
     topic_spec,
 )
 
+from .factories import TEMPLATES
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 ENVELOPE = {
@@ -19,61 +21,7 @@ ENVELOPE = {
     "occurred_at": "2026-11-20T10:15:00+00:00",
     "schema_version": 1,
 }
-VALID = {
-    "transactions": {
-        **ENVELOPE,
-        "user_id": "usr_1",
-        "transaction_id": "txn_1",
-        "amount": "125.40",
-        "currency": "IDR",
-        "transaction_type": "PAYMENT",
-        "category": "groceries",
-        "status": "SUCCESS",
-        "merchant_id": "mch_1",
-        "recipient_id": None,
-        "payment_method": "CARD",
-        "failure_reason": None,
-        "retry_count": 0,
-        "processing_ms": 412,
-        "metadata": {"channel": "app"},
-    },
-    "wallet-balances": {
-        **ENVELOPE,
-        "user_id": "usr_1",
-        "wallet_id": "wal_1",
-        "balance": "1000.00",
-        "currency": "IDR",
-        "change_amount": "125.40",
-        "change_type": "DEBIT",
-    },
-    "user-activity": {
-        **ENVELOPE,
-        "user_id": "usr_1",
-        "activity_type": "login",
-        "session_id": "ses_1",
-        "device_type": "android",
-        "ip_address": "10.1.2.3",
-        "user_agent": "PayApp/5.1",
-        "duration_seconds": 30,
-        "metadata": None,
-    },
-    "user-lifecycle": {
-        **ENVELOPE,
-        "user_id": "usr_1",
-        "event_type": "user.kyc_verified",
-        "kyc_level": 2,
-        "country": "ID",
-    },
-    "webhook-deliveries": {
-        **ENVELOPE,
-        "merchant_id": "mch_1",
-        "webhook_event_type": "payment.succeeded",
-        "status": "DELIVERED",
-        "attempt": 1,
-        "http_status": 200,
-        "latency_ms": 87,
-    },
-}
+VALID = {topic: {**ENVELOPE, **fields} for topic, fields in TEMPLATES.items()}
 
 
 def decode(topic: str, payload: bytes) -> tuple:
