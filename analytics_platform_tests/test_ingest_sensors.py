@@ -18,7 +18,7 @@ def sensor_env(settings, monkeypatch):
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "INGEST_CATCHUP_THRESHOLD": "1000",
         "INGEST_BATCH_SIZE": "400",
-        "INGEST_TICK_BUDGET_SECONDS": "20",
+        "INGEST_TICK_BUDGET_SECONDS": "2",
     }.items():
         monkeypatch.setenv(key, value)
     return settings

@@ -21,6 +21,9 @@ from analytics_platform.resources.kafka import (
 )
 from analytics_platform.settings import Settings
 
+# How long a following reader waits for more before writing what it has.
+_FOLLOW_SLICE_SECONDS = 0.2
+
 
 class KafkaReadError(RuntimeError):
     """The broker reported an error for a partition being read."""
@@ -34,6 +37,7 @@ class TopicReader:
         self.consumer = Consumer(consumer_config(settings, **overrides))
         self._position: dict[int, int] = {}
         self._end: dict[int, int] = {}
+        self._following = False
 
     def partitions(self, timeout: float = 10.0) -> list[int]:
         return list_partitions(self.consumer, self.topic, timeout)
@@ -43,27 +47,45 @@ class TopicReader:
     ) -> dict[int, tuple[int, int]]:
         return get_watermarks(self.consumer, self.topic, partitions, timeout)
 
-    def assign(self, start: Mapping[int, int], end: Mapping[int, int]) -> None:
-        """Read [start[p], end[p]) of every partition that has something to read."""
-        self._position = {p: start[p] for p in start if start[p] < end.get(p, start[p])}
-        self._end = {p: end[p] for p in self._position}
+    def assign(self, start: Mapping[int, int], end: Mapping[int, int] | None) -> None:
+        """Read [start[p], end[p]) of every partition that has something to read, or,
+        with `end=None`, follow every partition from `start` as messages arrive."""
+        if end is None:
+            self._position = dict(start)
+            self._end = {}
+        else:
+            self._position = {p: start[p] for p in start if start[p] < end.get(p, start[p])}
+            self._end = {p: end[p] for p in self._position}
+        self._following = end is None
         self.consumer.assign(
             [TopicPartition(self.topic, p, offset) for p, offset in self._position.items()]
         )
 
     @property
     def remaining(self) -> int:
-        """Messages left to read in the assigned ranges."""
-        return sum(self._end[p] - self._position[p] for p in self._position)
+        """Messages left to read: in the assigned ranges, or (following) up to the high
+        watermarks of the latest fetch responses, which cost no broker round trip."""
+        if not self._following:
+            return sum(self._end[p] - self._position[p] for p in self._position)
+        lag = 0
+        for partition, position in self._position.items():
+            marks = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), cached=True
+            )
+            if marks is not None and marks[1] >= 0:
+                lag += max(0, marks[1] - position)
+        return lag
 
     @property
     def done(self) -> bool:
-        return self.remaining <= 0
+        return not self._following and self.remaining <= 0
 
     def read_batch(self, max_messages: int, timeout: float) -> list[Message]:
         """Up to `max_messages` in offset order per partition, none past the end offsets.
 
-        Returns early when the ranges are drained or `timeout` seconds passed.
+        Bounded ranges return early once drained; a following reader returns as soon as
+        it has caught up with what the broker holds (or after `timeout`), so fresh
+        events are written within a fraction of a second.
         """
         batch: list[Message] = []
         deadline = time.monotonic() + timeout
@@ -71,10 +93,16 @@ class TopicReader:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 break
-            # consume() waits until it has `num` messages or the timeout passes: never ask
-            # for more than the ranges still hold, or a drained range waits out `wait`.
-            wanted = min(max_messages - len(batch), self.remaining, 10_000)
-            for message in self.consumer.consume(wanted, wait):
+            # consume() waits until it has `num` messages or the timeout passes: a bounded
+            # read never asks for more than its ranges hold; a following one polls in short
+            # slices and stops at the first slice that comes back short.
+            if self._following:
+                wanted = min(max_messages - len(batch), 10_000)
+                wait = min(wait, _FOLLOW_SLICE_SECONDS)
+            else:
+                wanted = min(max_messages - len(batch), self.remaining, 10_000)
+            messages = self.consumer.consume(wanted, wait)
+            for message in messages:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
@@ -83,6 +111,10 @@ class TopicReader:
                         f"{self.topic} [{message.partition()}] read failed: {error.str()}"
                     )
                 partition, offset = message.partition(), message.offset()
+                if self._following:
+                    batch.append(message)
+                    self._position[partition] = offset + 1
+                    continue
                 end = self._end.get(partition)
                 if end is None or offset >= end:
                     if end is not None:
@@ -92,6 +124,8 @@ class TopicReader:
                 self._position[partition] = offset + 1
                 if offset + 1 >= end:
                     self._pause(partition)
+            if self._following and batch and len(messages) < wanted:
+                break
         return batch
 
     def _pause(self, partition: int) -> None:

@@ -176,6 +176,7 @@ def ingest_topic(
     short_name: str,
     *,
     end_offsets: Mapping[int, int] | None = None,
+    follow: bool = False,
     time_budget: float | None = None,
     batch_size: int = 50_000,
     on_batch: Callable[[BatchResult, int], None] | None = None,
@@ -183,7 +184,12 @@ def ingest_topic(
 ) -> IngestReport:
     """Ingest `short_name` from its stored offsets up to `end_offsets` (default: the
     high watermarks now), committing batch by batch, stopping early after `time_budget`
-    seconds. `on_batch(result, remaining)` is called after every committed batch."""
+    seconds. With `follow=True` (the sensor's inline mode; needs a time budget) it keeps
+    ingesting new messages as they arrive until the budget is spent, so an event is
+    queryable within a second of reaching Kafka during a tick.
+    `on_batch(result, remaining)` is called after every committed batch."""
+    if follow and (time_budget is None or end_offsets is not None):
+        raise ValueError("follow=True needs a time_budget and no end_offsets")
     started = time.monotonic()
     loader = loader_for(settings, short_name)
     own_conn = conn is None
@@ -191,8 +197,10 @@ def ingest_topic(
     reader = TopicReader(settings, loader.topic)
     try:
         state = read_state(conn, reader, loader)
-        end = dict(end_offsets) if end_offsets is not None else state.end
-        reader.assign(state.start, end)
+        if follow:
+            reader.assign(state.start, None)
+        else:
+            reader.assign(state.start, dict(end_offsets) if end_offsets is not None else state.end)
         report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
         while not reader.done:
             left = None if time_budget is None else time_budget - (time.monotonic() - started)

@@ -87,6 +87,7 @@ def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> S
         report = ingest_topic(
             settings,
             short_name,
+            follow=True,
             time_budget=settings.ingest_tick_budget_seconds,
             batch_size=settings.ingest_batch_size,
             conn=conn,
