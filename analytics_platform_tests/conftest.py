@@ -4,6 +4,8 @@ DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,15 +54,19 @@ class PostgresCluster:
 
 
 @pytest.fixture(scope="session")
-def postgres_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+def postgres_cluster() -> Iterator[PostgresCluster]:
     if url := os.environ.get("DATABASE_URL"):
         yield PostgresCluster(url)
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", databases=()).start()
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemp
+    # directories, which would delete the data directory under a running server.
+    root = Path(tempfile.mkdtemp(prefix="analytics-platform-test-pg-"))
+    server = EmbeddedPostgres(root / "data", databases=()).start()
     try:
         yield PostgresCluster(server.admin_url)
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
