@@ -15,7 +15,7 @@ from threading import Lock
 import psycopg
 
 from analytics_platform.events import EventDecoder, topic_spec
-from analytics_platform.ingestion.loader import BatchResult, RawLoader
+from analytics_platform.ingestion.loader import BatchResult, RawLoader, collection_paused
 from analytics_platform.ingestion.reader import TopicReader
 from analytics_platform.resources.kafka import (
     OffsetTruncatedError,
@@ -208,10 +208,13 @@ def ingest_topic(
                 report.stopped_because = "time budget"
                 break
             batch_started = time.monotonic()
-            messages = reader.read_batch(batch_size, timeout=min(left or 5.0, 5.0))
-            if not messages:
-                continue
-            result = loader.load(conn, messages, datetime.now(UTC))
+            # confluent_kafka Messages are GC-tracked: 50k of them would trigger
+            # collections over the whole (in a code server, large) heap while read.
+            with collection_paused():
+                messages = reader.read_batch(batch_size, timeout=min(left or 5.0, 5.0))
+                if not messages:
+                    continue
+                result = loader.load(conn, messages, datetime.now(UTC))
             reader.commit_async(result.next_offsets)
             report.result.merge(result)
             report.batches += 1
