@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg import sql
 
@@ -91,6 +92,16 @@ class KafkaCluster:
             return
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
         futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+        for future in futures.values():
+            future.result(timeout=30)
+
+    def delete_records(self, topic: str, partition: int, before_offset: int) -> None:
+        """Move a partition's low watermark, as retention would."""
+        if self.embedded is not None:
+            self.embedded.delete_records(topic, partition, before_offset)
+            return
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        futures = admin.delete_records([TopicPartition(topic, partition, before_offset)])
         for future in futures.values():
             future.result(timeout=30)
 

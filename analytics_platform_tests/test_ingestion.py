@@ -132,8 +132,6 @@ def test_crash_between_write_and_commit_loses_and_duplicates_nothing(settings, c
 def test_truncation_is_recorded_blocks_the_topic_and_resumes_when_acknowledged(
     settings, conn, kafka
 ):
-    if kafka.embedded is None:
-        pytest.skip("moving a low watermark on demand needs the embedded Kafka")
     produce(settings, "transactions", events("transactions", 100))
     ingest(settings, "transactions")
     produce(
@@ -142,7 +140,7 @@ def test_truncation_is_recorded_blocks_the_topic_and_resumes_when_acknowledged(
     topic = topic_name(settings, "transactions")
     stored = stored_offsets(conn, settings, "transactions")
     partition = max(stored)
-    kafka.embedded.delete_records(topic, partition, stored[partition] + 3)
+    kafka.delete_records(topic, partition, stored[partition] + 3)
 
     with pytest.raises(OffsetTruncatedError) as lost:
         ingest(settings, "transactions")
