@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dagster import Definitions
 
 from analytics_platform.assets.raw import raw_assets
+from analytics_platform.assets.rollups import rollup_assets
+from analytics_platform.automation.sensors import build_rollup_sensor, rollup_jobs
 from analytics_platform.ingestion.jobs import ingest_catch_up
 from analytics_platform.ingestion.sensors import ingest_sensors
+from analytics_platform.settings import load_settings
 
-defs = Definitions(assets=[*raw_assets], jobs=[ingest_catch_up], sensors=[*ingest_sensors])
+_settings = load_settings()
+
+defs = Definitions(
+    assets=[*raw_assets, *rollup_assets],
+    jobs=[ingest_catch_up, *rollup_jobs.values()],
+    sensors=[
+        *ingest_sensors,
+        build_rollup_sensor(
+            grace=timedelta(minutes=_settings.rollup_grace_minutes),
+            minimum_interval_seconds=_settings.rollup_sensor_interval_seconds,
+            retry_after=timedelta(minutes=_settings.rollup_retry_after_minutes),
+        ),
+    ],
+)

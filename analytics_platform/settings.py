@@ -51,6 +51,9 @@ class Settings:
     ingest_tick_budget_seconds: int
     ingest_batch_size: int
     ingest_catchup_threshold: int
+    rollup_grace_minutes: int
+    rollup_sensor_interval_seconds: int
+    rollup_retry_after_minutes: int
 
     @property
     def tz(self) -> ZoneInfo:
@@ -155,6 +158,22 @@ KNOBS: tuple[Knob, ...] = (
         "500000",
         "Lag (messages) above which a sensor launches a catch-up run instead of ingesting inline.",
     ),
+    Knob(
+        "ROLLUP_GRACE_MINUTES",
+        "5",
+        "Minutes after a bucket closes before the automation first materializes it "
+        "(events later than that re-run it anyway).",
+    ),
+    Knob(
+        "ROLLUP_SENSOR_INTERVAL_SECONDS",
+        "60",
+        "Minimum interval between ticks of the rollup automation sensor.",
+    ),
+    Knob(
+        "ROLLUP_RETRY_AFTER_MINUTES",
+        "15",
+        "A rollup partition whose run failed is requested again after this long.",
+    ),
 )
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -257,5 +276,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ingest_batch_size=_int(env, "INGEST_BATCH_SIZE", default["INGEST_BATCH_SIZE"], 1),
         ingest_catchup_threshold=_int(
             env, "INGEST_CATCHUP_THRESHOLD", default["INGEST_CATCHUP_THRESHOLD"], 1
+        ),
+        rollup_grace_minutes=_int(env, "ROLLUP_GRACE_MINUTES", default["ROLLUP_GRACE_MINUTES"]),
+        rollup_sensor_interval_seconds=_int(
+            env, "ROLLUP_SENSOR_INTERVAL_SECONDS", default["ROLLUP_SENSOR_INTERVAL_SECONDS"], 1
+        ),
+        rollup_retry_after_minutes=_int(
+            env, "ROLLUP_RETRY_AFTER_MINUTES", default["ROLLUP_RETRY_AFTER_MINUTES"], 1
         ),
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.machine import machine_info
 
-MODULES = ["decode", "generate", "kafka_retention", "ingest", "ingest_latency"]
+MODULES = ["decode", "generate", "kafka_retention", "ingest", "ingest_latency", "rollups"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -1,0 +1,385 @@
+"""Rollups against a real PostgreSQL: tables, time zones, idempotency, late events, checks.
+
+The property tests (test_rollups_properties.py) check every metric; these pin down the
+behaviours one at a time, with events chosen by hand.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from analytics_platform.rollups import runner
+from analytics_platform.rollups.checks import (
+    RECONCILES_WITH_FINER,
+    RECONCILES_WITH_RAW,
+    run_checks,
+)
+from analytics_platform.rollups.families import (
+    FAMILIES,
+    MARTS,
+    USER_LIFECYCLE,
+    Grain,
+    Mart,
+    mart,
+)
+from analytics_platform.rollups.runner import WindowNotAlignedError, materialize_window
+
+from .conftest import PostgresCluster
+from .rollup_reference import (
+    RawLoaders,
+    closed_through,
+    mart_rows,
+    migrated_database,
+    reset,
+    run_until_nothing_due,
+)
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    with migrated_database(postgres_cluster) as url:
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        reset(conn)
+        yield conn
+
+
+def transaction(at: datetime, **fields: object) -> dict:
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": at,
+        "user_id": "u1",
+        "transaction_id": "t1",
+        "amount": Decimal("10.00"),
+        "currency": "IDR",
+        "transaction_type": "PAYMENT",
+        "category": "food",
+        "status": "SUCCESS",
+        "payment_method": "CARD",
+        "retry_count": 0,
+        "processing_ms": 100,
+        "merchant_id": "m1",
+        **fields,
+    }
+
+
+def snapshot(conn: psycopg.Connection) -> dict[str, dict]:
+    return {m.name: mart_rows(conn, m) for m in MARTS}
+
+
+# ------------------------------------------------------------------------ schema
+_PG_TYPES = {"timestamp with time zone": "timestamptz"}
+
+
+@pytest.mark.parametrize("mart", MARTS, ids=lambda m: m.name)
+def test_mart_tables_have_the_documented_columns_and_key(db, mart):
+    columns = db.execute(
+        "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_schema = 'marts' AND table_name = %s ORDER BY ordinal_position",
+        (mart.name,),
+    ).fetchall()
+    expected = [(c.name, c.type, c.nullable) for c in mart.family.columns]
+    assert [(n, _PG_TYPES.get(t, t), nullable) for n, t, nullable in columns] == expected
+    key = db.execute(
+        "SELECT a.attname FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (mart.table,),
+    ).fetchall()
+    assert {k for (k,) in key} == set(mart.family.key)
+
+
+# ------------------------------------------------------------------------ time
+_PARTITION_WINDOWS = """
+import json, sys
+from datetime import datetime
+from dagster import PartitionKeyRange
+from analytics_platform import partitions as p
+start, end = (datetime.fromisoformat(a).timestamp() for a in sys.argv[1:3])
+out = {}
+for grain, d in [("hour", p.hourly_partitions), ("day", p.daily_partitions),
+                 ("week", p.weekly_partitions), ("month", p.monthly_partitions)]:
+    first = d.get_partition_key_for_timestamp(start)
+    last = d.get_partition_key_for_timestamp(end - 0.001)
+    keys = d.get_partition_keys_in_range(PartitionKeyRange(first, last))
+    out[grain] = [[w.start.isoformat(), w.end.isoformat()]
+                  for w in map(d.time_window_for_partition_key, keys)]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end"),
+    [
+        ("America/New_York", "2024-03-09T05:00:00+00:00", "2024-03-12T04:00:00+00:00"),
+        ("America/New_York", "2024-11-01T04:00:00+00:00", "2024-11-05T05:00:00+00:00"),
+        ("Asia/Kolkata", "2024-04-28T18:30:00+00:00", "2024-05-07T18:30:00+00:00"),
+        ("UTC", "2024-03-30T00:00:00+00:00", "2024-04-09T00:00:00+00:00"),
+    ],
+)
+def test_sql_buckets_are_exactly_the_dagster_partition_windows(db, zone, start, end):
+    """The partitions module (run with the zone as REPORTING_TIMEZONE) and
+    marts.bucket_series cut the same hours, days, weeks and months, DST days included."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PARTITION_WINDOWS, start, end],
+        env={**os.environ, "REPORTING_TIMEZONE": zone},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dagster = json.loads(result.stdout)
+    for grain, windows in dagster.items():
+        assert windows, grain
+        first = datetime.fromisoformat(windows[0][0])
+        last = datetime.fromisoformat(windows[-1][1])
+        sql = db.execute(
+            "SELECT bucket_start, bucket_end FROM marts.bucket_series(%s, %s, %s, %s)",
+            (grain, zone, first, last),
+        ).fetchall()
+        expected = [(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in windows]
+        assert sql == expected, (zone, grain)
+
+
+@pytest.mark.parametrize(("day", "hours"), [("2024-03-10", 23), ("2024-11-03", 25)])
+def test_a_dst_day_has_its_23_or_25_hourly_buckets_and_they_add_up(db, day, hours):
+    local_midnight = datetime.fromisoformat(day).replace(tzinfo=NEW_YORK)
+    start = local_midnight.astimezone(UTC)
+    end = (local_midnight + timedelta(days=1)).astimezone(UTC)
+    assert end - start == timedelta(hours=hours)
+    # One transaction every 30 minutes of absolute time: two per hour, also in the
+    # repeated 01:00 of November.
+    events = [transaction(start + timedelta(minutes=30 * i)) for i in range(2 * hours)]
+    RawLoaders(NEW_YORK).insert(db, "raw.transactions", events)
+    tz = "America/New_York"
+    hourly = materialize_window(db, mart("transactions_hourly"), start, end, tz)
+    daily = materialize_window(db, mart("transactions_daily"), start, end, tz)
+    assert len(hourly.buckets) == hours and len(daily.buckets) == 1
+    rows = mart_rows(db, mart("transactions_hourly"))
+    totals = [v["transaction_count"] for k, v in rows.items() if k[1:] == ("platform", "", "")]
+    assert totals == [2] * hours
+    (day_total,) = [
+        v["transaction_count"]
+        for k, v in mart_rows(db, mart("transactions_daily")).items()
+        if k[1:] == ("platform", "", "")
+    ]
+    assert day_total == 2 * hours
+    for m in (mart("transactions_hourly"), mart("transactions_daily")):
+        assert all(o.passed for o in run_checks(db, m, start, end, tz)), m.name
+
+
+def test_a_window_that_is_not_whole_buckets_is_refused(db):
+    start = datetime(2024, 3, 30, 10, 30, tzinfo=UTC)
+    with pytest.raises(WindowNotAlignedError, match="whole hours"):
+        materialize_window(
+            db, mart("transactions_hourly"), start, start + timedelta(hours=1), "UTC"
+        )
+    with pytest.raises(WindowNotAlignedError, match="whole days"):
+        day = datetime(2024, 3, 30, tzinfo=UTC)
+        # A UTC day is not a day in New York.
+        materialize_window(
+            db, mart("transactions_daily"), day, day + timedelta(days=1), "America/New_York"
+        )
+
+
+# ------------------------------------------------------------------------ idempotency
+def _load_two_weeks(conn: psycopg.Connection) -> datetime:
+    """Transactions every 7 hours for two weeks around the end of March 2024 (UTC)."""
+    start = datetime(2024, 3, 24, 3, tzinfo=UTC)
+    events = [
+        transaction(
+            start + timedelta(hours=7 * i, minutes=i % 60),
+            user_id=f"u{i % 4}",
+            status=("SUCCESS", "FAILED", "EXPIRED")[i % 3],
+            failure_reason="TIMEOUT" if i % 3 == 1 else None,
+            processing_ms=50 * i,
+            transaction_type=("PAYMENT", "TOPUP")[i % 2],
+        )
+        for i in range(48)
+    ]
+    RawLoaders(ZoneInfo("UTC")).insert(conn, "raw.transactions", events)
+    return max(e["occurred_at"] for e in events)
+
+
+def test_rerunning_any_window_changes_nothing(db):
+    latest = _load_two_weeks(db)
+    run_until_nothing_due(db, "UTC", closed_through(latest, ZoneInfo("UTC")))
+    before = snapshot(db)
+    assert before["transactions_hourly"] and before["cashflow_monthly"]
+    # A range run over everything each mart has, then single partitions inside it.
+    for m in MARTS:
+        start, end = db.execute(
+            "SELECT min(bucket_start), max(bucket_end) FROM marts.rollup_buckets WHERE mart = %s",
+            (m.name,),
+        ).fetchone()
+        if start is None:
+            continue  # a family without events: nothing was ever due
+        result = materialize_window(db, m, start, end, "UTC")
+        assert result.rows_deleted == result.rows_inserted
+    day = datetime(2024, 3, 31, tzinfo=UTC)
+    for m in MARTS:
+        if m.grain in (Grain.HOURLY, Grain.DAILY):
+            materialize_window(db, m, day, day + timedelta(days=1), "UTC")
+    assert snapshot(db) == before
+
+
+def test_a_failed_run_leaves_the_previous_rows_in_place(db, monkeypatch):
+    day = datetime(2024, 3, 30, tzinfo=UTC)
+    loaders = RawLoaders(ZoneInfo("UTC"))
+    loaders.insert(db, "raw.transactions", [transaction(day + timedelta(hours=1))])
+    target = mart("transactions_daily")
+    materialize_window(db, target, day, day + timedelta(days=1), "UTC")
+    before = mart_rows(db, target)
+    recorded = db.execute("SELECT * FROM marts.rollup_buckets").fetchall()
+    loaders.insert(db, "raw.transactions", [transaction(day + timedelta(hours=2))])
+
+    real_render = runner.render
+
+    def failing_render(relative: str, **parts: object) -> object:
+        if relative.endswith("record_buckets.sql"):
+            raise RuntimeError("the database went away")
+        return real_render(relative, **parts)
+
+    monkeypatch.setattr(runner, "render", failing_render)
+    with pytest.raises(RuntimeError, match="went away"):
+        materialize_window(db, target, day, day + timedelta(days=1), "UTC")
+    # The delete and insert had run inside the transaction: none of it is visible.
+    assert mart_rows(db, target) == before
+    assert db.execute("SELECT * FROM marts.rollup_buckets").fetchall() == recorded
+
+
+# ------------------------------------------------------------------------ late events
+def test_a_late_event_changes_exactly_its_hour_day_week_and_month(db):
+    utc = ZoneInfo("UTC")
+    latest = _load_two_weeks(db)
+    closed = closed_through(latest, utc)
+    run_until_nothing_due(db, "UTC", closed)
+    before = snapshot(db)
+
+    late = transaction(
+        datetime(2024, 3, 30, 10, 15, tzinfo=UTC), amount=Decimal("99.99"), user_id="u9"
+    )
+    RawLoaders(utc).insert(db, "raw.transactions", [late])
+    rounds = run_until_nothing_due(db, "UTC", closed)
+
+    hour = datetime(2024, 3, 30, 10, tzinfo=UTC)
+    day = datetime(2024, 3, 30, tzinfo=UTC)
+    week = datetime(2024, 3, 25, tzinfo=UTC)  # Monday
+    month = datetime(2024, 3, 1, tzinfo=UTC)
+    # Every mart of raw.transactions re-runs; a SUCCESS changes transactions and cashflow.
+    touched = {"transactions", "failures", "cashflow"}
+    # Tick by tick: the hour, then the day once its hours are in, then week and month.
+    assert [
+        sorted((r.grain.value, m.family.name, r.start, r.end) for r in runs for m in r.marts)
+        for runs in rounds
+    ] == [
+        sorted(("hourly", f, hour, hour + timedelta(hours=1)) for f in touched),
+        sorted(("daily", f, day, day + timedelta(days=1)) for f in touched),
+        sorted(
+            [("weekly", f, week, week + timedelta(days=7)) for f in touched]
+            + [("monthly", f, month, datetime(2024, 4, 1, tzinfo=UTC)) for f in touched]
+        ),
+    ]
+    after = snapshot(db)
+    starts = {Grain.HOURLY: hour, Grain.DAILY: day, Grain.WEEKLY: week, Grain.MONTHLY: month}
+    for m in MARTS:
+        changed = {
+            key[0]
+            for key in before[m.name].keys() | after[m.name].keys()
+            if before[m.name].get(key) != after[m.name].get(key)
+        }
+        if m.family.name in ("transactions", "cashflow"):
+            assert changed == {starts[m.grain]}, m.name
+        else:
+            assert not changed, m.name
+
+
+def test_a_late_kyc_submission_updates_the_time_to_verify_of_later_buckets(db):
+    utc = ZoneInfo("UTC")
+    verified_at = datetime(2024, 4, 3, 9, 30, tzinfo=UTC)
+    submitted_at = verified_at - timedelta(days=2, hours=3)
+    loaders = RawLoaders(utc)
+
+    def lifecycle(at: datetime, kind: str, user: str = "u1") -> dict:
+        return {"event_id": uuid.uuid4(), "occurred_at": at, "user_id": user, "event_type": kind}
+
+    loaders.insert(db, "raw.user_events", [lifecycle(verified_at, "user.kyc_verified")])
+    closed = closed_through(verified_at, utc)
+    run_until_nothing_due(db, "UTC", closed)
+
+    def medians() -> dict[str, float | None]:
+        """Per grain, the median of the bucket holding the verification."""
+        return {
+            m.grain.value: row["median_seconds_to_verify"]
+            for m in MARTS
+            if m.family is USER_LIFECYCLE
+            for key, row in mart_rows(db, m).items()
+            if row["kyc_verified"] and key[1] == ""
+        }
+
+    assert set(medians().values()) == {None}
+    loaders.insert(db, "raw.user_events", [lifecycle(submitted_at, "user.kyc_submitted")])
+    run_until_nothing_due(db, "UTC", closed)
+    assert set(medians().values()) == {(verified_at - submitted_at).total_seconds()}
+
+
+def test_time_to_verify_looks_back_seven_days_at_most(db):
+    utc = ZoneInfo("UTC")
+    verified_at = datetime(2024, 4, 10, 12, tzinfo=UTC)
+    events = [
+        {"user_id": "old", "occurred_at": verified_at - timedelta(days=8)},
+        {"user_id": "recent", "occurred_at": verified_at - timedelta(days=6)},
+    ]
+    rows = [{**e, "event_id": uuid.uuid4(), "event_type": "user.kyc_submitted"} for e in events] + [
+        {**e, "event_id": uuid.uuid4(), "occurred_at": verified_at, "event_type": kind}
+        for e, kind in zip(events, ["user.kyc_verified", "user.kyc_verified"], strict=True)
+    ]
+    RawLoaders(utc).insert(db, "raw.user_events", rows)
+    hour = verified_at.replace(minute=0)
+    materialize_window(db, mart("user_lifecycle_hourly"), hour, hour + timedelta(hours=1), "UTC")
+    (row,) = mart_rows(db, mart("user_lifecycle_hourly")).values()
+    # Only the recent user's submission counts: the median of one value is that value.
+    assert row["kyc_verified"] == 2
+    assert row["median_seconds_to_verify"] == timedelta(days=6).total_seconds()
+
+
+# ------------------------------------------------------------------------ checks
+def test_checks_pass_on_fresh_windows_and_catch_tampered_counts(db):
+    latest = _load_two_weeks(db)
+    run_until_nothing_due(db, "UTC", closed_through(latest, ZoneInfo("UTC")))
+    day = datetime(2024, 3, 30, tzinfo=UTC)
+    next_day = day + timedelta(days=1)
+    for family in FAMILIES:
+        for grain in (Grain.HOURLY, Grain.DAILY):
+            outcomes = run_checks(db, Mart(family, grain), day, next_day, "UTC")
+            assert all(o.passed for o in outcomes), [o for o in outcomes if not o.passed]
+
+    (tampered,) = db.execute(
+        "UPDATE marts.transactions_hourly SET transaction_count = transaction_count + 1 "
+        "WHERE dimension = 'platform' AND currency = '' AND bucket_start = "
+        "(SELECT min(bucket_start) FROM marts.transactions_hourly WHERE bucket_start >= %s) "
+        "RETURNING bucket_start",
+        (day,),
+    ).fetchone()
+    hourly = {o.name: o for o in run_checks(db, mart("transactions_hourly"), day, next_day, "UTC")}
+    assert not hourly[RECONCILES_WITH_RAW].passed
+    assert hourly[RECONCILES_WITH_RAW].metadata["mismatched_buckets"] == 1
+    mismatches = hourly[RECONCILES_WITH_RAW].metadata["mismatches (mart != raw)"]
+    assert mismatches.startswith(tampered.astimezone(UTC).isoformat())
+    daily = {o.name: o for o in run_checks(db, mart("transactions_daily"), day, next_day, "UTC")}
+    assert daily[RECONCILES_WITH_RAW].passed
+    assert not daily[RECONCILES_WITH_FINER].passed
