@@ -8,6 +8,7 @@ kept in integer cents here, so sums are exact without trusting anyone's decimal 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,26 @@ def migrated_database(cluster: PostgresCluster) -> Iterator[str]:
         yield url
     finally:
         cluster.drop_database(url)
+
+
+def transaction(at: datetime, **fields: object) -> dict:
+    """One valid raw.transactions row, `fields` overriding the defaults."""
+    return {
+        "event_id": uuid.uuid4(),
+        "occurred_at": at,
+        "user_id": "u1",
+        "transaction_id": "t1",
+        "amount": Decimal("10.00"),
+        "currency": "IDR",
+        "transaction_type": "PAYMENT",
+        "category": "food",
+        "status": "SUCCESS",
+        "payment_method": "CARD",
+        "retry_count": 0,
+        "processing_ms": 100,
+        "merchant_id": "m1",
+        **fields,
+    }
 
 
 def reset(conn: psycopg.Connection) -> None:

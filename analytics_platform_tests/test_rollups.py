@@ -41,6 +41,7 @@ from .rollup_reference import (
     migrated_database,
     reset,
     run_until_nothing_due,
+    transaction,
 )
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -57,25 +58,6 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         reset(conn)
         yield conn
-
-
-def transaction(at: datetime, **fields: object) -> dict:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": at,
-        "user_id": "u1",
-        "transaction_id": "t1",
-        "amount": Decimal("10.00"),
-        "currency": "IDR",
-        "transaction_type": "PAYMENT",
-        "category": "food",
-        "status": "SUCCESS",
-        "payment_method": "CARD",
-        "retry_count": 0,
-        "processing_ms": 100,
-        "merchant_id": "m1",
-        **fields,
-    }
 
 
 def snapshot(conn: psycopg.Connection) -> dict[str, dict]:

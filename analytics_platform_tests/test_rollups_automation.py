@@ -4,7 +4,6 @@ assets (metadata, checks, ranges) and the definitions they make up."""
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -41,7 +40,7 @@ from analytics_platform.rollups.families import MARTS, Grain, mart
 from analytics_platform.rollups.runner import materialize_window
 
 from .conftest import PostgresCluster
-from .rollup_reference import RawLoaders, mart_rows, migrated_database, reset
+from .rollup_reference import RawLoaders, mart_rows, migrated_database, reset, transaction
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2024, 3, 30, 10, tzinfo=UTC)  # a Saturday, 10:00 UTC
@@ -171,25 +170,6 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[psycopg.C
     with psycopg.connect(database_url, autocommit=True) as conn:
         reset(conn)
         yield conn
-
-
-def transaction(at: datetime, **fields: object) -> dict:
-    return {
-        "event_id": uuid.uuid4(),
-        "occurred_at": at,
-        "user_id": "u1",
-        "transaction_id": "t1",
-        "amount": Decimal("10.00"),
-        "currency": "IDR",
-        "transaction_type": "PAYMENT",
-        "category": "food",
-        "status": "SUCCESS",
-        "payment_method": "CARD",
-        "retry_count": 0,
-        "processing_ms": 100,
-        "merchant_id": "m1",
-        **fields,
-    }
 
 
 TRANSACTION_HOURLY = sorted(
