@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,6 +28,8 @@ Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2_147_483_647)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+# The raw tables keep it in a smallint: a larger value is a dead letter, not a failed COPY.
+SchemaVersion = Annotated[int, msgspec.Meta(ge=1, le=32_767)]
 MAX_AMOUNT = Decimal("1e15")
 
 TransactionType = Literal[
@@ -64,7 +65,7 @@ class TransactionEvent(Envelope, kw_only=True):
     recipient_id: Id | None = None
     failure_reason: Label | None = None
     metadata: dict[str, Any] | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    schema_version: SchemaVersion = 1
 
 
 class WalletBalanceEvent(Envelope, kw_only=True):
@@ -74,7 +75,7 @@ class WalletBalanceEvent(Envelope, kw_only=True):
     currency: Currency
     change_amount: Decimal
     change_type: ChangeType
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    schema_version: SchemaVersion = 1
 
 
 class UserActivityEvent(Envelope, kw_only=True):
@@ -86,7 +87,7 @@ class UserActivityEvent(Envelope, kw_only=True):
     user_agent: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     duration_seconds: Count | None = None
     metadata: dict[str, Any] | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    schema_version: SchemaVersion = 1
 
 
 class UserLifecycleEvent(Envelope, kw_only=True):
@@ -94,7 +95,7 @@ class UserLifecycleEvent(Envelope, kw_only=True):
     event_type: LifecycleEventType
     kyc_level: Annotated[int, msgspec.Meta(ge=0, le=9)] | None = None
     country: Country | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    schema_version: SchemaVersion = 1
 
 
 class WebhookDeliveryEvent(Envelope, kw_only=True):
@@ -104,7 +105,7 @@ class WebhookDeliveryEvent(Envelope, kw_only=True):
     attempt: Annotated[int, msgspec.Meta(ge=1, le=1000)]
     latency_ms: Count
     http_status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
-    schema_version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    schema_version: SchemaVersion = 1
 
 
 class RejectedEvent(ValueError):
@@ -115,30 +116,53 @@ class RejectedEvent(ValueError):
         self.reason = reason
 
 
-def _check_amount(name: str, value: Decimal) -> None:
-    # NaN must be caught before comparing: ordering a NaN Decimal raises InvalidOperation.
-    if not value.is_finite():
-        raise RejectedEvent(f"bad value for `{name}`: {value} is not a finite number")
-    if not 0 < value < MAX_AMOUNT:
-        if value <= 0:
-            raise RejectedEvent(f"non-positive `{name}`: {value} (must be > 0)")
-        raise RejectedEvent(f"bad value for `{name}`: {value} exceeds {MAX_AMOUNT}")
+@dataclass(frozen=True)
+class PositiveAmount:
+    """A decimal field must be a finite number with 0 < value < MAX_AMOUNT."""
+
+    field: str
+
+    def check(self, event: Any) -> None:
+        value: Decimal = getattr(event, self.field)
+        # NaN must be caught before comparing: ordering a NaN Decimal raises InvalidOperation.
+        if not value.is_finite():
+            raise RejectedEvent(f"bad value for `{self.field}`: {value} is not a finite number")
+        if not 0 < value < MAX_AMOUNT:
+            if value <= 0:
+                raise RejectedEvent(f"non-positive `{self.field}`: {value} (must be > 0)")
+            raise RejectedEvent(f"bad value for `{self.field}`: {value} exceeds {MAX_AMOUNT}")
 
 
-def _check_transaction(event: TransactionEvent) -> None:
-    _check_amount("amount", event.amount)
-    if event.failure_reason is None and event.status == "FAILED":
-        raise RejectedEvent("missing field `failure_reason` (required when status is FAILED)")
+@dataclass(frozen=True)
+class BoundedAmount:
+    """A decimal field must be a finite number with -MAX_AMOUNT < value < MAX_AMOUNT."""
+
+    field: str
+
+    def check(self, event: Any) -> None:
+        value: Decimal = getattr(event, self.field)
+        if not value.is_finite() or not -MAX_AMOUNT < value < MAX_AMOUNT:
+            raise RejectedEvent(f"bad value for `{self.field}`: {value}")
 
 
-def _check_wallet_balance(event: WalletBalanceEvent) -> None:
-    _check_amount("change_amount", event.change_amount)
-    if not event.balance.is_finite() or not -MAX_AMOUNT < event.balance < MAX_AMOUNT:
-        raise RejectedEvent(f"bad value for `balance`: {event.balance}")
+@dataclass(frozen=True)
+class RequiredWhen:
+    """An optional field must be present (not null) when another field has a value."""
+
+    field: str
+    when: str
+    equals: str
+
+    def check(self, event: Any) -> None:
+        if getattr(event, self.field) is None and getattr(event, self.when) == self.equals:
+            raise RejectedEvent(
+                f"missing field `{self.field}` (required when {self.when} is {self.equals})"
+            )
 
 
-def _no_check(event: Any) -> None:
-    return None
+# Declared as data, not code, so ingestion's compiled fast path (ingestion/copy_layout.py)
+# enforces exactly the rules the decoder checks.
+Rule = PositiveAmount | BoundedAmount | RequiredWhen
 
 
 @dataclass(frozen=True)
@@ -148,7 +172,8 @@ class TopicSpec:
     name: str
     table: str
     schema: type[Envelope]
-    check: Callable[[Any], None]
+    # Checks beyond the schema's types and bounds, in the order they are applied.
+    rules: tuple[Rule, ...] = ()
     # Columns that hold JSON objects: handed to the database as jsonb.
     json_columns: frozenset[str] = frozenset()
 
@@ -173,24 +198,23 @@ TOPICS: dict[str, TopicSpec] = {
             "transactions",
             "raw.transactions",
             TransactionEvent,
-            _check_transaction,
+            (PositiveAmount("amount"), RequiredWhen("failure_reason", "status", "FAILED")),
             frozenset({"metadata"}),
         ),
         TopicSpec(
             "wallet-balances",
             "raw.wallet_balances",
             WalletBalanceEvent,
-            _check_wallet_balance,
+            (PositiveAmount("change_amount"), BoundedAmount("balance")),
         ),
         TopicSpec(
             "user-activity",
             "raw.user_activity",
             UserActivityEvent,
-            _no_check,
-            frozenset({"metadata"}),
+            json_columns=frozenset({"metadata"}),
         ),
-        TopicSpec("user-lifecycle", "raw.user_events", UserLifecycleEvent, _no_check),
-        TopicSpec("webhook-deliveries", "raw.webhook_deliveries", WebhookDeliveryEvent, _no_check),
+        TopicSpec("user-lifecycle", "raw.user_events", UserLifecycleEvent),
+        TopicSpec("webhook-deliveries", "raw.webhook_deliveries", WebhookDeliveryEvent),
     )
 }
 
@@ -242,6 +266,16 @@ def _reason(schema: type[Envelope], error: msgspec.ValidationError) -> str:
     return f"bad value for `{path}`: {detail}"
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class EventDecoder:
     """Decodes one topic's messages into raw-table rows, or raises RejectedEvent.
 
@@ -257,7 +291,7 @@ class EventDecoder:
         self.max_future_skew = max_future_skew
         self._decoder = msgspec.json.Decoder(spec.schema)
         self._encoder = msgspec.json.Encoder()
-        self._check = spec.check
+        self._rules = spec.rules
         self._json_positions = tuple(
             i for i, name in enumerate(spec.event_columns) if name in spec.json_columns
         )
@@ -278,15 +312,31 @@ class EventDecoder:
             raise RejectedEvent(_reason(self.spec.schema, exc)) from None
         except msgspec.DecodeError as exc:
             raise RejectedEvent(f"invalid JSON: {exc}") from None
+        except UnicodeDecodeError as exc:
+            # msgspec raises this, not DecodeError, for a string that is not UTF-8.
+            raise RejectedEvent(f"invalid UTF-8: {exc}") from None
         occurred_at: datetime = event.occurred_at
         if not self.not_before <= occurred_at <= accepted_until:
             raise RejectedEvent(self._out_of_range(occurred_at, accepted_until))
-        self._check(event)
+        for rule in self._rules:
+            rule.check(event)
         row = msgspec.structs.astuple(event)
+        if b"\\u0000" in payload:
+            self._check_no_nul(row)
         for i in self._json_positions:
             if row[i] is not None:
                 row = (*row[:i], Jsonb(row[i], dumps=self._encoder.encode), *row[i + 1 :])
         return row
+
+    def _check_no_nul(self, row: tuple[Any, ...]) -> None:
+        """PostgreSQL text and jsonb cannot hold U+0000: storing such an event would fail
+        its whole batch again on every retry, so it is a dead letter instead."""
+        for name, value in zip(self.spec.event_columns, row, strict=True):
+            if _holds_nul(value):
+                raise RejectedEvent(
+                    f"bad value for `{name}`: contains the character U+0000, which "
+                    "PostgreSQL cannot store"
+                )
 
     def _out_of_range(self, occurred_at: datetime, accepted_until: datetime) -> str:
         if occurred_at > accepted_until:

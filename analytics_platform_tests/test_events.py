@@ -210,12 +210,38 @@ def test_schema_version_defaults_to_one_and_unknown_fields_are_ignored():
             changed("webhook-deliveries", http_status=99),
             "bad value for `http_status`: Expected `int` >= 100",
         ),
+        (
+            "webhook-deliveries",
+            changed("webhook-deliveries", schema_version=40_000),
+            "bad value for `schema_version`: Expected `int` <= 32767",
+        ),
+        (
+            "user-activity",
+            changed("user-activity", user_agent="Pay\x00App"),
+            "bad value for `user_agent`: contains the character U+0000, which PostgreSQL "
+            "cannot store",
+        ),
+        (
+            "transactions",
+            changed("transactions", metadata={"note": ["a\x00"]}),
+            "bad value for `metadata`: contains the character U+0000",
+        ),
+        (
+            "transactions",
+            changed("transactions", category="caf\u00e9").replace(b"\\u00e9", b"\xe9"),
+            "invalid UTF-8: 'utf-8' codec can't decode byte 0xe9",
+        ),
     ],
 )
 def test_invalid_payload_is_rejected_with_its_exact_reason(topic, payload, reason):
     with pytest.raises(RejectedEvent) as rejected:
         decode(topic, payload)
     assert rejected.value.reason.startswith(reason), rejected.value.reason
+
+
+def test_nul_in_a_field_that_is_not_stored_is_no_reason_to_reject():
+    row = decode("user-lifecycle", changed("user-lifecycle", note="x\x00y"))
+    assert row[-1] == 1
 
 
 def test_non_utc_offsets_are_accepted_and_compared_as_instants():

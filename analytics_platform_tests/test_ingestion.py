@@ -243,3 +243,19 @@ def test_tick_summary_is_json_a_person_can_read(settings):
         "hours_touched": 1,
         "lag": 0,
     }
+
+
+def test_text_postgres_cannot_store_is_a_dead_letter_not_a_failed_batch(settings, conn):
+    """A NUL character or bytes that are not UTF-8 would fail the COPY of every retry."""
+    nul = json.dumps(event("user-activity", user_agent="a\x00b")).encode()
+    latin1 = json.dumps(event("user-activity", user_agent="caf\u00e9")).encode()
+    produce(
+        settings,
+        "user-activity",
+        [*events("user-activity", 5), nul, latin1.replace(b"\\u00e9", b"\xe9")],
+    )
+    report = ingest(settings, "user-activity")
+    assert (report.result.rows_inserted, report.result.dead_letters) == (5, 2)
+    reasons = sorted(r[0] for r in conn.execute("SELECT reason FROM ingest.dead_letters"))
+    assert reasons[0].startswith("bad value for `user_agent`: contains the character U+0000")
+    assert reasons[1].startswith("invalid UTF-8")

@@ -4,9 +4,21 @@ One batch is one PostgreSQL transaction holding the valid rows, the dead letters
 the advanced offsets, so the database never disagrees with itself about what was read:
 a crash before COMMIT leaves no trace, a crash after it leaves nothing to redo.
 
+A batch goes through two steps, so that a caller can overlap them across batches (the
+database writes batch N while this process decodes batch N+1): `prepare` is CPU only
+(decode, drop duplicates, build the COPY rows), `write` is the transaction. `load`
+does both.
+
+Decoding: every message first meets the compiled fast path (`copy_kernel`), which turns
+a plain event straight into a binary COPY row without building Python objects. Whatever
+it does not take, malformed or merely unusual, is decoded by the event contract's
+msgspec decoder as it always was, which alone decides validity and words every
+dead-letter reason; the fast path only ever takes messages that decoder accepts, with
+the same values (tests/test_ingest_fast_path.py holds the two to that).
+
 Rows go in with COPY straight into the raw table, the fastest path PostgreSQL has.
 Duplicates (same event_id and occurred_at) are removed first within the batch and
-against the ids this loader committed recently; if one still reaches the table (a
+against the ids this loader wrote recently; if one still reaches the table (a
 redelivery from before this process started), the COPY fails on the primary key and
 the batch is replayed through a staging table with `ON CONFLICT DO NOTHING`. Both paths
 leave the same rows, the fast one is simply the common case.
@@ -15,13 +27,17 @@ leave the same rows, the fast one is simply the common case.
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -29,8 +45,23 @@ from analytics_platform.events import EventDecoder, RejectedEvent, TopicSpec
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.resources.warehouse import read_sql
 
-# Binary COPY needs the PostgreSQL type of every column; derived once per table.
-_SLOT_SECONDS = 900  # every UTC offset in use is a multiple of 15 minutes
+if TYPE_CHECKING:
+    from analytics_platform.ingestion.copy_layout import CopyLayout
+    from analytics_platform.ingestion.recent_ids import RecentIds
+
+# The compiled modules (copy_kernel, copy_layout, recent_ids) are imported where first
+# used: importing numba costs 1-4 s, which every process loading the Dagster definitions
+# (each run worker, the CLI) would otherwise pay without ever ingesting.
+
+_LOG = logging.getLogger(__name__)
+# The 19-byte header and 2-byte trailer of a binary COPY stream.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+_SLOT_MICROS = 900 * 1_000_000  # every UTC offset in use is a multiple of 15 minutes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Messages per call of the compiled loop: their bytes (~2 MB) stay in cache while read.
+_CHUNK = 4096
 
 
 class KafkaMessage(Protocol):
@@ -48,6 +79,14 @@ class OffsetConflictError(RuntimeError):
     Nothing was written; re-read from the stored offsets. Normally impossible (one
     writer per topic), so it points at two ingest processes for the same topic.
     """
+
+
+class LoaderNotBoundError(RuntimeError):
+    """`prepare` was called before `bind` read the raw table's column types."""
+
+
+class LoaderBusyError(RuntimeError):
+    """Another ingestion in this process is using the same loader (its buffers)."""
 
 
 @dataclass(frozen=True)
@@ -92,27 +131,25 @@ class BatchResult:
             )
 
 
-class RecentIds:
-    """Bounded memory of the event keys this process committed lately.
+@dataclass
+class PreparedBatch:
+    """A decoded batch, ready for `RawLoader.write`.
 
-    Two generations instead of an LRU: O(1) per lookup and a hard size bound, at the
-    price of forgetting a key somewhere between `capacity/2` and `capacity` inserts
-    later (which only sends a rare late duplicate down the slower path).
+    `payload` points into a buffer of the loader that its next-but-one `prepare`
+    overwrites: write a batch before preparing two more.
     """
 
-    def __init__(self, capacity: int) -> None:
-        self._half = max(1, capacity // 2)
-        self._current: set[tuple[Any, Any]] = set()
-        self._previous: set[tuple[Any, Any]] = set()
-
-    def __contains__(self, key: tuple[Any, Any]) -> bool:
-        return key in self._current or key in self._previous
-
-    def add_all(self, keys: Sequence[tuple[Any, Any]]) -> None:
-        for key in keys:
-            self._current.add(key)
-            if len(self._current) >= self._half:
-                self._previous, self._current = self._current, set()
+    messages: int
+    start_offsets: dict[int, int]
+    next_offsets: dict[int, int]
+    # Binary COPY rows (no header) of the rows the fast path encoded, in pieces.
+    payload: list[memoryview]
+    # Rows the msgspec decoder produced: event columns, then partition and offset.
+    rows: list[tuple[Any, ...]]
+    letters: list[tuple[Any, ...]]
+    # occurred_at (microseconds since 1970 UTC) of every row in `payload` and `rows`.
+    micros: np.ndarray
+    duplicates: int
 
 
 @contextmanager
@@ -142,6 +179,11 @@ WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
+def _micros(moment: datetime) -> int:
+    """Microseconds since 1970 UTC of an aware datetime, exactly."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 class RawLoader:
     """Writes batches of one topic into its raw table; see the module docstring."""
 
@@ -153,15 +195,24 @@ class RawLoader:
         decoder: EventDecoder,
         reporting_tz: ZoneInfo,
         recent_ids_capacity: int = 2_000_000,
+        fast_path: bool = True,
     ) -> None:
+        """`fast_path=False` decodes every message with msgspec (the reference the
+        compiled path is tested against)."""
         self.spec = spec
         self.topic = topic
         self.consumer_group = consumer_group
         self.decoder = decoder
         self.tz = reporting_tz
-        self.recent = RecentIds(recent_ids_capacity)
+        self._recent_ids_capacity = recent_ids_capacity
         self._known_days: set[date] = set()
+        self._column_types: dict[str, str] | None = None
         self._types: list[str] | None = None
+        self._fast_path = fast_path
+        self._buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self._scratch = np.empty(0, np.uint8)
+        self._turn = 0
+        self._in_use = threading.Lock()
         self._schema, self._table = spec.table.split(".")
 
     # -- reading state ---------------------------------------------------------------
@@ -173,7 +224,72 @@ class RawLoader:
         )
         return dict(rows.fetchall())
 
-    # -- writing a batch -------------------------------------------------------------
+    def bind(self, conn: psycopg.Connection) -> None:
+        """Read the raw table's column types, which the COPY rows are encoded for.
+
+        Once per loader; `prepare` needs it.
+        """
+        if self._column_types is not None:
+            return
+        types = dict(conn.execute(_PG_TYPE_SQL, (self.spec.table,)).fetchall())
+        self._types = [types[c] for c in self.spec.columns]
+        self._column_types = types
+
+    @cached_property
+    def recent(self) -> RecentIds:
+        """Event keys written lately (see recent_ids)."""
+        from analytics_platform.ingestion.recent_ids import RecentIds
+
+        return RecentIds(self._recent_ids_capacity)
+
+    @cached_property
+    def _layout(self) -> CopyLayout | None:
+        """The fast path's tables; None when off or when the schema has something it
+        cannot encode (then msgspec decodes every event: slower, same result)."""
+        if not self._fast_path:
+            return None
+        if self._column_types is None:
+            raise LoaderNotBoundError(f"{self.topic}: call bind(conn) before prepare()")
+        from analytics_platform.ingestion.copy_layout import UnsupportedLayoutError, copy_layout
+
+        try:
+            return copy_layout(self.spec, self._column_types)
+        except UnsupportedLayoutError as exc:
+            _LOG.warning("%s: no fast path, msgspec decodes every event: %s", self.topic, exc)
+            return None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the loader for one ingestion: batches share its output buffers, so two
+        ingestions of one topic in one process must not interleave."""
+        if not self._in_use.acquire(blocking=False):
+            raise LoaderBusyError(
+                f"{self.topic}: another ingestion of this topic is running in this process; "
+                "wait for it to finish (one ingestion per topic at a time)"
+            )
+        try:
+            yield
+        finally:
+            self._in_use.release()
+
+    def warm_up(self) -> None:
+        """Compile the fast path now (or load it from numba's cache: 2-3 s, a cold
+        compile 15-35 s) instead of inside the first batch. Needs `bind`."""
+        from analytics_platform.ingestion import copy_kernel
+
+        none = np.zeros(0, np.int64)
+        ids = np.zeros(0, np.uint64)
+        flags = np.zeros(0, np.bool_)
+        if self._layout is not None:
+            copy_kernel.encode_rows(
+                *(np.frombuffer(bytearray(), np.uint8), none, none, none, none),
+                *self._layout.tables(),
+                *(0, 0, np.zeros(0, np.uint8), 0, np.zeros(0, np.int8), none, none, ids, ids, none),
+            )
+        copy_kernel.check_offsets(none, none, none)
+        self.recent.admit(flags, ids, ids, none, flags)
+
+    # -- a batch ---------------------------------------------------------------------
     def load(
         self, conn: psycopg.Connection, messages: Sequence[KafkaMessage], now: datetime
     ) -> BatchResult:
@@ -182,88 +298,253 @@ class RawLoader:
         `conn` must not be inside a transaction: the batch is its own. Raises
         OffsetConflictError (nothing written) if the stored offsets moved meanwhile.
         """
-        result = BatchResult(self.topic, self.spec.table, messages=len(messages))
-        with collection_paused():
-            rows, letters, starts, keys = self._decode(messages, now, result)
-            if rows:
-                self.ensure_partitions(conn, rows)
-            with conn.transaction():
-                self._store_offsets(conn, starts, result.next_offsets)
-                result.hours = self.insert_rows(conn, rows)
-                result.rows_inserted = sum(h.rows for h in result.hours.values())
-                result.duplicates += len(rows) - result.rows_inserted
-                if letters:
-                    with conn.cursor() as cur:
-                        cur.executemany(read_sql("ingest/insert_dead_letter.sql"), letters)
-                result.dead_letters = len(letters)
-        # Only committed keys may be remembered: a rolled-back batch will be read again.
-        self.recent.add_all(keys)
-        return result
+        self.bind(conn)
+        with self.exclusive(), collection_paused():
+            try:
+                return self.write(conn, self.prepare(messages, now))
+            except BaseException:
+                self.recent.clear()
+                raise
 
-    def _decode(
-        self, messages: Sequence[KafkaMessage], now: datetime, result: BatchResult
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[int, int], list[Any]]:
-        decode = self.decoder.decode
+    def prepare(
+        self,
+        messages: Sequence[KafkaMessage],
+        now: datetime,
+        partition_list: Sequence[int | None] | None = None,
+        offset_list: Sequence[int | None] | None = None,
+        values: list[bytes | None] | None = None,
+    ) -> PreparedBatch:
+        """Decode a batch, drop its duplicates and build its COPY rows. No I/O.
+
+        `partition_list`, `offset_list` and `values`, when given, are the messages'
+        partitions, offsets and values (the reader has them already). The kept events'
+        keys are remembered at once (see RecentIds.admit): if the batch is then not
+        written, call `recent.clear()`.
+        """
+        if self._types is None:
+            raise LoaderNotBoundError(f"{self.topic}: call bind(conn) before prepare()")
+        from analytics_platform.ingestion import copy_kernel
+
+        count = len(messages)
+        if partition_list is None or offset_list is None:
+            partition_list = [m.partition() for m in messages]
+            offset_list = [m.offset() for m in messages]
+        if None in partition_list or None in offset_list:
+            raise ValueError("a message without partition/offset cannot be ingested")
+        partitions = np.array(partition_list, np.int64)
+        offsets = np.array(offset_list, np.int64)
+        start_offsets, next_offsets = self._offset_ranges(partitions, offsets)
+        if values is None:
+            values = [m.value() for m in messages]
+        if None in values:
+            lengths = np.fromiter((0 if v is None else len(v) for v in values), np.int64, count)
+        else:
+            lengths = np.fromiter(map(len, values), np.int64, count)
+
+        status = np.zeros(count, np.int8)
+        row_start = np.zeros(count, np.int64)
+        row_end = np.zeros(count, np.int64)
+        high = np.zeros(count, np.uint64)
+        low = np.zeros(count, np.uint64)
+        micros = np.zeros(count, np.int64)
         until = self.decoder.accepted_until(now)
-        recent = self.recent
-        rows: list[tuple[Any, ...]] = []
-        letters: list[tuple[Any, ...]] = []
-        starts: dict[int, int] = {}
-        ends = result.next_offsets
-        seen: set[tuple[Any, Any]] = set()
-        keys: list[tuple[Any, Any]] = []
-        for message in messages:
-            partition, offset = message.partition(), message.offset()
-            if partition is None or offset is None:
-                raise ValueError("a message without partition/offset cannot be ingested")
-            if partition not in starts:
-                starts[partition] = offset
-            elif offset != ends[partition]:
-                raise ValueError(
-                    f"{self.topic} [{partition}]: offsets not contiguous "
-                    f"({ends[partition]} then {offset}); a batch must be read in order"
+        out = self._buffers[0]
+        size = 0
+        if self._layout is not None and count:
+            out = self._buffer(int(lengths.sum()), count)
+            not_before, until_micros = _micros(self.decoder.not_before), _micros(until)
+            tables = self._layout.tables()
+            for first in range(0, count, _CHUNK):
+                last = min(first + _CHUNK, count)
+                chunk = values[first:last]
+                if None in chunk:
+                    chunk = [b"" if v is None else v for v in chunk]
+                ends = np.cumsum(lengths[first:last])
+                # Rows go to a small buffer that stays in the CPU cache, then to the batch's
+                # in one copy: writing them byte by byte into a buffer not in cache cost
+                # half as much again as the whole encoding.
+                scratch = self._scratch_for(int(ends[-1]), last - first)
+                written = copy_kernel.encode_rows(
+                    np.frombuffer(bytearray().join(chunk), np.uint8),
+                    ends - lengths[first:last],
+                    ends,
+                    partitions[first:last],
+                    offsets[first:last],
+                    *tables,
+                    not_before,
+                    until_micros,
+                    scratch,
+                    0,
+                    status[first:last],
+                    row_start[first:last],
+                    row_end[first:last],
+                    high[first:last],
+                    low[first:last],
+                    micros[first:last],
                 )
-            ends[partition] = offset + 1
-            value = message.value()
+                out[size : size + written] = scratch[:written]
+                row_start[first:last] += size
+                row_end[first:last] += size
+                size += written
+
+        encoded = status == copy_kernel.ENCODED
+        candidate = encoded.copy()
+        decoded: dict[int, tuple[Any, ...]] = {}
+        letters: list[tuple[Any, ...]] = []
+        decode = self.decoder.decode
+        for i in np.flatnonzero(~encoded).tolist():
+            partition, offset, value = partition_list[i], offset_list[i], values[i]
             if value is None:
                 letters.append(
-                    (self.topic, partition, offset, message.key(), b"", "empty message (no value)")
+                    (
+                        self.topic,
+                        partition,
+                        offset,
+                        messages[i].key(),
+                        b"",
+                        "empty message (no value)",
+                    )
                 )
                 continue
             try:
                 row = decode(value, until)
             except RejectedEvent as rejected:
                 letters.append(
-                    (self.topic, partition, offset, message.key(), value, rejected.reason)
+                    (self.topic, partition, offset, messages[i].key(), value, rejected.reason)
                 )
                 continue
-            # The UUID's int, not the UUID: a key of an int and a datetime holds no object
-            # the garbage collector tracks, and the two million kept in RecentIds would
-            # otherwise be walked by every full collection.
-            key = (row[0].int, row[1])
-            if key in seen or key in recent:
-                result.duplicates += 1
-                continue
-            seen.add(key)
-            keys.append(key)
-            rows.append((*row, partition, offset))
-        return rows, letters, starts, keys
+            high[i], low[i] = divmod(row[0].int, 1 << 64)
+            micros[i] = _micros(row[1])
+            decoded[i] = (*row, partition, offset)
+            candidate[i] = True
 
+        keep = np.zeros(count, np.bool_)
+        kept = self.recent.admit(candidate, high, low, micros, keep)
+        # The encoded rows lie in `out` one after the other: the payload is the stretches
+        # between dropped duplicates, written as they are.
+        payload: list[memoryview] = []
+        written = 0
+        for i in np.flatnonzero(encoded & ~keep).tolist():
+            if row_start[i] > written:
+                payload.append(memoryview(out)[written : row_start[i]])
+            written = int(row_end[i])
+        if size > written:
+            payload.append(memoryview(out)[written:size])
+        return PreparedBatch(
+            messages=count,
+            start_offsets=start_offsets,
+            next_offsets=next_offsets,
+            payload=payload,
+            rows=[row for i, row in decoded.items() if keep[i]],
+            letters=letters,
+            micros=micros[keep],
+            duplicates=int(np.count_nonzero(candidate)) - kept,
+        )
+
+    def _offset_ranges(
+        self, partitions: np.ndarray, offsets: np.ndarray
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """First and next offset of each partition; raises if a batch skips an offset."""
+        if not partitions.size:
+            return {}, {}
+        from analytics_platform.ingestion import copy_kernel
+
+        following = np.full(int(partitions.max()) + 1, -1, np.int64)
+        broken = copy_kernel.check_offsets(partitions, offsets, following)
+        if broken >= 0:
+            partition = int(partitions[broken])
+            raise ValueError(
+                f"{self.topic} [{partition}]: offsets not contiguous "
+                f"({following[partition]} then {offsets[broken]}); a batch must be read in order"
+            )
+        present, first_index = np.unique(partitions, return_index=True)
+        order = np.argsort(first_index)  # in order of first appearance, as read
+        starts = {int(present[j]): int(offsets[first_index[j]]) for j in order}
+        return starts, {p: int(following[p]) for p in starts}
+
+    def _scratch_for(self, message_bytes: int, messages: int) -> np.ndarray:
+        from analytics_platform.ingestion.copy_kernel import row_capacity
+
+        needed = row_capacity(message_bytes, messages, len(self.spec.columns))
+        if self._scratch.shape[0] < needed:
+            self._scratch = np.empty(needed + needed // 4, np.uint8)
+        return self._scratch
+
+    def _buffer(self, message_bytes: int, messages: int) -> np.ndarray:
+        """An output buffer big enough for the batch, alternating between two so that
+        the previous batch's payload stays intact while it is being written."""
+        from analytics_platform.ingestion.copy_kernel import row_capacity
+
+        self._turn ^= 1
+        needed = row_capacity(message_bytes, messages, len(self.spec.columns))
+        if self._buffers[self._turn].shape[0] < needed:
+            self._buffers[self._turn] = np.empty(needed + needed // 4, np.uint8)
+        return self._buffers[self._turn]
+
+    def write(self, conn: psycopg.Connection, batch: PreparedBatch) -> BatchResult:
+        """Store a prepared batch in one transaction (outside any transaction of `conn`).
+
+        Raises OffsetConflictError (nothing written) if the stored offsets moved since
+        the batch was read.
+        """
+        result = BatchResult(self.topic, self.spec.table, messages=batch.messages)
+        result.next_offsets = dict(batch.next_offsets)
+        result.duplicates = batch.duplicates
+        if batch.micros.size:
+            self._ensure_span(conn, int(batch.micros.min()), int(batch.micros.max()))
+        with conn.transaction():
+            self._store_offsets(conn, batch.start_offsets, batch.next_offsets)
+            result.hours = self._hours(self._insert(conn, batch.payload, batch.rows, batch.micros))
+            self._record_hours(conn, result.hours)
+            result.rows_inserted = sum(h.rows for h in result.hours.values())
+            result.duplicates += batch.micros.size - result.rows_inserted
+            if batch.letters:
+                with conn.cursor() as cur:
+                    cur.executemany(read_sql("ingest/insert_dead_letter.sql"), batch.letters)
+            result.dead_letters = len(batch.letters)
+        return result
+
+    # -- rows built elsewhere (dead-letter replay, tests) ----------------------------
     def ensure_partitions(self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Create missing daily partitions in a short transaction of their own.
+        """Create the daily partitions full raw rows need (see `_ensure_span`)."""
+        if rows:
+            self._ensure_span(
+                conn, _micros(min(r[1] for r in rows)), _micros(max(r[1] for r in rows))
+            )
+
+    def insert_rows(
+        self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]
+    ) -> dict[datetime, HourTouched]:
+        """Insert full raw rows (event columns, then partition and offset), dropping
+        duplicates, and record the hours they touched; returns those hours.
+
+        Runs inside the caller's transaction; partitions must exist (`ensure_partitions`).
+        """
+        if not rows:
+            return {}
+        self.bind(conn)
+        micros = np.array([_micros(r[1]) for r in rows], np.int64)
+        hours = self._hours(self._insert(conn, [], rows, micros))
+        self._record_hours(conn, hours)
+        return hours
+
+    # -- internals -------------------------------------------------------------------
+    def _ensure_span(self, conn: psycopg.Connection, first: int, last: int) -> None:
+        """Create missing daily partitions for [first, last] (microseconds) in a short
+        transaction of their own.
 
         Outside the batch transaction because creating a partition locks the parent
         table; known days are cached so the common batch makes no call at all.
         """
-        first = min(r[1] for r in rows).astimezone(UTC)
-        last = max(r[1] for r in rows).astimezone(UTC)
+        start = _EPOCH + first * _MICROSECOND
+        end = _EPOCH + last * _MICROSECOND
         days = {
-            first.date() + timedelta(days=i) for i in range((last.date() - first.date()).days + 1)
+            start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)
         }
         if days <= self._known_days:
             return
         with conn.transaction():
-            ensure_raw_partitions(conn, self._table, first, last)
+            ensure_raw_partitions(conn, self._table, start, end)
         self._known_days |= days
 
     def _store_offsets(
@@ -290,43 +571,47 @@ class RawLoader:
                 "The batch was rolled back; ingestion re-reads from the stored offsets."
             )
 
-    def _column_types(self, conn: psycopg.Connection) -> list[str]:
-        if self._types is None:
-            types = dict(conn.execute(_PG_TYPE_SQL, (self.spec.table,)).fetchall())
-            self._types = [types[c] for c in self.spec.columns]
-        return self._types
-
-    def _copy(self, conn: psycopg.Connection, target: sql.Composable, rows: list[Any]) -> None:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+    def _copy_statement(self, target: sql.Composable) -> sql.Composed:
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             target, sql.SQL(", ").join(map(sql.Identifier, self.spec.columns))
         )
-        types = self._column_types(conn)  # before COPY: the connection is busy during it
-        with conn.cursor() as cur, cur.copy(statement) as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
 
-    def insert_rows(
-        self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]
-    ) -> dict[datetime, HourTouched]:
-        """Insert full raw rows (event columns, then partition and offset), dropping
-        duplicates, and record the hours they touched; returns those hours.
+    def _copy(
+        self,
+        conn: psycopg.Connection,
+        target: sql.Composable,
+        payload: list[memoryview],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """COPY the encoded rows as they are, then the Python rows through psycopg."""
+        assert self._types is not None
+        with conn.cursor() as cur:
+            if payload:
+                with cur.copy(self._copy_statement(target)) as copy:
+                    copy.write(COPY_SIGNATURE)
+                    for piece in payload:
+                        copy.write(piece)
+                    copy.write(COPY_TRAILER)
+            if rows:
+                with cur.copy(self._copy_statement(target)) as copy:
+                    copy.set_types(self._types)
+                    for row in rows:
+                        copy.write_row(row)
 
-        Runs inside the caller's transaction; partitions must exist (`load` makes them).
-        """
-        if not rows:
-            return {}
-        hours = self._hours(self._write_rows(conn, rows))
-        self._record_hours(conn, hours)
-        return hours
-
-    def _write_rows(self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> list[datetime]:
-        """Insert rows, dropping duplicates; returns occurred_at of the rows inserted."""
+    def _insert(
+        self,
+        conn: psycopg.Connection,
+        payload: list[memoryview],
+        rows: list[tuple[Any, ...]],
+        micros: np.ndarray,
+    ) -> np.ndarray:
+        """Insert the rows, dropping any already in the table; returns the occurred_at
+        (microseconds) of the rows inserted. `micros` are those of all the rows."""
         table = sql.Identifier(self._schema, self._table)
         try:
             with conn.transaction():  # a savepoint: a duplicate undoes only the COPY
-                self._copy(conn, table, rows)
-            return [r[1] for r in rows]
+                self._copy(conn, table, payload, rows)
+            return micros
         except psycopg.errors.UniqueViolation:
             pass
         stage = sql.Identifier(f"stage_{self._table}")
@@ -336,7 +621,7 @@ class RawLoader:
                 "ON COMMIT DELETE ROWS"
             ).format(stage, table)
         )
-        self._copy(conn, stage, rows)
+        self._copy(conn, stage, payload, rows)
         columns = sql.SQL(", ").join(map(sql.Identifier, self.spec.columns))
         inserted = conn.execute(
             sql.SQL(
@@ -344,36 +629,32 @@ class RawLoader:
                 "ON CONFLICT DO NOTHING RETURNING occurred_at"
             ).format(table=table, columns=columns, stage=stage)
         )
-        return [r[0] for r in inserted.fetchall()]
+        return np.array([_micros(r[0]) for r in inserted.fetchall()], np.int64)
 
-    def _hours(self, times: list[datetime]) -> dict[datetime, HourTouched]:
+    def _hours(self, micros: np.ndarray) -> dict[datetime, HourTouched]:
         """Rows and latest event time per reporting-zone hour.
 
         Bucketing by 15-minute UTC slots first keeps the per-row work to one division;
         each distinct slot then maps to the local hour it lies in, for any zone offset.
         """
-        slots: dict[int, list[float]] = {}
-        for ts in times:
-            epoch = ts.timestamp()
-            slot = int(epoch // _SLOT_SECONDS)
-            entry = slots.get(slot)
-            if entry is None:
-                slots[slot] = [1, epoch]
-            else:
-                entry[0] += 1
-                if epoch > entry[1]:
-                    entry[1] = epoch
+        if not micros.size:
+            return {}
+        slots, inverse, counts = np.unique(
+            micros // _SLOT_MICROS, return_inverse=True, return_counts=True
+        )
+        latest = np.full(slots.size, np.iinfo(np.int64).min, np.int64)
+        np.maximum.at(latest, inverse, micros)
         hours: dict[datetime, HourTouched] = {}
-        for slot, (count, latest) in slots.items():
-            local = datetime.fromtimestamp(slot * _SLOT_SECONDS, UTC).astimezone(self.tz)
+        for slot, count, last in zip(slots.tolist(), counts.tolist(), latest.tolist(), strict=True):
+            local = (_EPOCH + slot * _SLOT_MICROS * _MICROSECOND).astimezone(self.tz)
             start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
-            latest_ts = datetime.fromtimestamp(latest, UTC)
+            latest_ts = _EPOCH + last * _MICROSECOND
             mine = hours.get(start)
             if mine is None:
-                hours[start] = HourTouched(start, int(count), latest_ts)
+                hours[start] = HourTouched(start, count, latest_ts)
             else:
                 hours[start] = HourTouched(
-                    start, mine.rows + int(count), max(mine.max_occurred_at, latest_ts)
+                    start, mine.rows + count, max(mine.max_occurred_at, latest_ts)
                 )
         return hours
 

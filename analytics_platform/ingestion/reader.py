@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -27,6 +28,16 @@ _FOLLOW_SLICE_SECONDS = 0.2
 
 class KafkaReadError(RuntimeError):
     """The broker reported an error for a partition being read."""
+
+
+@dataclass
+class MessageBatch:
+    """Messages read, with each one's partition and offset."""
+
+    messages: list[Message]
+    partitions: list[int]
+    offsets: list[int]
+    values: list[bytes | None]
 
 
 class TopicReader:
@@ -81,15 +92,20 @@ class TopicReader:
         return not self._following and self.remaining <= 0
 
     def read_batch(self, max_messages: int, timeout: float) -> list[Message]:
-        """Up to `max_messages` in offset order per partition, none past the end offsets.
+        """Up to `max_messages` in offset order per partition, none past the end offsets."""
+        return self.read(max_messages, timeout).messages
+
+    def read(self, max_messages: int, timeout: float) -> MessageBatch:
+        """Up to `max_messages` in offset order per partition, none past the end offsets,
+        with their partitions and offsets (which the loader needs too).
 
         Bounded ranges return early once drained; a following reader returns as soon as
         it has caught up with what the broker holds (or after `timeout`), so fresh
         events are written within a fraction of a second.
         """
-        batch: list[Message] = []
+        batch = MessageBatch([], [], [], [])
         deadline = time.monotonic() + timeout
-        while not self.done and len(batch) < max_messages:
+        while not self.done and len(batch.messages) < max_messages:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 break
@@ -97,36 +113,56 @@ class TopicReader:
             # read never asks for more than its ranges hold; a following one polls in short
             # slices and stops at the first slice that comes back short.
             if self._following:
-                wanted = min(max_messages - len(batch), 10_000)
+                wanted = min(max_messages - len(batch.messages), 10_000)
                 wait = min(wait, _FOLLOW_SLICE_SECONDS)
             else:
-                wanted = min(max_messages - len(batch), self.remaining, 10_000)
+                wanted = min(max_messages - len(batch.messages), self.remaining, 10_000)
             messages = self.consumer.consume(wanted, wait)
-            for message in messages:
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise KafkaReadError(
-                        f"{self.topic} [{message.partition()}] read failed: {error.str()}"
-                    )
-                partition, offset = message.partition(), message.offset()
-                if self._following:
-                    batch.append(message)
-                    self._position[partition] = offset + 1
-                    continue
-                end = self._end.get(partition)
-                if end is None or offset >= end:
-                    if end is not None:
-                        self._pause(partition)
-                    continue
-                batch.append(message)
-                self._position[partition] = offset + 1
-                if offset + 1 >= end:
-                    self._pause(partition)
-            if self._following and batch and len(messages) < wanted:
+            self._take(messages, batch)
+            if self._following and batch.messages and len(messages) < wanted:
                 break
         return batch
+
+    def _take(self, messages: list[Message], batch: MessageBatch) -> None:
+        """Append the messages inside the read ranges to `batch`, advancing positions.
+
+        Whole-list operations rather than a Python loop over messages: at 150k
+        messages/s every statement per message costs about 1% of a core.
+        """
+        if any(m.error() is not None for m in messages):
+            messages = [m for m in messages if self._not_eof(m)]
+        partitions = [m.partition() for m in messages]
+        offsets = [m.offset() for m in messages]
+        if not self._following:
+            ends = self._end
+            inside = [o < ends.get(p, -1) for p, o in zip(partitions, offsets, strict=True)]
+            if not all(inside):
+                # Past its end offset a partition is drained: stop fetching it.
+                for partition in {p for p, k in zip(partitions, inside, strict=True) if not k}:
+                    if partition in ends:
+                        self._pause(partition)
+                messages = [m for m, k in zip(messages, inside, strict=True) if k]
+                partitions = [p for p, k in zip(partitions, inside, strict=True) if k]
+                offsets = [o for o, k in zip(offsets, inside, strict=True) if k]
+        # A partition's last message in the list is its latest: dict() keeps the last.
+        last = dict(zip(partitions, offsets, strict=True))
+        for partition, offset in last.items():
+            self._position[partition] = offset + 1
+            if not self._following and offset + 1 >= self._end[partition]:
+                self._pause(partition)
+        batch.messages.extend(messages)
+        batch.partitions.extend(partitions)
+        batch.offsets.extend(offsets)
+        # Now, while the messages are still in the CPU cache.
+        batch.values.extend([m.value() for m in messages])
+
+    def _not_eof(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        if error.code() == KafkaError._PARTITION_EOF:
+            return False
+        raise KafkaReadError(f"{self.topic} [{message.partition()}] read failed: {error.str()}")
 
     def _pause(self, partition: int) -> None:
         # A drained partition keeps fetching (and buffering) past the end otherwise.
