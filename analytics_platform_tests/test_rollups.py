@@ -6,6 +6,7 @@ behaviours one at a time, with events chosen by hand.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -17,7 +18,6 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from analytics_platform.rollups import runner
 from analytics_platform.rollups.checks import (
     RECONCILES_WITH_FINER,
     RECONCILES_WITH_RAW,
@@ -32,11 +32,14 @@ from analytics_platform.rollups.families import (
     mart,
 )
 from analytics_platform.rollups.runner import WindowNotAlignedError, materialize_window
+from analytics_platform.settings import load_settings
 
 from .conftest import PostgresCluster
 from .rollup_reference import (
     RawLoaders,
     closed_through,
+    differences,
+    expected_mart,
     mart_rows,
     migrated_database,
     reset,
@@ -219,7 +222,7 @@ def test_rerunning_any_window_changes_nothing(db):
     assert snapshot(db) == before
 
 
-def test_a_failed_run_leaves_the_previous_rows_in_place(db, monkeypatch):
+def test_a_failed_run_leaves_the_previous_rows_in_place(db, database_url):
     day = datetime(2024, 3, 30, tzinfo=UTC)
     loaders = RawLoaders(ZoneInfo("UTC"))
     loaders.insert(db, "raw.transactions", [transaction(day + timedelta(hours=1))])
@@ -229,19 +232,118 @@ def test_a_failed_run_leaves_the_previous_rows_in_place(db, monkeypatch):
     recorded = db.execute("SELECT * FROM marts.rollup_buckets").fetchall()
     loaders.insert(db, "raw.transactions", [transaction(day + timedelta(hours=2))])
 
-    real_render = runner.render
-
-    def failing_render(relative: str, **parts: object) -> object:
-        if relative.endswith("record_buckets.sql"):
-            raise RuntimeError("the database went away")
-        return real_render(relative, **parts)
-
-    monkeypatch.setattr(runner, "render", failing_render)
-    with pytest.raises(RuntimeError, match="went away"):
-        materialize_window(db, target, day, day + timedelta(days=1), "UTC")
+    # Another session holds the bookkeeping table, so the run's last statement (recording
+    # its buckets) cannot get its lock and fails after the mart's DELETE and INSERT ran.
+    with psycopg.connect(database_url) as other:
+        other.execute("LOCK TABLE marts.rollup_buckets IN EXCLUSIVE MODE")
+        db.execute("SET lock_timeout = '300ms'")
+        try:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                materialize_window(db, target, day, day + timedelta(days=1), "UTC")
+        finally:
+            db.execute("RESET lock_timeout")
+        other.rollback()
     # The delete and insert had run inside the transaction: none of it is visible.
     assert mart_rows(db, target) == before
     assert db.execute("SELECT * FROM marts.rollup_buckets").fetchall() == recorded
+    # Once the lock is gone the same run goes through and sees both transactions.
+    materialize_window(db, target, day, day + timedelta(days=1), "UTC")
+    assert mart_rows(db, target)[(day, "platform", "", "")]["transaction_count"] == 2
+
+
+def test_a_run_first_summarizes_the_raw_time_index_of_its_window(db):
+    """New raw rows are only summarized into the BRIN index by VACUUM, and an unsummarized
+    block range matches every bucket; a run summarizes its window's ranges first."""
+    day = datetime(2024, 5, 10, tzinfo=UTC)
+    other_day = day + timedelta(days=3)
+    # A BRIN range is 128 pages; the last, partial one is always read and never summarized.
+    per_day = 8_000
+    events = [
+        transaction(d + timedelta(seconds=10 * i)) for d in (day, other_day) for i in range(per_day)
+    ]
+    RawLoaders(ZoneInfo("UTC")).insert(db, "raw.transactions", events)
+
+    def summarize(start: datetime) -> int:
+        row = db.execute(
+            "SELECT marts.summarize_raw_brin('raw.transactions', %s, %s)",
+            (start, start + timedelta(days=1)),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    materialize_window(db, mart("transactions_hourly"), day, day + timedelta(days=1), "UTC")
+    assert summarize(day) == 0  # the run did it
+    assert summarize(other_day) >= 1  # a day no run has read yet
+    assert summarize(other_day) == 0
+
+
+# ------------------------------------------------------------------------ exactness
+def _varied_transactions(start: datetime, count: int) -> list[dict]:
+    """Transactions of one hour with many users, latencies, merchants and currencies (with
+    their amounts in cents too, for the reference computation)."""
+    events = []
+    for i in range(count):
+        cents = 100 + 37 * i
+        events.append(
+            transaction(
+                start + timedelta(seconds=59 * i % 3600),
+                user_id=f"u{i % 11}",
+                amount=Decimal(cents) / 100,
+                amount_cents=cents,
+                currency=("IDR", "USD")[i % 2],
+                status=("SUCCESS", "SUCCESS", "FAILED", "PENDING")[i % 4],
+                failure_reason="TIMEOUT" if i % 4 == 2 else None,
+                processing_ms=(i * 7919) % 1013,
+                merchant_id=(None, "m1", "m2")[i % 3],
+                category=("food", "travel")[i % 5 % 2],
+            )
+        )
+    return events
+
+
+def _transaction_marts_match_the_reference(conn: psycopg.Connection, events: list[dict]) -> None:
+    hour = min(e["occurred_at"] for e in events).replace(minute=0, second=0, microsecond=0)
+    day = hour.replace(hour=0)
+    windows = {
+        Grain.HOURLY: (hour, hour + timedelta(hours=1)),
+        Grain.DAILY: (day, day + timedelta(days=1)),
+    }
+    for grain, (start, end) in windows.items():
+        target = Mart(mart("transactions_daily").family, grain)
+        materialize_window(conn, target, start, end, "UTC")
+        expected = expected_mart(target, {"raw.transactions": events}, ZoneInfo("UTC"))
+        assert not differences(mart_rows(conn, target), expected), target.name
+
+
+def test_unique_payers_stay_exact_when_payer_hashes_collide(db, tmp_path, monkeypatch):
+    """The template counts 64-bit hashes of user ids; a bucket whose payers' hashes collide
+    must count the user ids themselves. Keeping one bit of the hash makes every bucket with
+    three or more payers collide, so the fallback runs against the reference."""
+    sql_copy = tmp_path / "sql"
+    shutil.copytree(load_settings().sql_dir, sql_copy)
+    template = sql_copy / "rollups" / "transactions.sql"
+    text = template.read_text(encoding="utf-8")
+    assert text.count("hashtextextended(user_id, 0)") == 2
+    template.write_text(
+        text.replace("hashtextextended(user_id, 0)", "(hashtextextended(user_id, 0) & 1)"),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SQL_DIR", str(sql_copy))
+    events = _varied_transactions(datetime(2024, 3, 30, 10, tzinfo=UTC), 120)
+    RawLoaders(ZoneInfo("UTC")).insert(db, "raw.transactions", events)
+    _transaction_marts_match_the_reference(db, events)
+
+
+def test_latency_percentiles_are_exact_even_where_the_planner_would_rather_sort(db):
+    """Percentiles are read from arrays built in latency order, which only a hashed grouping
+    keeps; the template leaves the planner no sort-based plan even with hashing disabled."""
+    events = _varied_transactions(datetime(2024, 3, 30, 10, tzinfo=UTC), 120)
+    RawLoaders(ZoneInfo("UTC")).insert(db, "raw.transactions", events)
+    db.execute("SET enable_hashagg = off")
+    try:
+        _transaction_marts_match_the_reference(db, events)
+    finally:
+        db.execute("RESET enable_hashagg")
 
 
 # ------------------------------------------------------------------------ late events

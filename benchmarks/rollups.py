@@ -4,15 +4,20 @@
    (one single-run range per mart, as a backfill or catch-up does) plus its daily
    partition, for the three marts of raw.transactions. Reported as wall clock with one
    connection per core (how Dagster runs them: the multiprocess executor runs a run's
-   assets side by side, and the hourly and daily runs are separate runs) and as the
-   sequential sum; plus each mart alone, and the 24 hours as 24 separate runs, the way the
-   automation runs them as they close.
+   assets side by side, and the hourly and daily runs are separate runs; longest first)
+   and as the sequential sum; plus each mart alone, and the 24 hours as 24 separate runs,
+   the way the automation runs them as they close.
 2. A 30-day single-run backfill of the daily partitions at 200,000 transactions per day,
    the same ways.
 
+The machine is shared, so wall clock depends on what else runs: the figures also come as
+the CPU seconds the PostgreSQL backends spent (`*_server_cpu_s`, read from /proc for the
+embedded server; the plans use no parallel workers), and the load average before and
+after is reported.
+
 Rows go straight into raw.transactions with COPY (no Kafka) on an embedded PostgreSQL
-in a temporary directory, so the figures are the SQL's. Targets are reported, not
-asserted.
+in a temporary directory, so the figures are the SQL's (a Dagster run adds its own
+start-up, about 1.4 s in process). Targets are reported, not asserted.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import psycopg
+from psycopg import sql
 
 from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
@@ -103,7 +110,9 @@ def transactions_frame(
 def copy_transactions(conn: psycopg.Connection, frame: pl.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f+00:00")
-    statement = f"COPY raw.transactions ({', '.join(frame.columns)}) FROM STDIN (FORMAT CSV)"
+    statement = sql.SQL("COPY raw.transactions ({}) FROM STDIN (FORMAT CSV)").format(
+        sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
     with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(buffer.getvalue())
 
@@ -121,25 +130,56 @@ def _load(
 Task = tuple[Mart, datetime, datetime]
 
 
-def _run(url: str, tasks: list[Task], workers: int) -> tuple[float, list[tuple[str, float]]]:
+@dataclass(frozen=True)
+class Timed:
+    mart: str
+    seconds: float
+    # CPU the backend spent on the task; None when its process is not on this machine.
+    server_cpu: float | None
+
+
+def _backend_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a local PostgreSQL backend process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(url: str, tasks: list[Task], workers: int) -> tuple[float, list[Timed]]:
     """Wall-clock seconds to run the tasks on `workers` connections at once (as Dagster's
     multiprocess executor runs a run's assets, and concurrent runs run side by side), and
-    each task's own seconds. Tasks start in the order given."""
+    each task's own seconds and server CPU. Tasks start in the order given."""
 
-    def one(task: Task) -> tuple[str, float]:
+    def one(task: Task) -> Timed:
         mart, start, end = task
         with psycopg.connect(url, autocommit=True) as conn:
-            return mart.name, materialize_window(conn, mart, start, end, TZ).seconds
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            pid = int(row[0]) if row else 0
+            before = _backend_cpu(pid)
+            seconds = materialize_window(conn, mart, start, end, TZ).seconds
+            after = _backend_cpu(pid)
+        cpu = None if before is None or after is None else after - before
+        return Timed(mart.name, seconds, cpu)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        seconds = list(pool.map(one, tasks))
-    return time.perf_counter() - started, seconds
+        timed = list(pool.map(one, tasks))
+    return time.perf_counter() - started, timed
+
+
+def _server_cpu(timed: list[Timed]) -> float | None:
+    cpus = [t.server_cpu for t in timed]
+    return None if any(c is None for c in cpus) else sum(c for c in cpus if c is not None)
 
 
 def _reset(conn: psycopg.Connection) -> None:
-    marts = [Mart(family, grain).table for family in FAMILIES for grain in Grain]
-    conn.execute(f"TRUNCATE raw.transactions, marts.rollup_buckets, {', '.join(marts)}")
+    tables = [("raw", "transactions"), ("marts", "rollup_buckets")]
+    tables += [Mart(family, grain).schema_table for family in FAMILIES for grain in Grain]
+    conn.execute(
+        sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(sql.Identifier(*t) for t in tables))
+    )
 
 
 def run() -> dict[str, dict]:
@@ -153,7 +193,7 @@ def run() -> dict[str, dict]:
             server.stop()
 
 
-def _metric(value: float, target: float | None = None, unit: str = "s") -> dict:
+def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:
     return {"value": value, "unit": unit, "target": target}
 
 
@@ -161,16 +201,18 @@ def _measure(url: str) -> dict[str, dict]:
     workers = os.cpu_count() or 1
     rng = np.random.default_rng(7)
     day_end = START + timedelta(days=1)
+    load_before = os.getloadavg()[0]
     with psycopg.connect(url, autocommit=True) as conn:
         _load(conn, rng, START, 1, DAY_EVENTS)
-    # The day's 24 hours as one range run per mart (a backfill or catch-up) plus the day;
-    # the days first, since the longest tasks should not start last.
+    # The day's 24 hours as one range run per mart (a backfill or catch-up) plus the day,
+    # longest first so that the last task to start is a short one.
     day_tasks = [
         (Mart(family, grain), START, day_end)
-        for grain in (Grain.DAILY, Grain.HOURLY)
         for family in FAMILIES
+        for grain in (Grain.DAILY, Grain.HOURLY)
     ]
     _, alone = _run(url, day_tasks, 1)
+    day_tasks.sort(key=lambda task: -next(t.seconds for t in alone if t.mart == task[0].name))
     parallel, _ = _run(url, day_tasks, workers)
     # The same hours one run each, the way the automation runs them as they close.
     hour_tasks = [
@@ -178,29 +220,46 @@ def _measure(url: str) -> dict[str, dict]:
         for h in range(24)
         for family in FAMILIES
     ]
-    hourly_runs, _ = _run(url, hour_tasks, 1)
+    hourly_runs, hourly_timed = _run(url, hour_tasks, 1)
 
     with psycopg.connect(url, autocommit=True) as conn:
         _reset(conn)
         _load(conn, rng, START, BACKFILL_DAYS, BACKFILL_EVENTS_PER_DAY)
     backfill_end = START + timedelta(days=BACKFILL_DAYS)
     backfill_tasks = [(Mart(family, Grain.DAILY), START, backfill_end) for family in FAMILIES]
-    backfill_alone, backfill_each = _run(url, backfill_tasks, 1)
+    _, backfill_each = _run(url, backfill_tasks, 1)
+    backfill_tasks.sort(
+        key=lambda task: -next(t.seconds for t in backfill_each if t.mart == task[0].name)
+    )
     backfill_parallel, _ = _run(url, backfill_tasks, workers)
+    load_after = os.getloadavg()[0]
 
     metrics = {
         f"rollup_1m_day_24h_plus_daily_{workers}_workers_s": _metric(parallel, 10.0),
-        "rollup_1m_day_24h_plus_daily_sequential_s": _metric(sum(s for _, s in alone), 10.0),
+        "rollup_1m_day_24h_plus_daily_sequential_s": _metric(sum(t.seconds for t in alone), 10.0),
+        "rollup_1m_day_24h_plus_daily_server_cpu_s": _metric(_server_cpu(alone), unit="cpu s"),
     }
-    for name, seconds in alone:
-        metrics[f"rollup_1m_day_{name}_s"] = _metric(seconds)
+    for t in alone:
+        metrics[f"rollup_1m_day_{t.mart}_s"] = _metric(t.seconds)
+        metrics[f"rollup_1m_day_{t.mart}_server_cpu_s"] = _metric(t.server_cpu, unit="cpu s")
     metrics["rollup_1m_day_as_72_single_hour_runs_s"] = _metric(hourly_runs)
+    metrics["rollup_1m_day_as_72_single_hour_runs_server_cpu_s"] = _metric(
+        _server_cpu(hourly_timed), unit="cpu s"
+    )
     metrics[f"rollup_30d_daily_backfill_200k_per_day_{workers}_workers_s"] = _metric(
         backfill_parallel, 60.0
     )
-    metrics["rollup_30d_daily_backfill_200k_per_day_sequential_s"] = _metric(backfill_alone, 60.0)
-    for name, seconds in backfill_each:
-        metrics[f"rollup_30d_backfill_{name}_s"] = _metric(seconds)
+    metrics["rollup_30d_daily_backfill_200k_per_day_sequential_s"] = _metric(
+        sum(t.seconds for t in backfill_each), 60.0
+    )
+    metrics["rollup_30d_daily_backfill_200k_per_day_server_cpu_s"] = _metric(
+        _server_cpu(backfill_each), unit="cpu s"
+    )
+    for t in backfill_each:
+        metrics[f"rollup_30d_backfill_{t.mart}_s"] = _metric(t.seconds)
+        metrics[f"rollup_30d_backfill_{t.mart}_server_cpu_s"] = _metric(t.server_cpu, unit="cpu s")
+    metrics["rollup_machine_load_1min_before"] = _metric(load_before, unit="load")
+    metrics["rollup_machine_load_1min_after"] = _metric(load_after, unit="load")
     return metrics
 
 

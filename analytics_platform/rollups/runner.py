@@ -7,6 +7,9 @@ of the grain. The family's SQL template buckets rows with
 it covers. Nothing is visible until COMMIT: a failed run leaves the previous rows, and
 re-running a window writes the same rows again.
 
+Before that, the run brings the raw table's BRIN time index up to date over the window
+(new rows are only summarized by VACUUM, and an unsummarized range matches every bucket).
+
 Each run also records its buckets in `marts.rollup_buckets` (rows, and the ingestion
 watermark it read first) in the same transaction, which is what the automation compares
 with `ingest.touched_hours` to find stale buckets.
@@ -26,9 +29,14 @@ from psycopg import sql
 from analytics_platform.resources.warehouse import read_sql
 from analytics_platform.rollups.families import Mart
 
-# Sorting is most of a rollup's work (GROUPING SETS, DISTINCT, percentiles); the default
-# 4 MB spills the sorts of a busy day to disk. Per transaction, so nothing else changes.
+# Sorting is a large part of a rollup's work (DISTINCT, percentiles, the rows of a bucket
+# in latency order); the default 4 MB spills the sorts of a busy day to disk. Per
+# transaction (set_config(..., true)), so nothing else changes.
 ROLLUP_WORK_MEM = "256MB"
+
+
+class InvalidWindowError(ValueError):
+    """A window with naive (time-zone-less) bounds, or that ends before it starts."""
 
 
 class WindowNotAlignedError(ValueError):
@@ -74,9 +82,15 @@ def window_params(mart: Mart, start: datetime, end: datetime, tz: str) -> dict[s
     """Parameters every rollup statement takes. Bounds go over as UTC so an ambiguous local
     time (the repeated hour of a DST fall-back) cannot be misread on the way."""
     if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("window bounds must be timezone-aware datetimes")
+        raise InvalidWindowError(
+            f"{mart.name}: window bounds must be timezone-aware datetimes, got "
+            f"[{start.isoformat()}, {end.isoformat()}); pass the partition's time window"
+        )
     if end <= start:
-        raise ValueError(f"empty window [{start.isoformat()}, {end.isoformat()}) for {mart.name}")
+        raise InvalidWindowError(
+            f"{mart.name}: empty window [{start.isoformat()}, {end.isoformat()}); the end "
+            "must come after the start"
+        )
     return {
         "window_start": start.astimezone(UTC),
         "window_end": end.astimezone(UTC),
@@ -124,6 +138,10 @@ def materialize_window(
     started = time.perf_counter()
     params = window_params(mart, start, end, tz)
     table = mart_identifier(mart)
+    # Its own short transaction: summarizing locks the raw partitions against VACUUM (and
+    # other runs summarizing them), which must not last as long as the run.
+    with conn.transaction():
+        conn.execute(read_sql("rollups/bookkeeping/summarize_raw_index.sql"), params)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("rollup:" + mart.name,))
         conn.execute("SELECT set_config('work_mem', %s, true)", (ROLLUP_WORK_MEM,))
