@@ -54,6 +54,14 @@ class Settings:
     rollup_grace_minutes: int
     rollup_sensor_interval_seconds: int
     rollup_retry_after_minutes: int
+    api_host: str
+    api_port: int
+    api_workers: int
+    api_pool_size: int
+    api_db_role: str
+    api_key_cache_seconds: int
+    api_ready_max_lag_minutes: int
+    api_statement_timeout_ms: int
 
     @property
     def tz(self) -> ZoneInfo:
@@ -174,6 +182,33 @@ KNOBS: tuple[Knob, ...] = (
         "15",
         "A rollup partition whose run failed is requested again after this long.",
     ),
+    Knob("API_HOST", "127.0.0.1", "Address `analytics-platform api` listens on."),
+    Knob("API_PORT", "8000", "Port `analytics-platform api` listens on."),
+    Knob("API_WORKERS", "1", "uvicorn worker processes of `analytics-platform api`."),
+    Knob("API_POOL_SIZE", "10", "PostgreSQL connections per API worker (psycopg pool)."),
+    Knob(
+        "API_DB_ROLE",
+        "analytics_api",
+        "Role the API's queries run as (`SET ROLE`); row-level security applies to it. "
+        "Empty: the login role of DATABASE_URL, which must then not bypass RLS.",
+    ),
+    Knob(
+        "API_KEY_CACHE_SECONDS",
+        "10",
+        "How long a verified API key is trusted without asking the database: a revoked "
+        "key stops working within this time.",
+    ),
+    Knob(
+        "API_READY_MAX_LAG_MINUTES",
+        "180",
+        "`/health/ready` fails when the newest hourly rollup ended longer ago than this "
+        "(0: no freshness check).",
+    ),
+    Knob(
+        "API_STATEMENT_TIMEOUT_MS",
+        "5000",
+        "PostgreSQL statement_timeout of the API's queries.",
+    ),
 )
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -225,6 +260,12 @@ def _iso_date(variable: str, raw: str) -> str:
         raise SettingsError(variable, raw, "expected a date as YYYY-MM-DD") from None
     if len(raw) != 10:
         raise SettingsError(variable, raw, "expected a date as YYYY-MM-DD")
+    return raw
+
+
+def _role(variable: str, raw: str) -> str:
+    if raw and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", raw):
+        raise SettingsError(variable, raw, "expected a PostgreSQL role name (or empty)")
     return raw
 
 
@@ -283,5 +324,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         rollup_retry_after_minutes=_int(
             env, "ROLLUP_RETRY_AFTER_MINUTES", default["ROLLUP_RETRY_AFTER_MINUTES"], 1
+        ),
+        api_host=get("API_HOST"),
+        api_port=_int(env, "API_PORT", default["API_PORT"], 1),
+        api_workers=_int(env, "API_WORKERS", default["API_WORKERS"], 1),
+        api_pool_size=_int(env, "API_POOL_SIZE", default["API_POOL_SIZE"], 1),
+        # Empty is meaningful here (no SET ROLE), so it is not replaced by the default.
+        api_db_role=_role("API_DB_ROLE", env.get("API_DB_ROLE", default["API_DB_ROLE"])),
+        api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", default["API_KEY_CACHE_SECONDS"]),
+        api_ready_max_lag_minutes=_int(
+            env, "API_READY_MAX_LAG_MINUTES", default["API_READY_MAX_LAG_MINUTES"]
+        ),
+        api_statement_timeout_ms=_int(
+            env, "API_STATEMENT_TIMEOUT_MS", default["API_STATEMENT_TIMEOUT_MS"], 1
         ),
     )

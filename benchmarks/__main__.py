@@ -15,7 +15,15 @@ from pathlib import Path
 
 from benchmarks.machine import machine_info
 
-MODULES = ["decode", "generate", "kafka_retention", "ingest", "ingest_latency", "rollups"]
+MODULES = [
+    "decode",
+    "generate",
+    "kafka_retention",
+    "ingest",
+    "ingest_latency",
+    "rollups",
+    "api_load",
+]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -1,0 +1,132 @@
+"""The API's app factory: `uvicorn --factory analytics_platform.api.app:create_app`.
+
+Routes live in `routers/`, their SQL in `sql/api/`; this module only assembles them with
+the pool, the key verifier, the response cache and its watermark follower, the error
+handlers and the request observer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from analytics_platform.api.auth import KeyVerifier
+from analytics_platform.api.cache import ResponseCache, Watermarks
+from analytics_platform.api.db import Database
+from analytics_platform.api.errors import install_error_handlers, problem_schemas
+from analytics_platform.api.fast_path import FastPath, Shortcuts
+from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
+from analytics_platform.api.routers import health, metrics, users
+from analytics_platform.api.serving import API_PREFIX
+from analytics_platform.api.state import ApiState
+from analytics_platform.settings import Settings, load_settings
+
+# How often the response cache re-reads its watermarks: new materializations show within
+# about this long (and the realtime figures within this plus one ingest tick).
+WATERMARK_INTERVAL_SECONDS = 1.0
+
+log = logging.getLogger("analytics_platform.api")
+
+DESCRIPTION = """
+Read-only analytics over the materialized rollups (`marts.*`) of the payments platform,
+and for the open hour the raw events.
+
+* **Auth**: every `/api/v1/analytics` call needs an `X-API-Key` header. A key's scope is
+  `admin` or one merchant; a merchant key only ever sees that merchant's numbers (enforced
+  by row-level security in PostgreSQL). Platform-wide endpoints answer merchant keys with
+  `403 ANA_AUTH_003`.
+* **Time**: ranges are half-open `[start, end)`; buckets are cut in the reporting time
+  zone; `timezone` chooses how times are shown.
+* **Lists** are paginated: pass `nextCursor` back as `cursor`, with `limit`.
+* **Exports**: series endpoints answer CSV with `format=csv` or `Accept: text/csv`.
+* **Caching**: `ETag` / `Last-Modified` come from the materializations a response read;
+  send `If-None-Match` to get `304`. `Cache-Control` max-age follows the grain.
+* **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
+"""
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the problem schemas the error responses refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The API app. `clock` (tests) replaces the wall clock that resolves "today"."""
+    settings = settings or load_settings()
+    configure_logging()
+    db = Database(settings)
+    watermarks = Watermarks()
+    state = ApiState(
+        settings=settings,
+        db=db,
+        keys=KeyVerifier(db, settings.api_key_cache_seconds),
+        watermarks=watermarks,
+        cache=ResponseCache(watermarks),
+        metrics=Metrics(),
+        shortcuts=Shortcuts(),
+        clock=clock or _now,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            # One reading before serving, so the first responses are not computed
+            # against empty watermarks; a database that is down must not block startup.
+            await asyncio.wait_for(watermarks.refresh(db, state.clock()), timeout=3.0)
+        except Exception as exc:  # the follower below keeps trying and logs
+            log.warning("watermarks not read at startup: %s", str(exc).strip() or type(exc))
+        follower = asyncio.create_task(
+            watermarks.follow(db, WATERMARK_INTERVAL_SECONDS, state.clock)
+        )
+        try:
+            yield
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            await db.close()
+
+    app = FastAPI(
+        title="analytics-platform API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.api = state
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(metrics.router, prefix=API_PREFIX)
+    app.include_router(users.router, prefix=API_PREFIX)
+    app.add_middleware(
+        FastPath,
+        shortcuts=state.shortcuts,
+        keys=state.keys,
+        cache=state.cache,
+        clock=state.clock,
+        prefix=API_PREFIX,
+    )
+    # Added last, so outermost: it also sees the answers of the fast path.
+    prefixes = {id(r): API_PREFIX for r in (*metrics.router.routes, *users.router.routes)}
+    app.add_middleware(RequestObserver, metrics=state.metrics, prefixes=prefixes)
+    return app

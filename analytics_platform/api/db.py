@@ -1,0 +1,151 @@
+"""The API's PostgreSQL access: an async pool whose connections run as the API role, and
+request transactions that carry the caller's scope for row-level security.
+
+Every connection does `SET ROLE <API_DB_ROLE>` once and refuses to serve if that role
+would bypass row-level security (superuser, BYPASSRLS, or owner of a protected table).
+Its session default scope is 'none' (sees nothing); a request sets its scope with
+`set_config(..., true)`, local to its transaction, so a connection returned to the pool
+never carries a scope into the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from analytics_platform.api.keys import Scope
+from analytics_platform.resources.warehouse import read_sql
+from analytics_platform.settings import Settings
+
+log = logging.getLogger("analytics_platform.api")
+
+
+class UnsafeApiRoleError(RuntimeError):
+    """The API's database role would bypass row-level security (merchant isolation)."""
+
+
+class Database:
+    """The pool and the SQL files of the API (`sql/api/`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sql_dir: Path = settings.sql_dir
+        self._composed: dict[tuple[str, str], sql.Composed] = {}
+        # Why new connections are refused, if they are (readiness reports it).
+        self.refusal: str | None = None
+        # A request waits this long for a connection before answering 503.
+        self.pool_timeout = 5.0
+        self._pool: AsyncConnectionPool | None = None
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        if self._pool is None:
+            raise RuntimeError("the API's database pool is not open (app lifespan not started)")
+        return self._pool
+
+    async def open(self) -> None:
+        """A new pool (each lifespan gets its own: a closed pool cannot reopen)."""
+        self._pool = AsyncConnectionPool(
+            self.settings.database_url,
+            min_size=1,
+            max_size=self.settings.api_pool_size,
+            open=False,
+            configure=self._configure,
+            kwargs={"autocommit": True},
+            timeout=self.pool_timeout,
+            name="analytics-api",
+        )
+        # Not waiting: the API starts (and /health/live answers) while the database is
+        # down; /health/ready and the data endpoints report it until it is back.
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _configure(self, conn: AsyncConnection) -> None:
+        role = self.settings.api_db_role
+        if role:
+            await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        await conn.execute(
+            "SELECT set_config('app.scope', 'none', false), set_config('TimeZone', 'UTC', false)"
+        )
+        cursor = await conn.execute(self.text("api/role_check.sql"))
+        row = await cursor.fetchone()
+        if row is None or row[0] or not row[1]:
+            problem = (
+                "the migrations' row-level security policies are missing (run "
+                "`analytics-platform migrate`)"
+                if row is not None and not row[1]
+                else "it is a superuser, has BYPASSRLS or owns the marts tables"
+            )
+            message = (
+                f"refusing to serve with database role {role or '(login role)'}: {problem}, "
+                "so merchant keys would not be isolated. Set API_DB_ROLE to a role like "
+                "analytics_api (created by the migrations) that the DATABASE_URL user may "
+                "SET ROLE to."
+            )
+            log.error(message)
+            self.refusal = message
+            raise UnsafeApiRoleError(message)
+        self.refusal = None
+        await conn.execute(
+            "SELECT set_config('statement_timeout', %s, false)",
+            (str(self.settings.api_statement_timeout_ms),),
+        )
+
+    def text(self, relative: str) -> str:
+        return read_sql(relative, self.sql_dir)
+
+    def query(self, relative: str, table: str | None = None) -> sql.Composed | str:
+        """A file of `sql/`, its `{table}` filled with a marts table when given."""
+        if table is None:
+            return self.text(relative)
+        key = (relative, table)
+        composed = self._composed.get(key)
+        if composed is None:
+            template = sql.SQL(self.text(relative))  # type: ignore[arg-type]
+            composed = template.format(table=sql.Identifier("marts", table))
+            self._composed[key] = composed
+        return composed
+
+    async def rows(
+        self,
+        conn: AsyncConnection,
+        relative: str,
+        params: Mapping[str, Any],
+        table: str | None = None,
+    ) -> list[dict[str, Any]]:
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
+            return await cursor.fetchall()
+
+    @asynccontextmanager
+    async def scoped(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a transaction that sees only what `scope` may see."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)",
+                (scope.kind, scope.merchant_id or ""),
+            )
+            yield conn
+
+    @asynccontextmanager
+    async def unscoped(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for bookkeeping reads (watermarks, readiness, keys): nothing of
+        the protected tables is visible through it."""
+        async with self.pool.connection() as conn:
+            yield conn
+
+
+def is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.OperationalError | UnsafeApiRoleError)

@@ -1,0 +1,194 @@
+"""What every query function shares: who and when it asks for, figures and rounding.
+
+Query functions take an `Ask` (a scoped connection, the subject, the zones, one clock
+reading) and return a response model plus the `Freshness` of what it read, which becomes
+Last-Modified and part of the ETag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+
+from analytics_platform.api.db import Database
+from analytics_platform.api.periods import Window
+from analytics_platform.api.schemas import Totals, WindowOut
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whose numbers: the platform (merchant_id None) or one merchant."""
+
+    merchant_id: str | None = None
+
+    @property
+    def dimension(self) -> str:
+        return "platform" if self.merchant_id is None else "merchant"
+
+    @property
+    def dimension_value(self) -> str:
+        return self.merchant_id or ""
+
+    def params(self) -> dict[str, Any]:
+        return {"dimension": self.dimension, "dimension_value": self.dimension_value}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What a response read: its newest materialization (Last-Modified) and a token that
+    changes whenever any bucket it read was added or replaced."""
+
+    last_modified: datetime | None
+    token: str
+
+
+@dataclass(frozen=True)
+class Ask:
+    db: Database
+    conn: AsyncConnection
+    subject: Subject
+    tz: ZoneInfo  # presentation
+    reporting_tz: ZoneInfo  # buckets
+    now: datetime
+
+    async def rows(
+        self, relative: str, params: Mapping[str, Any], table: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.db.rows(self.conn, relative, params, table)
+
+    def at(self, value: datetime) -> datetime:
+        """A time as the client asked to see it."""
+        return value.astimezone(self.tz)
+
+    def window(self, window: Window) -> WindowOut:
+        return WindowOut(start=self.at(window.start), end=self.at(window.end))
+
+    async def freshness(
+        self, marts: Sequence[str], window: Window, raw_since: datetime | None = None
+    ) -> Freshness:
+        start, end = window.utc
+        rows = await self.rows(
+            "api/freshness.sql", {"marts": list(marts), "window_start": start, "window_end": end}
+        )
+        last, buckets, total = rows[0]["last_modified"], rows[0]["buckets"], rows[0]["rows"]
+        token = f"{last.isoformat() if last else '-'}|{buckets}|{total}"
+        if raw_since is not None:
+            raw = await self.rows("api/raw_freshness.sql", {"since": raw_since})
+            ingested = raw[0]["last_ingested_at"]
+            token += f"|{ingested.isoformat() if ingested else '-'}"
+            if ingested is not None and (last is None or ingested > last):
+                last = ingested
+        return Freshness(last, token)
+
+
+def percent(numerator: float | int | Decimal, denominator: float | int | Decimal) -> float | None:
+    """numerator / denominator in percent, 2 decimals; None when the denominator is 0."""
+    if not denominator:
+        return None
+    return round(100.0 * float(numerator) / float(denominator), 2)
+
+
+def average(amount: Decimal, count: int) -> Decimal | None:
+    """amount / count rounded half up to cents; None without any count."""
+    if not count:
+        return None
+    return (amount / count).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rounded(value: float | Decimal | None, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def hour_label(hour: int) -> str:
+    suffix = "AM" if hour < 12 else "PM"
+    return f"{hour % 12 or 12} {suffix}"
+
+
+COUNTS = (
+    "transaction_count",
+    "success_count",
+    "failed_count",
+    "expired_count",
+    "pending_count",
+    "refunded_count",
+)
+
+
+@dataclass
+class Tally:
+    """Additive transaction figures of some buckets, money per currency."""
+
+    transaction_count: int = 0
+    success_count: int = 0
+    failed_count: int = 0
+    expired_count: int = 0
+    pending_count: int = 0
+    refunded_count: int = 0
+    revenue: dict[str, Decimal] = field(default_factory=dict)
+    successes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, currency: str, row: Mapping[str, Any], prefix: str = "") -> None:
+        """Add a per-currency row (columns named like COUNTS and `revenue`, optionally
+        prefixed); a row without transactions adds no currency."""
+        if not row[prefix + "transaction_count"]:
+            return
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + int(row[prefix + name] or 0))
+        revenue = row[prefix + "revenue"]
+        self.revenue[currency] = self.revenue.get(currency, Decimal(0)) + (revenue or Decimal(0))
+        self.successes[currency] = self.successes.get(currency, 0) + int(
+            row[prefix + "success_count"] or 0
+        )
+
+    @property
+    def success_rate(self) -> float | None:
+        return percent(
+            self.success_count, self.success_count + self.failed_count + self.expired_count
+        )
+
+    def averages(self) -> dict[str, Decimal]:
+        result = {}
+        for currency, amount in self.revenue.items():
+            value = average(amount, self.successes.get(currency, 0))
+            if value is not None:
+                result[currency] = value
+        return result
+
+    def totals(self, unique_payers: int | None) -> Totals:
+        return Totals(
+            transaction_count=self.transaction_count,
+            success_count=self.success_count,
+            failed_count=self.failed_count,
+            expired_count=self.expired_count,
+            pending_count=self.pending_count,
+            refunded_count=self.refunded_count,
+            success_rate=self.success_rate,
+            revenue=dict(sorted(self.revenue.items())),
+            average_value=dict(sorted(self.averages().items())),
+            unique_payers=unique_payers,
+        )
+
+
+def bucket_totals(rows: Iterable[Mapping[str, Any]]) -> tuple[Tally, int | None]:
+    """The figures of one bucket from its mart rows (per currency, and for the platform
+    the all-currency row, which alone knows distinct payers across currencies)."""
+    tally = Tally()
+    across: int | None = None
+    per_currency: list[int] = []
+    for row in rows:
+        if row["currency"] == "":
+            across = int(row["unique_payers"])
+        else:
+            tally.add(row["currency"], row)
+            per_currency.append(int(row["unique_payers"]))
+    if across is None and len(per_currency) == 1:
+        across = per_currency[0]
+    return tally, across

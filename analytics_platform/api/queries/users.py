@@ -1,0 +1,287 @@
+"""Users and money in wallets: per-user metrics, spending trends and cashflow (cashflow
+marts), active users (activity marts), registrations and KYC (user lifecycle marts).
+Platform-wide data: admin keys only (row-level security returns nothing to others)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from analytics_platform.api.errors import ApiError
+from analytics_platform.api.pagination import Key, decode_cursor, page
+from analytics_platform.api.periods import (
+    Window,
+    add_months,
+    bucket_end,
+    day_start,
+    midnight,
+    month_start,
+)
+from analytics_platform.api.queries.common import Ask, Freshness, average, percent, rounded
+from analytics_platform.api.schemas import (
+    ActiveUsers,
+    ActivityPoint,
+    Cashflow,
+    CashflowPoint,
+    CurrencyFlows,
+    Funnel,
+    FunnelFigures,
+    FunnelPoint,
+    SpendingMonth,
+    SpendingTrends,
+    UserCurrency,
+    UserMetrics,
+)
+from analytics_platform.rollups.families import Grain
+
+CASHFLOW_DAILY = "cashflow_daily"
+
+
+async def ensure_user(ask: Ask, user_id: str) -> None:
+    """ANA_VAL_001 unless the user ever moved money."""
+    (row,) = await ask.rows("api/user_seen.sql", {"user_id": user_id})
+    if not row["seen"]:
+        raise ApiError(
+            "ANA_VAL_001",
+            f"user {user_id!r} has no successful transactions in the marts; check the id",
+            params=[("user_id", "unknown user")],
+        )
+
+
+async def user_metrics(ask: Ask, user_id: str, window: Window) -> tuple[UserMetrics, Freshness]:
+    await ensure_user(ask, user_id)
+    start, end = window.utc
+    rows = await ask.rows(
+        "api/user_totals.sql", {"user_id": user_id, "window_start": start, "window_end": end}
+    )
+    overall = next((r for r in rows if r["currency"] is None), None)
+    currencies = []
+    for r in rows:
+        if r["currency"] is None:
+            continue
+        count = r["inflow_count"] + r["outflow_count"]
+        amount = r["inflow"] + r["outflow"]
+        currencies.append(
+            UserCurrency(
+                currency=r["currency"],
+                inflow=r["inflow"],
+                outflow=r["outflow"],
+                net=r["net"],
+                inflow_count=r["inflow_count"],
+                outflow_count=r["outflow_count"],
+                total_transactions=count,
+                total_amount=amount,
+                average_transaction=average(amount, count),
+            )
+        )
+    model = UserMetrics(
+        user_id=user_id,
+        window=ask.window(window),
+        total_transactions=sum(c.total_transactions for c in currencies),
+        first_active_day=ask.at(overall["first_day"]) if overall else None,
+        last_transaction_date=ask.at(overall["last_day"]) if overall else None,
+        active_days=overall["active_days"] if overall else 0,
+        currencies=currencies,
+    )
+    return model, await ask.freshness([CASHFLOW_DAILY], window)
+
+
+async def spending_trends(
+    ask: Ask, user_id: str | None, months: int
+) -> tuple[SpendingTrends, Freshness]:
+    """Calendar months (this one so far) per currency, from the daily marts; the month
+    before the first is read too, for the first month's change."""
+    tz = ask.reporting_tz
+    if user_id is not None:
+        await ensure_user(ask, user_id)
+    this_month = month_start(ask.now, tz).date()
+    shown = Window(midnight(add_months(this_month, 1 - months), tz), day_start(ask.now, tz))
+    read = Window(midnight(add_months(this_month, -months), tz), shown.end)
+    start, end = read.utc
+    rows = await ask.rows(
+        "api/spending_months.sql",
+        {"user_id": user_id or "", "tz": tz.key, "window_start": start, "window_end": end},
+    )
+    previous: dict[str, Decimal] = {}
+    result = []
+    for r in rows:
+        spending = r["spending"]
+        before = previous.get(r["currency"])
+        previous[r["currency"]] = spending
+        if r["bucket_start"] < shown.start:
+            continue
+        local = r["bucket_start"].astimezone(tz)
+        result.append(
+            SpendingMonth(
+                month=f"{local.year:04d}-{local.month:02d}",
+                bucket_start=ask.at(r["bucket_start"]),
+                currency=r["currency"],
+                spending=spending,
+                income=r["income"],
+                net=r["net"],
+                transactions=r["transactions"],
+                spending_change_percent=None
+                if before is None
+                else percent(spending - before, before),
+            )
+        )
+    model = SpendingTrends(user_id=user_id, window=ask.window(shown), months=result)
+    return model, await ask.freshness([CASHFLOW_DAILY], read)
+
+
+def _point_key(point: Any) -> Key:
+    return (point.bucket_start.astimezone(UTC).isoformat(), getattr(point, "currency", ""))
+
+
+async def cashflow(
+    ask: Ask,
+    user_id: str | None,
+    grain: Grain,
+    window: Window,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Cashflow, Freshness]:
+    if user_id is not None:
+        if grain is Grain.HOURLY:
+            raise ApiError(
+                "ANA_VAL_002",
+                "interval: per-user cashflow starts at the daily grain; use day, week or "
+                "month, or omit userId for the platform's hours",
+                params=[("interval", "hour is for the platform only")],
+            )
+        await ensure_user(ask, user_id)
+    mart = f"cashflow_{grain}"
+    start, end = window.utc
+    rows = await ask.rows(
+        "api/cashflow_series.sql",
+        {"user_id": user_id or "", "window_start": start, "window_end": end},
+        mart,
+    )
+    sums: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "inflow": Decimal(0),
+            "outflow": Decimal(0),
+            "net": Decimal(0),
+            "inflow_count": 0,
+            "outflow_count": 0,
+        }
+    )
+    points = []
+    for r in rows:
+        total = sums[r["currency"]]
+        for name in total:
+            total[name] += r[name]
+        points.append(
+            CashflowPoint(
+                bucket_start=ask.at(r["bucket_start"]),
+                bucket_end=ask.at(bucket_end(r["bucket_start"], grain, ask.reporting_tz)),
+                currency=r["currency"],
+                inflow=r["inflow"],
+                outflow=r["outflow"],
+                net=r["net"],
+                inflow_count=r["inflow_count"],
+                outflow_count=r["outflow_count"],
+            )
+        )
+    query = ("cashflow", user_id, grain, window.key())
+    items, next_cursor = page(points, _point_key, decode_cursor(cursor, query), limit, query)
+    model = Cashflow(
+        user_id=user_id,
+        interval=grain.unit,
+        window=ask.window(window),
+        totals=[CurrencyFlows(currency=c, **v) for c, v in sorted(sums.items())],
+        items=items,
+        next_cursor=next_cursor,
+    )
+    return model, await ask.freshness([mart], window)
+
+
+async def active_users(
+    ask: Ask,
+    grain: Grain,
+    window: Window,
+    device_type: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[ActiveUsers, Freshness]:
+    mart = f"activity_{grain}"
+    start, end = window.utc
+    rows = await ask.rows(
+        "api/activity_series.sql",
+        {"device_type": device_type or "", "window_start": start, "window_end": end},
+        mart,
+    )
+    points = [
+        ActivityPoint(
+            bucket_start=ask.at(r["bucket_start"]),
+            bucket_end=ask.at(bucket_end(r["bucket_start"], grain, ask.reporting_tz)),
+            active_users=r["active_users"],
+            sessions=r["sessions"],
+            events=r["events"],
+            sessions_ended=r["sessions_ended"],
+            avg_session_seconds=rounded(r["avg_session_seconds"]),
+        )
+        for r in rows
+    ]
+    query = ("users/active", grain, device_type, window.key())
+    items, next_cursor = page(points, _point_key, decode_cursor(cursor, query), limit, query)
+    model = ActiveUsers(
+        grain=grain.unit,  # type: ignore[arg-type]
+        device_type=device_type,
+        window=ask.window(window),
+        items=items,
+        next_cursor=next_cursor,
+    )
+    return model, await ask.freshness([mart], window)
+
+
+def _funnel(registrations: int, submitted: int, verified: int, rejected: int) -> dict[str, Any]:
+    return {
+        "registrations": registrations,
+        "kyc_submitted": submitted,
+        "kyc_verified": verified,
+        "kyc_rejected": rejected,
+        "submission_rate": percent(submitted, registrations),
+        "verification_rate": percent(verified, verified + rejected),
+    }
+
+
+async def funnel(
+    ask: Ask,
+    grain: Grain,
+    window: Window,
+    country: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Funnel, Freshness]:
+    mart = f"user_lifecycle_{grain}"
+    start, end = window.utc
+    rows = await ask.rows(
+        "api/lifecycle_series.sql",
+        {"country": country or "", "window_start": start, "window_end": end},
+        mart,
+    )
+    keys = ("registrations", "kyc_submitted", "kyc_verified", "kyc_rejected")
+    totals = [sum(r[k] for r in rows) for k in keys]
+    points = [
+        FunnelPoint(
+            bucket_start=ask.at(r["bucket_start"]),
+            bucket_end=ask.at(bucket_end(r["bucket_start"], grain, ask.reporting_tz)),
+            median_seconds_to_verify=rounded(r["median_seconds_to_verify"]),
+            **_funnel(*(r[k] for k in keys)),
+        )
+        for r in rows
+    ]
+    query = ("users/funnel", grain, country, window.key())
+    items, next_cursor = page(points, _point_key, decode_cursor(cursor, query), limit, query)
+    model = Funnel(
+        interval=grain.unit,  # type: ignore[arg-type]
+        country=country,
+        window=ask.window(window),
+        totals=FunnelFigures(**_funnel(*totals)),
+        items=items,
+        next_cursor=next_cursor,
+    )
+    return model, await ask.freshness([mart], window)

@@ -1,0 +1,312 @@
+"""HTTP behaviour of the API: conditional requests and caching headers, health, metrics,
+structured logs, the OpenAPI document, and the `analytics-platform api` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from analytics_platform.api.observability import JsonFormatter
+from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
+from analytics_platform.rollups.runner import materialize_window
+
+from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY, shared_world
+
+API = "/api/v1/analytics"
+
+
+@pytest.fixture(scope="session")
+def world(request, postgres_cluster):
+    return shared_world(request, postgres_cluster)
+
+
+@pytest.fixture(scope="module")
+def client(world):
+    with world.client() as test_client:
+        test_client.headers["X-API-Key"] = world.admin_key
+        yield test_client
+
+
+# ------------------------------------------------------------------ caching
+def test_matching_etag_gets_304_and_any_other_gets_the_body(client):
+    first = client.get(API + "/dashboard")
+    etag = first.headers["etag"]
+    assert client.get(API + "/dashboard").headers["etag"] == etag
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = client.get(API + "/dashboard", headers={"If-None-Match": header})
+        assert response.status_code == 304, header
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+        assert response.headers["cache-control"] == "private, max-age=300"
+    changed = client.get(API + "/dashboard", headers={"If-None-Match": '"stale"'})
+    assert changed.status_code == 200 and changed.json() == first.json()
+
+
+def test_last_modified_is_the_newest_materialization_read(world, client):
+    response = client.get(API + "/trends/week")
+    (newest,) = world.query(
+        "SELECT max(materialized_at) AS at FROM marts.rollup_buckets "
+        "WHERE mart = 'transactions_daily' AND bucket_start >= %s AND bucket_start < %s",
+        (TODAY - timedelta(days=7), TODAY),
+    )
+    last_modified = parsedate_to_datetime(response.headers["last-modified"])
+    assert last_modified == newest["at"].replace(microsecond=0)
+    since = client.get(
+        API + "/trends/week", headers={"If-Modified-Since": response.headers["last-modified"]}
+    )
+    assert since.status_code == 304
+
+
+def test_a_new_materialization_changes_etag_and_last_modified(world):
+    with world.client() as client:
+        client.headers["X-API-Key"] = world.admin_key
+        before = client.get(API + "/dashboard")
+        hour = MARTS_HOURS_UNTIL - timedelta(hours=1)
+        with psycopg.connect(world.url, autocommit=True) as conn:
+            materialize_window(
+                conn, Mart(TRANSACTIONS, Grain.HOURLY), hour, hour + timedelta(hours=1), "UTC"
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            after = client.get(
+                API + "/dashboard", headers={"If-None-Match": before.headers["etag"]}
+            )
+            if after.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert after.status_code == 200, "the cached dashboard outlived the materialization"
+    assert after.headers["etag"] != before.headers["etag"]
+    assert parsedate_to_datetime(after.headers["last-modified"]) > parsedate_to_datetime(
+        before.headers["last-modified"]
+    )
+    assert after.json() == before.json()  # same rows, recomputed
+
+
+@pytest.mark.parametrize(
+    ("path", "max_age"),
+    [
+        ("/realtime", 30),
+        ("/dashboard", 300),
+        ("/trends/today", 300),
+        ("/peak-times", 300),
+        ("/trends/week", 1800),
+        ("/success-rate", 1800),
+        ("/latency", 1800),
+        ("/webhook-metrics", 1800),
+        ("/revenue?interval=hour", 300),
+        ("/revenue?interval=day", 1800),
+        ("/revenue?interval=week", 3600),
+        ("/revenue?interval=month", 3600),
+        ("/users/active?grain=week", 3600),
+        ("/users/funnel?interval=month", 3600),
+    ],
+)
+def test_cache_control_max_age_follows_the_grain(client, path, max_age):
+    response = client.get(API + path)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == f"private, max-age={max_age}"
+    assert response.headers["vary"] == "X-API-Key, Accept"
+
+
+def test_keys_of_different_scopes_never_share_a_cached_answer(world, client):
+    as_admin = client.get(API + "/dashboard")
+    as_merchant = client.get(API + "/dashboard", headers={"X-API-Key": world.merchant_key})
+    assert as_admin.headers["etag"] != as_merchant.headers["etag"]
+    assert as_admin.json()["transactions"] != as_merchant.json()["transactions"]
+    again = client.get(API + "/dashboard", headers={"X-API-Key": world.merchant_key})
+    assert again.json() == as_merchant.json()
+
+
+def test_answers_from_the_cache_equal_fresh_ones(world, client):
+    with world.client() as fresh:
+        fresh.headers["X-API-Key"] = world.admin_key
+        for path in ("/realtime", "/failures?days=3", "/revenue?group_by=category&limit=7"):
+            client.get(API + path)
+            cached = client.get(API + path)
+            assert cached.json() == fresh.get(API + path).json(), path
+
+
+# ------------------------------------------------------------------ operations
+def test_health_live_and_ready(world, client):
+    assert client.get("/health/live").json() == {"status": "ok"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["lag_minutes"] == (NOW - MARTS_HOURS_UNTIL).total_seconds() / 60
+
+
+def test_ready_fails_when_the_newest_hourly_rollup_is_too_old(world):
+    from fastapi.testclient import TestClient
+
+    from analytics_platform.api.app import create_app
+
+    app = create_app(world.settings, clock=lambda: NOW + timedelta(hours=5))
+    with TestClient(app) as client:
+        ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["database"] is True
+    assert "minutes ago (limit 180)" in ready.json()["problems"][0]
+
+
+def test_metrics_count_requests_and_latency_by_route_and_status(client):
+    client.get(API + "/latency?days=2")
+    client.get(API + "/latency?days=2")
+    client.get(API + "/latency?days=0")
+    client.get(API + "/user/usr_zzz/metrics")
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert (
+        'analytics_api_requests_total{method="GET",route="/api/v1/analytics/latency",status="200"}'
+        in text
+    )
+    assert (
+        'analytics_api_requests_total{method="GET",route="/api/v1/analytics/latency",status="400"}'
+        in text
+    )
+    assert 'route="/api/v1/analytics/user/{user_id}/metrics",status="404"' in text
+    assert 'analytics_api_requests_total{method="GET",route="unmatched",status="404"}' in text
+    assert (
+        'analytics_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/analytics/latency",status="200"}'
+        in text
+    )
+    assert 'analytics_api_response_cache_total{result="hit"}' in text
+
+
+def test_every_request_logs_one_json_line_with_its_request_id(world, client):
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(JsonFormatter().format(record))
+
+    logger = logging.getLogger("analytics_platform.api.access")
+    handler = Collect()
+    logger.addHandler(handler)
+    try:
+        response = client.get(API + "/trends/today", headers={"X-Request-ID": "req-42"})
+        generated = client.get(API + "/trends/today")
+    finally:
+        logger.removeHandler(handler)
+    assert response.headers["x-request-id"] == "req-42"
+    first, second = (json.loads(line) for line in lines)
+    assert first["request_id"] == "req-42"
+    assert first["route"] == "/api/v1/analytics/trends/{period}"
+    assert first["status"] == 200 and first["level"] == "info" and first["duration_ms"] > 0
+    assert first["key"] == world.admin_key.split("_")[1]
+    assert second["request_id"] == generated.headers["x-request-id"] != "req-42"
+
+
+# ------------------------------------------------------------------ OpenAPI
+def test_openapi_documents_every_parameter_and_response(client):
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {s["name"] for s in schemes.values()} == {"X-API-Key"}
+    operations = [
+        (path, method, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if path.startswith(API)
+    ]
+    assert len(operations) == 14
+    for path, method, op in operations:
+        for parameter in op.get("parameters", []):
+            if parameter["in"] == "header":
+                continue
+            assert parameter.get("description"), f"{method} {path}: {parameter['name']}"
+        success = op["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "$ref" in success, f"{method} {path}"
+        assert {"400", "401", "500", "503"} <= set(op["responses"]), f"{method} {path}"
+        problem = op["responses"]["401"]["content"]["application/problem+json"]["schema"]
+        assert problem["$ref"].endswith("/Problem")
+    schemas = spec["components"]["schemas"]
+
+    def has_examples(name, seen=()):
+        schema = schemas[name]
+        if "examples" in schema or name in seen:
+            return True
+        for field, prop in schema.get("properties", {}).items():
+            ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
+            if ref:
+                assert has_examples(ref.rsplit("/", 1)[1], (*seen, name)), f"{name}.{field}"
+            elif "datetime" not in json.dumps(prop) and "date-time" not in json.dumps(prop):
+                assert "examples" in prop, f"{name}.{field}"
+        return True
+
+    for *_, op in operations:
+        ref = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert has_examples(ref.rsplit("/", 1)[1])
+
+
+# ------------------------------------------------------------------ the command
+@pytest.mark.slow
+def test_api_command_serves_the_app_with_uvicorn(world, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": world.url, "API_PORT": str(port)}
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "analytics_platform.cli", "api"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert urllib.request.urlopen(f"{base}/health/live", timeout=2).status == 200
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        assert urllib.request.urlopen(f"{base}/docs", timeout=5).status == 200
+        request = urllib.request.Request(
+            f"{base}{API}/success-rate?days=366", headers={"X-API-Key": world.admin_key}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            # The real clock: the world's days are in the last year.
+            assert len(json.loads(response.read())["items"]) > 40
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    output = log.read_text()
+    assert f"docs: http://127.0.0.1:{port}/docs" in output
+    access = [
+        json.loads(line)
+        for line in output.splitlines()
+        if '"analytics_platform.api.access"' in line
+    ]
+    assert {entry["route"] for entry in access} == {"/health/live", "/docs", API + "/success-rate"}
+
+
+def test_response_examples_are_valid_responses():
+    import inspect
+
+    from analytics_platform.api import schemas
+
+    checked = 0
+    for model in vars(schemas).values():
+        if inspect.isclass(model) and issubclass(model, schemas.ApiModel):
+            extra = model.model_config.get("json_schema_extra")
+            for example in extra.get("examples", []) if isinstance(extra, dict) else []:
+                model.model_validate(example)
+                checked += 1
+    assert checked >= 2
