@@ -36,8 +36,9 @@ test-fast: venv
 bench: venv
 	$(VENV)/bin/python -m benchmarks
 
+# e.g. make demo DEMO_ARGS="--days 7 --live-rate 10" (analytics-platform demo --help)
 demo: venv
-	$(VENV)/bin/analytics-platform demo
+	$(VENV)/bin/analytics-platform demo $(DEMO_ARGS)
 
 dev-services: venv
 	$(VENV)/bin/analytics-platform dev-services --migrate

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analytics_platform.settings import Settings, SettingsError, load_settings
+from analytics_platform.settings import REPO_ROOT, Settings, SettingsError, load_settings
 
 
 class UsageError(ValueError):
@@ -245,9 +245,91 @@ def cmd_dead_letters_replay(args: argparse.Namespace, settings: Settings) -> int
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics_platform.dev.demo import run_demo
+    from analytics_platform.dev.demo import DemoOptions, run_demo, run_demo_once
 
-    return run_demo(settings, days=args.days, events_per_day=args.events_per_day)
+    options = DemoOptions(
+        days=args.days,
+        events_per_day=args.events_per_day,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        host=args.host,
+        dagster_port=args.dagster_port,
+        api_port=args.api_port,
+        live_events_per_second=args.live_rate,
+        progress=not args.no_progress,
+    )
+    return run_demo_once(settings, options) if args.once else run_demo(settings, options)
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from analytics_platform.api.observability import uvicorn_log_config
+
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    workers = args.workers or settings.api_workers
+    shown = f"[{host}]" if ":" in host else host
+    print(f"analytics API on http://{shown}:{port}  (docs: http://{shown}:{port}/docs)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="analytics-api-metrics-") as metrics_dir:
+        if workers > 1:
+            # Each worker counts requests in its own process; Prometheus' multiprocess
+            # mode adds them up for /metrics.
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        uvicorn.run(
+            "analytics_platform.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=uvicorn_log_config(),
+            access_log=False,
+            server_header=False,
+        )
+    return 0
+
+
+def cmd_api_key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.api.keys import create_api_key
+
+    key = create_api_key(settings.database_url, name=args.name, scope=args.scope)
+    print(key)
+    print(
+        f"# API key {key.split('_')[1]} ({args.scope}) created; it is shown only now. "
+        "Send it as the X-API-Key header.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_api_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.api.keys import revoke_api_key
+
+    key = revoke_api_key(settings.database_url, args.key)
+    print(
+        f"revoked API key {key.id} {key.prefix} ({key.name}, {key.scope_text}) at "
+        f"{key.revoked_at:%Y-%m-%d %H:%M:%S %Z}; running APIs stop accepting it within "
+        f"{settings.api_key_cache_seconds} s"
+    )
+    return 0
+
+
+def cmd_api_key_list(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.api.keys import list_api_keys
+
+    keys = list_api_keys(settings.database_url)
+    print(f"{'id':>5}  {'prefix':8}  {'scope':24}  {'state':8}  {'last used':16}  name")
+    for key in keys:
+        state = "revoked" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        print(f"{key.id:>5}  {key.prefix:8}  {key.scope_text:24}  {state:8}  {used:16}  {key.name}")
+    print(f"{len(keys)} key(s)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,15 +421,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="start everything locally: embedded services, events, Dagster UI (Ctrl-C stops)",
+        help="everything locally: embedded services, a month of events, Dagster UI, API, a "
+        "live stream (Ctrl-C stops); --once: the same in process, a summary, then exit",
     )
-    demo.add_argument("--days", type=_positive_int, default=1, help="days of history (default 1)")
-    demo.add_argument("--events-per-day", type=_positive_int, default=20_000, help="default 20000")
+    demo.add_argument(
+        "--once",
+        action="store_true",
+        help="no servers, no live stream: materialize in process, print a summary, exit",
+    )
+    demo.add_argument("--days", type=_positive_int, default=30, help="days of history (default 30)")
+    demo.add_argument(
+        "--events-per-day", type=_positive_int, default=10_000, help="transactions (default 10000)"
+    )
+    demo.add_argument("--seed", type=int, default=42, help="history seed (default 42)")
+    demo.add_argument(
+        "--live-rate",
+        type=float,
+        default=3.0,
+        help="live stream, events per second across topics (default 3; 0: none)",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address the servers listen on")
+    demo.add_argument("--dagster-port", type=_positive_int, default=3000, help="default 3000")
+    demo.add_argument("--api-port", type=_positive_int, default=8000, help="default 8000")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=REPO_ROOT / ".demo",
+        help="embedded PostgreSQL, Dagster home and logs (default .demo; emptied at start)",
+    )
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(handler=cmd_demo)
+
+    api = commands.add_parser(
+        "api", help="serve the read API (uvicorn) on API_HOST:API_PORT; prints the docs URL"
+    )
+    api.add_argument("--host", help="listen address (default: API_HOST)")
+    api.add_argument("--port", type=_positive_int, help="listen port (default: API_PORT)")
+    api.add_argument(
+        "--workers", type=_positive_int, help="worker processes (default: API_WORKERS)"
+    )
+    api.set_defaults(handler=cmd_api)
+
+    api_key = commands.add_parser("api-key", help="create, revoke and list API keys")
+    api_key_commands = api_key.add_subparsers(
+        dest="api_key_command", required=True, metavar="ACTION"
+    )
+    create = api_key_commands.add_parser(
+        "create", help="create a key and print it (shown only once)"
+    )
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument(
+        "--scope", required=True, help="admin, or merchant:<merchant_id> for one merchant's data"
+    )
+    create.set_defaults(handler=cmd_api_key_create)
+    revoke = api_key_commands.add_parser(
+        "revoke", help="revoke a key (by id, prefix or the key itself)"
+    )
+    revoke.add_argument("key", help="the key's id, its 8-digit prefix, or the key")
+    revoke.set_defaults(handler=cmd_api_key_revoke)
+    listing_keys = api_key_commands.add_parser("list", help="list keys (never their secret)")
+    listing_keys.set_defaults(handler=cmd_api_key_list)
     return parser
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from analytics_platform.api.keys import ApiKeyError, ApiKeyNotFoundError
+    from analytics_platform.dev.demo import DemoError
+    from analytics_platform.dev.history import HistoryTooLargeError
     from analytics_platform.dev.postgres import EmbeddedPostgresError
     from analytics_platform.ingestion.gaps import NoGapError
     from analytics_platform.ingestion.runner import IngestionBlockedError, OffsetBeyondEndError
@@ -365,6 +505,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         NoGapError,
         IngestionBlockedError,
         OffsetBeyondEndError,
+        ApiKeyError,
+        ApiKeyNotFoundError,
+        DemoError,
+        HistoryTooLargeError,
     )
 
 

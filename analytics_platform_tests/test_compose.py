@@ -329,3 +329,13 @@ def test_compose_config_validates():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_api_container_runs_the_platform_api_command_on_its_published_port(services):
+    from analytics_platform.cli import build_parser
+
+    command = services["api"]["command"]
+    assert command[0] == "analytics-platform"
+    args = build_parser().parse_args(command[1:])  # the flags exist
+    assert args.command == "api"
+    assert (args.host, str(args.port)) == ("0.0.0.0", "8000")

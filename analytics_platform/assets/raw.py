@@ -23,14 +23,31 @@ _PG_TYPES: dict[type, str] = {
 }
 
 
+# What the catalog says about the columns whose meaning the name does not carry alone.
+_COLUMN_DESCRIPTIONS = {
+    "event_id": "the event's UUID; with occurred_at the idempotency key (repeats are dropped)",
+    "occurred_at": "event time (sent with its UTC offset); partitions and buckets are cut on it",
+    "schema_version": "version of the event's schema",
+    "amount": "amount in `currency` (> 0; NUMERIC, never a float)",
+    "balance": "wallet balance after the change, in `currency`",
+    "change_amount": "amount of the change (> 0), in `currency`",
+    "currency": "ISO 4217 code",
+    "failure_reason": "why the transaction failed (set when status is FAILED)",
+    "processing_ms": "time the payment took to process, in milliseconds",
+    "latency_ms": "time the merchant's endpoint took to answer, in milliseconds",
+    "metadata": "free-form JSON the producer attached",
+}
+
+
 def _column(field: msgspec.inspect.Field) -> TableColumn:
     info = field.type
     nullable = isinstance(info, msgspec.inspect.UnionType)
     if nullable:
         info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
-    description = ""
+    description = _COLUMN_DESCRIPTIONS.get(field.name, "")
     if isinstance(info, msgspec.inspect.LiteralType):
-        description = "one of " + ", ".join(map(str, info.values))
+        choices = "one of " + ", ".join(map(str, info.values))
+        description = f"{description}; {choices}" if description else choices
     return TableColumn(
         name=field.name,
         type=_PG_TYPES.get(type(info), "text"),
@@ -66,7 +83,11 @@ def raw_asset_spec(spec: TopicSpec) -> AssetSpec:
             f"`{spec.table}`: one row per valid event of Kafka topic `<prefix>{spec.name}`, "
             "keyed by (event_id, occurred_at); duplicates are dropped on insert. "
             "Hourly partitions by event time (occurred_at) in the reporting time zone; "
-            "ingestion reports a materialization for every hour a batch touched."
+            "ingestion reports a materialization for every hour a batch touched (rows, "
+            "newest event time, the batch's duplicates and dead letters), and every tick "
+            f"of the sensor `ingest_{spec.table.removeprefix('raw.')}` an observation of "
+            "the consumer lag (`consumer_lag`, total and per partition), plotted over time "
+            "on the Events tab. Rejected messages are in `ingest.dead_letters`."
         ),
         group_name="ingestion",
         kinds={"postgres", "kafka"},

@@ -1,0 +1,177 @@
+"""Launching and following a backfill through the webserver's GraphQL API, as the UI does.
+
+The UI's "Materialize" dialog on partitioned assets sends the `launchPartitionBackfill`
+mutation; the daemon then turns the backfill into runs (one per range for assets with
+a single-run backfill policy) and the UI polls `partitionBackfillOrError`. Used by
+`make demo` to backfill the history's partitions and by the tests of that path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LAUNCH_BACKFILL = """
+mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { id status numPartitions error { message } }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_RUNS = """
+query BackfillRuns($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    ... on PartitionBackfill { runs(limit: 50) { runId status } }
+  }
+}
+"""
+
+STEP_FAILURES = """
+query StepFailures($runId: ID!) {
+  logsForRun(runId: $runId, limit: 5000) {
+    ... on EventConnection {
+      events {
+        ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
+      }
+    }
+  }
+}
+"""
+
+# Terminal states of a backfill (BulkActionStatus); COMPLETED is the pre-1.9 spelling.
+SUCCEEDED = frozenset({"COMPLETED_SUCCESS", "COMPLETED"})
+FINISHED = SUCCEEDED | {"COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+class GraphQLError(RuntimeError):
+    """The webserver rejected a query or answered with an error type."""
+
+
+class BackfillFailedError(RuntimeError):
+    """A backfill ended in a state other than success, or did not end in time."""
+
+
+@dataclass(frozen=True)
+class AssetPartitionRange:
+    """One asset's partitions from `start` to `end` (keys, both included)."""
+
+    asset_key: Sequence[str]
+    start: str
+    end: str
+
+
+def graphql(base_url: str, query: str, variables: dict[str, Any], timeout: float = 60) -> Any:
+    """POST one operation to `<base_url>/graphql`; returns its `data`."""
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise GraphQLError(
+            f"{base_url}/graphql answered HTTP {exc.code}: {exc.read()[:500]!r}"
+        ) from None
+    if answer.get("errors"):
+        raise GraphQLError(f"{base_url}/graphql: {answer['errors']}")
+    return answer["data"]
+
+
+def launch_backfill(base_url: str, ranges: Sequence[AssetPartitionRange], title: str) -> str:
+    """Launch one asset backfill of every range; returns the backfill id."""
+    params = {
+        "partitionsByAssets": [
+            {
+                "assetKey": {"path": list(r.asset_key)},
+                "partitions": {"range": {"start": r.start, "end": r.end}},
+            }
+            for r in ranges
+        ],
+        "title": title,
+    }
+    result = graphql(base_url, LAUNCH_BACKFILL, {"backfillParams": params})[
+        "launchPartitionBackfill"
+    ]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise GraphQLError(f"launchPartitionBackfill answered {result}")
+    return str(result["backfillId"])
+
+
+def backfill_status(base_url: str, backfill_id: str) -> str:
+    result = graphql(base_url, BACKFILL_STATUS, {"backfillId": backfill_id})[
+        "partitionBackfillOrError"
+    ]
+    if result["__typename"] != "PartitionBackfill":
+        raise GraphQLError(f"backfill {backfill_id}: {result}")
+    if result.get("error"):
+        raise BackfillFailedError(f"backfill {backfill_id}: {result['error']['message']}")
+    return str(result["status"])
+
+
+def wait_for_backfill(
+    base_url: str, backfill_id: str, timeout: float, poll_seconds: float = 2.0
+) -> str:
+    """Poll until the backfill finishes; returns its final status, raising unless it
+    succeeded."""
+    deadline = time.monotonic() + timeout
+    status = "REQUESTED"
+    while time.monotonic() < deadline:
+        status = backfill_status(base_url, backfill_id)
+        if status in FINISHED:
+            if status not in SUCCEEDED:
+                reasons = "; ".join(backfill_failures(base_url, backfill_id)) or "no step failed"
+                raise BackfillFailedError(
+                    f"backfill {backfill_id} ended {status} ({reasons}); see "
+                    f"{backfill_url(base_url, backfill_id)}"
+                )
+            return status
+        time.sleep(poll_seconds)
+    raise BackfillFailedError(
+        f"backfill {backfill_id} still {status} after {timeout:.0f} s; see "
+        f"{backfill_url(base_url, backfill_id)}"
+    )
+
+
+def backfill_failures(base_url: str, backfill_id: str, limit: int = 3) -> list[str]:
+    """`step: first line of its error` for the failed steps of the backfill's failed runs,
+    each distinct failure once."""
+    result = graphql(base_url, BACKFILL_RUNS, {"backfillId": backfill_id})
+    runs = (result["partitionBackfillOrError"] or {}).get("runs") or []
+    failures: list[str] = []
+    for run in runs:
+        if run["status"] != "FAILURE":
+            continue
+        logs = graphql(base_url, STEP_FAILURES, {"runId": run["runId"]})["logsForRun"]
+        for event in (logs or {}).get("events") or []:
+            if error := event.get("error"):
+                # The cause (the SQL error, say) says more than Dagster's wrapper around it.
+                innermost = (error.get("causes") or [error])[-1]["message"].strip()
+                failures.append(f"{event['stepKey']}: {innermost.splitlines()[0]}")
+    # Retried runs fail the same way: each failure once.
+    return list(dict.fromkeys(failures))[:limit]
+
+
+def backfill_url(base_url: str, backfill_id: str) -> str:
+    """The backfill's page in the UI."""
+    return f"{base_url.rstrip('/')}/runs/b/{backfill_id}"
