@@ -76,6 +76,8 @@ def free_port() -> int:
 
 def visible_text(html: str) -> str:
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.DOTALL | re.IGNORECASE)
+    # Swagger UI breaks long paths with <wbr> and zero-width spaces after each slash.
+    html = re.sub(r"<wbr\s*/?>|\u200b", "", html)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
@@ -206,27 +208,12 @@ def test_api_docs_page_renders_the_endpoints(api_server, tmp_path):
 
     with urllib.request.urlopen(f"{api_server}/docs", timeout=30) as response:
         page = response.read().decode()
-    scripts = re.findall(r"""src=["']([^"']+)["']""", page)
-    external = [s for s in scripts if s.startswith(("http://", "https://"))]
-    if external and not _reachable(external[0]):
-        pytest.xfail(
-            f"/docs loads Swagger UI from {external[0]}, unreachable from here (CI has no "
-            "internet besides package registries): the API must serve the Swagger UI "
-            "assets itself for its docs to render offline"
-        )
+    # CI and many production networks reach no CDN: the page must bring its own files.
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+    assert assets and not [a for a in assets if a.startswith(("http://", "https://", "//"))]
     text = render(f"{api_server}/docs", "api-docs", tmp_path)
     for path in ("/api/v1/analytics/dashboard", "/api/v1/analytics/revenue", "/health/live"):
         assert path in text, path
-
-
-def _reachable(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=5):
-            return True
-    except OSError:
-        return False
 
 
 # ---------------------------------------------------------------- backfill through GraphQL

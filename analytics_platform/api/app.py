@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.cache import ResponseCache, Watermarks
 from analytics_platform.api.db import Database
+from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
@@ -111,7 +112,11 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        # ReDoc also loads from a CDN and adds nothing Swagger UI lacks.
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.api = state
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
