@@ -21,9 +21,9 @@
 --   percentile_cont does (marts.percentile_cont_sorted).
 -- - Unique payers: count(DISTINCT) over 64-bit hashes of user_id, several times cheaper
 --   to sort than the text. Exact because the window's payers are checked to have
---   different hashes (`payer_hash_check`, one pass); should two ever collide (about 1e-10
---   for 100,000 payers), the window counts the user ids themselves instead
---   (`exact_payers`, the slow way, evaluated only then).
+--   different hashes (`payer_hash_check`, one pass); should two ever collide (a chance
+--   of about 3e-10 with 100,000 payers), the window counts the user ids themselves
+--   instead (`exact_payers`, the slow way, evaluated only then).
 -- Text keys use the "C" collation: byte order, and equal strings group as before.
 WITH payer_hash_check AS (
     SELECT count(*) = count(DISTINCT hashtextextended(user_id, 0)) AS all_different
