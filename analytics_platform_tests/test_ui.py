@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -204,8 +205,6 @@ def api_server(ui_settings, dagster_ui, tmp_path_factory):
 
 @pytest.mark.skipif(not api_available(), reason="analytics_platform.api.app is not in this tree")
 def test_api_docs_page_renders_the_endpoints(api_server, tmp_path):
-    import urllib.request
-
     with urllib.request.urlopen(f"{api_server}/docs", timeout=30) as response:
         page = response.read().decode()
     # CI and many production networks reach no CDN: the page must bring its own files.
