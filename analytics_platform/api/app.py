@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.cache import ResponseCache, Watermarks
 from analytics_platform.api.db import Database
+from analytics_platform.api.deps import reject_nul_characters
 from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
@@ -115,6 +116,7 @@ def create_app(
         docs_url=None,
         # ReDoc also loads from a CDN and adds nothing Swagger UI lacks.
         redoc_url=None,
+        dependencies=[Depends(reject_nul_characters)],
     )
     install_docs(app)
     app.state.api = state

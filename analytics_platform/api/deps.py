@@ -15,7 +15,7 @@ from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader
 
 from analytics_platform.api.auth import Principal
-from analytics_platform.api.errors import ApiError
+from analytics_platform.api.errors import ApiError, invalid
 from analytics_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from analytics_platform.api.periods import zone
 from analytics_platform.api.queries.common import Subject
@@ -158,3 +158,10 @@ def context(
         subject = Subject(merchant_id)
     tz = zone(timezone) if timezone else state.settings.tz
     return Context(state, principal, subject, tz, state.clock())
+
+
+async def reject_nul_characters(request: Request) -> None:
+    """Refuse NUL in any parameter: PostgreSQL text cannot hold it (a 500 otherwise)."""
+    for name, value in (*request.query_params.multi_items(), *request.path_params.items()):
+        if isinstance(value, str) and "\x00" in value:
+            raise invalid(name, "must not contain NUL (0x00) characters")
