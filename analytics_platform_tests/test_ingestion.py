@@ -228,23 +228,6 @@ def test_events_outside_the_accepted_time_range_are_dead_letters_not_errors(sett
     assert "before the accepted range" in reasons[0] and "in the future" in reasons[1]
 
 
-def test_tick_summary_is_json_a_person_can_read(settings):
-    produce(settings, "webhook-deliveries", events("webhook-deliveries", 5))
-    report = ingest(settings, "webhook-deliveries")
-    from analytics_platform.ingestion.asset_events import tick_summary
-
-    summary = json.loads(tick_summary("webhook-deliveries", report.result, report.remaining))
-    assert summary == {
-        "topic": "webhook-deliveries",
-        "messages": 5,
-        "rows": 5,
-        "duplicates": 0,
-        "dead_letters": 0,
-        "hours_touched": 1,
-        "lag": 0,
-    }
-
-
 def test_text_postgres_cannot_store_is_a_dead_letter_not_a_failed_batch(settings, conn):
     """A NUL character or bytes that are not UTF-8 would fail the COPY of every retry."""
     nul = json.dumps(event("user-activity", user_agent="a\x00b")).encode()
@@ -259,3 +242,51 @@ def test_text_postgres_cannot_store_is_a_dead_letter_not_a_failed_batch(settings
     reasons = sorted(r[0] for r in conn.execute("SELECT reason FROM ingest.dead_letters"))
     assert reasons[0].startswith("bad value for `user_agent`: contains the character U+0000")
     assert reasons[1].startswith("invalid UTF-8")
+
+
+def test_a_batch_written_alongside_a_failing_one_rolls_back_with_it(settings, conn):
+    # Every other COPY into the raw table takes 0.5 s, so a batch is still being written
+    # when the next one is handed to the second connection, and that one, copied at
+    # once, reaches the shared rows (offsets, touched hours) first.
+    conn.execute("CREATE SEQUENCE public.copies")
+    conn.execute(
+        "CREATE FUNCTION public.slow_copy() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF nextval('public.copies') % 2 = 0 THEN PERFORM pg_sleep(0.5); END IF; "
+        "RETURN NULL; END $$"
+    )
+    conn.execute(
+        "CREATE TRIGGER slow AFTER INSERT ON raw.transactions "
+        "FOR EACH STATEMENT EXECUTE FUNCTION public.slow_copy()"
+    )
+    first = events("transactions", 300)
+    produce(settings, "transactions", first)
+    assert ingest(settings, "transactions", batch_size=100).result.rows_inserted == 300
+    before = stored_offsets(conn, settings, "transactions")
+
+    # The first batch of the next ingest fails at its commit (a sequence is not rolled
+    # back, so only the first commit fails); the batch written alongside it must not
+    # commit either, or its offsets would skip the failed batch's events.
+    conn.execute("CREATE SEQUENCE public.commits")
+    conn.execute(
+        "CREATE FUNCTION public.fail_first_commit() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF nextval('public.commits') = 1 THEN "
+        "RAISE EXCEPTION 'injected failure at commit'; END IF; RETURN NULL; END $$"
+    )
+    conn.execute(
+        "CREATE CONSTRAINT TRIGGER fail AFTER INSERT OR UPDATE ON ingest.offsets "
+        "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.fail_first_commit()"
+    )
+    second = events("transactions", 500)
+    produce(settings, "transactions", second)
+    with pytest.raises(psycopg.errors.RaiseException, match="injected failure at commit"):
+        ingest(settings, "transactions", batch_size=100)
+    assert count(conn, "raw.transactions") == 300
+    assert stored_offsets(conn, settings, "transactions") == before
+
+    conn.execute("DROP TRIGGER fail ON ingest.offsets")
+    report = ingest(settings, "transactions", batch_size=100)
+    assert (report.result.rows_inserted, report.result.duplicates) == (500, 0)
+    assert report.batches == 5
+    ids = {r[0] for r in conn.execute("SELECT event_id::text FROM raw.transactions")}
+    assert ids == {e["event_id"] for e in first + second}
+    assert sum(stored_offsets(conn, settings, "transactions").values()) == 800

@@ -71,8 +71,10 @@ _STRING_CLASS[ord("\\")] = 2
 _STRING_CLASS[128:] = 3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _skip_ws(buf: np.ndarray, p: int, e: int) -> int:
+    if p < e and buf[p] > 32:
+        return p
     while p < e:
         c = buf[p]
         if c == 32 or c == 10 or c == 13 or c == 9:

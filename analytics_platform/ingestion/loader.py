@@ -14,7 +14,8 @@ a plain event straight into a binary COPY row without building Python objects. W
 it does not take, malformed or merely unusual, is decoded by the event contract's
 msgspec decoder as it always was, which alone decides validity and words every
 dead-letter reason; the fast path only ever takes messages that decoder accepts, with
-the same values (tests/test_ingest_fast_path.py holds the two to that).
+the same values (analytics_platform_tests/test_ingest_fast_path.py holds the two
+to that).
 
 Rows go in with COPY straight into the raw table, the fastest path PostgreSQL has.
 Duplicates (same event_id and occurred_at) are removed first within the batch and
@@ -62,6 +63,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # Messages per call of the compiled loop: their bytes (~2 MB) stay in cache while read.
 _CHUNK = 4096
+# Output buffers in rotation: two batches being written and one being prepared.
+BUFFERS = 3
 
 
 class KafkaMessage(Protocol):
@@ -135,8 +138,8 @@ class BatchResult:
 class PreparedBatch:
     """A decoded batch, ready for `RawLoader.write`.
 
-    `payload` points into a buffer of the loader that its next-but-one `prepare`
-    overwrites: write a batch before preparing two more.
+    `payload` points into one of the loader's `BUFFERS` output buffers, which `prepare`
+    uses in turn: write a batch before preparing that many more.
     """
 
     messages: int
@@ -209,7 +212,7 @@ class RawLoader:
         self._column_types: dict[str, str] | None = None
         self._types: list[str] | None = None
         self._fast_path = fast_path
-        self._buffers = [np.empty(0, np.uint8), np.empty(0, np.uint8)]
+        self._buffers = [np.empty(0, np.uint8) for _ in range(BUFFERS)]
         self._scratch = np.empty(0, np.uint8)
         self._turn = 0
         self._in_use = threading.Lock()
@@ -471,37 +474,77 @@ class RawLoader:
         return self._scratch
 
     def _buffer(self, message_bytes: int, messages: int) -> np.ndarray:
-        """An output buffer big enough for the batch, alternating between two so that
-        the previous batch's payload stays intact while it is being written."""
+        """An output buffer big enough for the batch, taken in turn so that the payloads
+        of the batches still being written stay intact."""
         from analytics_platform.ingestion.copy_kernel import row_capacity
 
-        self._turn ^= 1
+        self._turn = (self._turn + 1) % BUFFERS
         needed = row_capacity(message_bytes, messages, len(self.spec.columns))
         if self._buffers[self._turn].shape[0] < needed:
             self._buffers[self._turn] = np.empty(needed + needed // 4, np.uint8)
         return self._buffers[self._turn]
 
-    def write(self, conn: psycopg.Connection, batch: PreparedBatch) -> BatchResult:
+    def needs_partitions(self, batch: PreparedBatch) -> bool:
+        """Whether writing `batch` creates daily partitions first (see `_ensure_span`)."""
+        if not batch.micros.size:
+            return False
+        return not self._span_days(int(batch.micros.min()), int(batch.micros.max())) <= (
+            self._known_days
+        )
+
+    def write(
+        self,
+        conn: psycopg.Connection,
+        batch: PreparedBatch,
+        *,
+        after: threading.Event | None = None,
+        ordered: threading.Event | None = None,
+    ) -> BatchResult:
         """Store a prepared batch in one transaction (outside any transaction of `conn`).
 
         Raises OffsetConflictError (nothing written) if the stored offsets moved since
         the batch was read.
+
+        Two consecutive batches may be written at once on two connections. The rows go
+        in first; then this write waits for `after`, the previous batch's `ordered`,
+        which that write sets once it has locked the touched-hour and offset rows (or
+        failed). Only then does it update those rows, so its updates queue behind the
+        previous batch's locks in PostgreSQL: they succeed after its commit and find the
+        offsets unmoved after its rollback, which rolls this batch back too. Neither
+        write ever waits on a lock of the later one, so the pair cannot deadlock.
         """
+        try:
+            return self._write(conn, batch, after, ordered)
+        finally:
+            if ordered is not None:
+                ordered.set()
+
+    def _write(
+        self,
+        conn: psycopg.Connection,
+        batch: PreparedBatch,
+        after: threading.Event | None,
+        ordered: threading.Event | None,
+    ) -> BatchResult:
         result = BatchResult(self.topic, self.spec.table, messages=batch.messages)
         result.next_offsets = dict(batch.next_offsets)
         result.duplicates = batch.duplicates
         if batch.micros.size:
             self._ensure_span(conn, int(batch.micros.min()), int(batch.micros.max()))
         with conn.transaction():
-            self._store_offsets(conn, batch.start_offsets, batch.next_offsets)
             result.hours = self._hours(self._insert(conn, batch.payload, batch.rows, batch.micros))
-            self._record_hours(conn, result.hours)
             result.rows_inserted = sum(h.rows for h in result.hours.values())
             result.duplicates += batch.micros.size - result.rows_inserted
             if batch.letters:
                 with conn.cursor() as cur:
                     cur.executemany(read_sql("ingest/insert_dead_letter.sql"), batch.letters)
             result.dead_letters = len(batch.letters)
+            if after is not None:
+                after.wait()
+            self._record_hours(conn, result.hours)
+            self._store_offsets(conn, batch.start_offsets, batch.next_offsets)
+            if ordered is not None:
+                ordered.set()
         return result
 
     # -- rows built elsewhere (dead-letter replay, tests) ----------------------------
@@ -536,16 +579,21 @@ class RawLoader:
         Outside the batch transaction because creating a partition locks the parent
         table; known days are cached so the common batch makes no call at all.
         """
-        start = _EPOCH + first * _MICROSECOND
-        end = _EPOCH + last * _MICROSECOND
-        days = {
-            start.date() + timedelta(days=i) for i in range((end.date() - start.date()).days + 1)
-        }
+        days = self._span_days(first, last)
         if days <= self._known_days:
             return
         with conn.transaction():
-            ensure_raw_partitions(conn, self._table, start, end)
+            ensure_raw_partitions(
+                conn, self._table, _EPOCH + first * _MICROSECOND, _EPOCH + last * _MICROSECOND
+            )
         self._known_days |= days
+
+    @staticmethod
+    def _span_days(first: int, last: int) -> set[date]:
+        """UTC days from `first` to `last` (microseconds), both included."""
+        start = (_EPOCH + first * _MICROSECOND).date()
+        end = (_EPOCH + last * _MICROSECOND).date()
+        return {start + timedelta(days=i) for i in range((end - start).days + 1)}
 
     def _store_offsets(
         self, conn: psycopg.Connection, starts: dict[int, int], ends: dict[int, int]
@@ -639,11 +687,13 @@ class RawLoader:
         """
         if not micros.size:
             return {}
-        slots, inverse, counts = np.unique(
-            micros // _SLOT_MICROS, return_inverse=True, return_counts=True
-        )
-        latest = np.full(slots.size, np.iinfo(np.int64).min, np.int64)
-        np.maximum.at(latest, inverse, micros)
+        ordered = np.sort(micros)
+        slot_of = ordered // _SLOT_MICROS
+        # In sorted order each slot is one run: its count is the run's length and its
+        # latest event the run's last element.
+        firsts = np.flatnonzero(np.diff(slot_of, prepend=slot_of[0] - 1))
+        ends = np.append(firsts[1:], ordered.size)
+        slots, counts, latest = slot_of[firsts], ends - firsts, ordered[ends - 1]
         hours: dict[datetime, HourTouched] = {}
         for slot, count, last in zip(slots.tolist(), counts.tolist(), latest.tolist(), strict=True):
             local = (_EPOCH + slot * _SLOT_MICROS * _MICROSECOND).astimezone(self.tz)

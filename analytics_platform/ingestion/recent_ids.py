@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_MIN_SLOTS = 1 << 12
+_MIN_SLOTS = 1 << 16  # a 50k-message batch fits without rehashing
 _MAX_LOAD = 0.5
 
 

@@ -6,7 +6,9 @@ No Dagster here: the sensor and the job are a few lines around `ingest_topic`.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -16,7 +18,12 @@ from threading import Lock
 import psycopg
 
 from analytics_platform.events import EventDecoder, topic_spec
-from analytics_platform.ingestion.loader import BatchResult, RawLoader, collection_paused
+from analytics_platform.ingestion.loader import (
+    BatchResult,
+    PreparedBatch,
+    RawLoader,
+    collection_paused,
+)
 from analytics_platform.ingestion.reader import TopicReader
 from analytics_platform.resources.kafka import (
     OffsetTruncatedError,
@@ -190,10 +197,12 @@ def ingest_topic(
     queryable within a second of reaching Kafka during a tick.
     `on_batch(result, remaining)` is called after every committed batch.
 
-    Batch N is written (its transaction, on a worker thread that mostly waits on the
-    database) while batch N+1 is read and decoded here: on two cores PostgreSQL and this
-    process then work at the same time instead of taking turns. Nothing is committed
-    out of order, and a failed write stops ingestion before the next batch is written.
+    Batches are written (each its own transaction, on worker threads that mostly wait
+    on the database) while the next one is read and decoded here, and two consecutive
+    batches are written at once on two connections: one of them is nearly always
+    copying rows, so PostgreSQL and this process work at the same time instead of
+    taking turns (see `_Writers`). Commits still happen in offset order, and a failed
+    write stops ingestion before a later batch commits.
     """
     if follow and (time_budget is None or end_offsets is not None):
         raise ValueError("follow=True needs a time_budget and no end_offsets")
@@ -210,13 +219,8 @@ def ingest_topic(
         else:
             reader.assign(state.start, dict(end_offsets) if end_offsets is not None else state.end)
         report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
-        with (
-            loader.exclusive(),
-            ThreadPoolExecutor(1, thread_name_prefix=f"ingest-{short_name}") as writer,
-        ):
-            _pipeline(
-                loader, reader, conn, writer, report, started, time_budget, batch_size, on_batch
-            )
+        with loader.exclusive(), _Writers(settings, conn, short_name) as writers:
+            _pipeline(loader, reader, writers, report, started, time_budget, batch_size, on_batch)
         report.remaining = reader.remaining
         report.seconds = time.monotonic() - started
         return report
@@ -226,36 +230,91 @@ def ingest_topic(
             conn.close()
 
 
+class _Writers:
+    """Two connections, each written by a thread of its own, for consecutive batches.
+
+    Batch N+1 copies its rows while batch N is still being written; `RawLoader.write`
+    orders their updates of the shared rows (touched hours, offsets) through an event
+    handed from each batch to the next, so commits follow offset order and a batch
+    whose predecessor rolled back rolls back too. The second connection is opened when
+    first needed.
+    """
+
+    def __init__(self, settings: Settings, conn: psycopg.Connection, short_name: str) -> None:
+        self._settings = settings
+        self._connections: list[psycopg.Connection] = [conn]
+        self._threads = [ThreadPoolExecutor(1, thread_name_prefix=f"ingest-{short_name}-0")]
+        self._name = short_name
+        self._next = 0
+        self._last_ordered: threading.Event | None = None
+
+    def __enter__(self) -> _Writers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for thread in self._threads:
+            thread.shutdown(wait=True)
+        for conn in self._connections[1:]:
+            conn.close()
+
+    def submit(self, loader: RawLoader, batch: PreparedBatch) -> Future[BatchResult]:
+        """Write `batch` on the connection whose previous batch is two batches back."""
+        turn = self._next
+        self._next = (turn + 1) % 2
+        if turn == len(self._connections):
+            self._connections.append(connect(self._settings.database_url, autocommit=True))
+            self._threads.append(
+                ThreadPoolExecutor(1, thread_name_prefix=f"ingest-{self._name}-{turn}")
+            )
+        after, ordered = self._last_ordered, threading.Event()
+        self._last_ordered = ordered
+        return self._threads[turn].submit(
+            loader.write, self._connections[turn], batch, after=after, ordered=ordered
+        )
+
+
 @dataclass
 class _Write:
-    """A batch handed to the writer thread."""
+    """A batch handed to a writer."""
 
     future: Future[BatchResult]
     started: float
+    messages: int
+    partitions: frozenset[int]
+    # It creates partitions: DDL that must not wait on a concurrent batch's locks.
+    alone: bool
 
 
 def _pipeline(
     loader: RawLoader,
     reader: TopicReader,
-    conn: psycopg.Connection,
-    writer: ThreadPoolExecutor,
+    writers: _Writers,
     report: IngestReport,
     started: float,
     time_budget: float | None,
     batch_size: int,
     on_batch: Callable[[BatchResult, int], None] | None,
 ) -> None:
-    """Read and prepare batches here while the previous one is written by `writer`."""
-    in_flight: _Write | None = None
+    """Read and prepare batches here while up to two earlier ones are written."""
+    in_flight: deque[_Write] = deque()
+    # Partitions with a committed offsets row. A batch that would create the row of a
+    # partition an unfinished batch also covers must wait for it: store_offsets.sql
+    # creates a missing row without checking where the batch starts, so if the earlier
+    # batch rolled back, the later one would record offsets past its unread messages.
+    stored = set(report.state.stored)
 
     def settle(write: _Write, unread_here: int) -> None:
         result = write.future.result()
+        stored.update(result.next_offsets)
         reader.commit_async(result.next_offsets)
         report.result.merge(result)
         report.batches += 1
         report.batch_seconds.append(time.monotonic() - write.started)
         if on_batch is not None:
             on_batch(result, reader.remaining + unread_here)
+
+    def unread(extra: int) -> int:
+        return extra + sum(w.messages for w in in_flight)
 
     try:
         while not reader.done:
@@ -275,18 +334,26 @@ def _pipeline(
                     if read.messages
                     else None
                 )
-            if in_flight is not None:
-                settle(in_flight, prepared.messages if prepared else 0)
-                in_flight = None
+            size = prepared.messages if prepared else 0
+            partitions = frozenset(prepared.start_offsets) if prepared else frozenset()
+            alone = prepared is not None and loader.needs_partitions(prepared)
+            while in_flight and (
+                len(in_flight) == 2
+                or alone
+                or in_flight[-1].alone
+                or in_flight[0].future.done()
+                or any((partitions - stored) & w.partitions for w in in_flight)
+            ):
+                settle(in_flight.popleft(), unread(size))
             if prepared is not None:
-                in_flight = _Write(writer.submit(loader.write, conn, prepared), batch_started)
-        if in_flight is not None:
-            settle(in_flight, 0)
-            in_flight = None
+                in_flight.append(
+                    _Write(writers.submit(loader, prepared), batch_started, size, partitions, alone)
+                )
+        while in_flight:
+            settle(in_flight.popleft(), unread(0))
     except BaseException:
-        # The connection must be idle again before anyone else uses or closes it, and
+        # The connections must be idle again before anyone else uses or closes them, and
         # event ids of batches that were prepared but not committed must be forgotten.
-        if in_flight is not None:
-            wait([in_flight.future])
+        wait([w.future for w in in_flight])
         loader.recent.clear()
         raise
