@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from analytics_platform.rollups.bookkeeping import due_buckets
 from analytics_platform.rollups.checks import (
     RECONCILES_WITH_FINER,
     RECONCILES_WITH_RAW,
@@ -439,6 +440,136 @@ def test_time_to_verify_looks_back_seven_days_at_most(db):
     # Only the recent user's submission counts: the median of one value is that value.
     assert row["kyc_verified"] == 2
     assert row["median_seconds_to_verify"] == timedelta(days=6).total_seconds()
+
+
+# ------------------------------------------------------------------------ concurrent ingest
+_TRANSACTION_FAMILIES = ("transactions", "failures", "cashflow")
+
+
+def _transaction_rows(loaders: RawLoaders, events: list[dict]) -> list[tuple]:
+    """Full raw.transactions rows the way RawLoaders.insert builds them (offsets made up)."""
+    columns = loaders.loader("raw.transactions").spec.event_columns
+    return [
+        (*({"schema_version": 1, **e}.get(c) for c in columns), 0, 1_000 + offset)
+        for offset, e in enumerate(events)
+    ]
+
+
+def test_a_batch_that_started_before_a_run_and_commits_after_it_makes_its_buckets_stale(
+    db, database_url
+):
+    """Ingest transaction A starts, B starts later and commits, a run rolls up B's rows
+    while A still writes the same hour, then A commits. A's touched hour carries A's start
+    time, older than the B time the run read, so timestamps cannot see A's rows; the row
+    sums do, and the automation re-runs the buckets until the marts equal the reference."""
+    utc = ZoneInfo("UTC")
+    hour = datetime(2024, 3, 30, 10, tzinfo=UTC)
+    event_a = transaction(
+        hour + timedelta(minutes=20), amount=Decimal("12.34"), amount_cents=1234, user_id="ua"
+    )
+    event_b = transaction(
+        hour + timedelta(minutes=40), amount=Decimal("5.00"), amount_cents=500, user_id="ub"
+    )
+    closed = closed_through(hour, utc)
+    loader_a = RawLoaders(utc)
+    rows_a = _transaction_rows(loader_a, [event_a])
+    with psycopg.connect(database_url, autocommit=True) as conn_a:
+        loader_a.loader("raw.transactions").ensure_partitions(conn_a, rows_a)
+        with conn_a.transaction():
+            (a_started,) = conn_a.execute("SELECT now()").fetchone()
+            RawLoaders(utc).insert(db, "raw.transactions", [event_b])
+            (b_written,) = db.execute(
+                "SELECT last_ingested_at FROM ingest.touched_hours WHERE hour_start = %s",
+                (hour,),
+            ).fetchone()
+            assert b_written > a_started
+            # A writes its rows and the same touched hour now that B has committed (a
+            # transaction that got to its raw rows first would have held B's hour up).
+            loader_a.loader("raw.transactions").insert_rows(conn_a, rows_a)
+            run_until_nothing_due(db, "UTC", closed)
+            for name in ("transactions_hourly", "transactions_monthly"):
+                platform = mart_rows(db, mart(name))
+                assert [r["transaction_count"] for k, r in platform.items() if k[3] == ""] == [1]
+        # A committed.
+    touched = db.execute(
+        "SELECT rows_ingested, last_ingested_at FROM ingest.touched_hours WHERE hour_start = %s",
+        (hour,),
+    ).fetchone()
+    # The shown ingestion time does not go back to A's start.
+    assert touched == (2, b_written)
+    stale = {
+        m.name: [(b.start, b.reason) for b in due_buckets(db, m, "UTC", closed[m.grain])]
+        for m in MARTS
+        if m.family.name in _TRANSACTION_FAMILIES and m.grain is Grain.HOURLY
+    }
+    assert stale == {name: [(hour, "stale")] for name in stale}
+    run_until_nothing_due(db, "UTC", closed)
+    for m in MARTS:
+        if m.family.name in _TRANSACTION_FAMILIES:
+            expected = expected_mart(m, {"raw.transactions": [event_a, event_b]}, utc)
+            assert not differences(mart_rows(db, m), expected), m.name
+
+
+def test_buckets_recorded_before_row_sums_keep_the_timestamp_rule(db):
+    """Rows recorded before migration 012 have no source_rows: they are stale when
+    ingestion wrote after their watermark, and not otherwise (an upgrade re-runs nothing)."""
+    utc = ZoneInfo("UTC")
+    hour = datetime(2024, 3, 30, 10, tzinfo=UTC)
+    target = mart("transactions_hourly")
+    loaders = RawLoaders(utc)
+    loaders.insert(db, "raw.transactions", [transaction(hour)])
+    materialize_window(db, target, hour, hour + timedelta(hours=1), "UTC")
+    recorded = db.execute(
+        "SELECT source_rows FROM marts.rollup_buckets WHERE mart = %s", (target.name,)
+    ).fetchone()
+    assert recorded == (1,)
+    closed = hour + timedelta(hours=1)
+    db.execute("UPDATE marts.rollup_buckets SET source_rows = NULL")
+    assert due_buckets(db, target, "UTC", closed) == []
+    # Ingestion wrote the hour after the (legacy) run read it: stale by the old rule.
+    db.execute(
+        "UPDATE marts.rollup_buckets SET source_watermark = source_watermark - interval '1 s'"
+    )
+    assert [(b.start, b.reason) for b in due_buckets(db, target, "UTC", closed)] == [
+        (hour, "stale")
+    ]
+    # The re-run records a sum, and from then on the sum decides.
+    materialize_window(db, target, hour, hour + timedelta(hours=1), "UTC")
+    assert due_buckets(db, target, "UTC", closed) == []
+    loaders.insert(db, "raw.transactions", [transaction(hour + timedelta(minutes=5))])
+    assert [b.reason for b in due_buckets(db, target, "UTC", closed)] == ["stale"]
+
+
+def test_a_late_event_in_the_lookback_makes_only_the_buckets_with_events_stale(db):
+    """A user_lifecycle day depends on its hours and the 7 days before. A late submission
+    changes the row sums of the following days, but a day without events of its own has
+    nothing to recompute: only the day with the verification is stale."""
+    utc = ZoneInfo("UTC")
+    day = datetime(2024, 4, 10, tzinfo=UTC)
+    target = mart("user_lifecycle_daily")
+    loaders = RawLoaders(utc)
+
+    def lifecycle(at: datetime, kind: str) -> dict:
+        return {"event_id": uuid.uuid4(), "occurred_at": at, "user_id": "u1", "event_type": kind}
+
+    loaders.insert(
+        db, "raw.user_events", [lifecycle(day + timedelta(hours=9), "user.kyc_verified")]
+    )
+    start, end = day - timedelta(days=2), day + timedelta(days=1)
+    result = materialize_window(db, target, start, end, "UTC")
+    assert [b.source_rows for b in result.buckets] == [0, 0, 1]
+    assert due_buckets(db, target, "UTC", end) == []
+
+    late = day - timedelta(days=2, hours=12)  # the day before the window, 12:00
+    loaders.insert(db, "raw.user_events", [lifecycle(late, "user.kyc_submitted")])
+    due = [(b.start, b.reason) for b in due_buckets(db, target, "UTC", end)]
+    assert due == [(day - timedelta(days=3), "missing"), (day, "stale")]
+    materialize_window(db, target, day, end, "UTC")
+    (recorded,) = db.execute(
+        "SELECT source_rows FROM marts.rollup_buckets WHERE mart = %s AND bucket_start = %s",
+        (target.name, day),
+    ).fetchone()
+    assert recorded == 2
 
 
 # ------------------------------------------------------------------------ checks

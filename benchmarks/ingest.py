@@ -392,23 +392,32 @@ def table_rows(database_url: str) -> int:
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _ticks(pid: int | str) -> tuple[int, float] | None:
-    """(parent pid, CPU seconds) of a process, from /proc (Linux only)."""
+def _ticks(pid: int | str, reaped: bool = False) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds) of a process, from /proc (Linux only); with `reaped`,
+    plus the CPU of its children that exited and it waited for."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _HZ
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return int(fields[1]), ticks / _HZ
 
 
 def _server_processes(postmaster: int) -> dict[int, float]:
-    """CPU seconds of the postmaster and each of its children (backends, workers)."""
+    """CPU seconds of each child of the postmaster (backends, workers), and of the
+    postmaster itself with its exited children (a backend closed during a measurement,
+    like the ingest's second connection, counts there once reaped)."""
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
-        ticks = _ticks(entry.name) if entry.name.isdigit() else None
-        if ticks is not None and postmaster in (ticks[0], int(entry.name)):
-            found[int(entry.name)] = ticks[1]
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        ticks = _ticks(pid, reaped=pid == postmaster)
+        if ticks is not None and postmaster in (ticks[0], pid):
+            found[pid] = ticks[1]
     return found
 
 
@@ -446,9 +455,10 @@ class CpuMeter:
         if not self.postmaster:
             self.use = CpuUse(wall, client, None, None)
             return
+        # A backend that exited during the block counts in the postmaster's reaped
+        # children once the postmaster has waited for it, a moment after it exits.
+        time.sleep(0.2)
         server_after = _server_processes(self.postmaster)
-        # Processes alive at both ends: the ingest connection's backend is kept open
-        # across the measurement for that reason (an exited backend's CPU is lost).
         server = sum(server_after[p] - server_before.get(p, 0.0) for p in server_after)
         others = _machine_busy() - busy_before - client - server
         self.use = CpuUse(wall, client, server, max(0.0, others))

@@ -10,9 +10,12 @@ re-running a window writes the same rows again.
 Before that, the run brings the raw table's BRIN time index up to date over the window
 (new rows are only summarized by VACUUM, and an unsummarized range matches every bucket).
 
-Each run also records its buckets in `marts.rollup_buckets` (rows, and the ingestion
-watermark it read first) in the same transaction, which is what the automation compares
-with `ingest.touched_hours` to find stale buckets.
+Each run also records its buckets in `marts.rollup_buckets` in the same transaction:
+rows, and what it read of `ingest.touched_hours` before its INSERT (the rows ingested
+into the hours each bucket depends on, and their newest ingestion time). The automation
+finds stale buckets by comparing that row sum with the current one: a sum, unlike a
+timestamp, also changes for an ingest transaction that started before the run and
+committed after it.
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ class WindowNotAlignedError(ValueError):
 class Bucket:
     start: datetime
     end: datetime
-    # Newest ingest.touched_hours.last_ingested_at of the bucket's hours the run saw.
+    # Sum of ingest.touched_hours.rows_ingested over the hours the bucket depends on, as
+    # the run saw it: what staleness is judged by.
+    source_rows: int
+    # Newest last_ingested_at of those hours the run saw (None: never): for display only,
+    # since ingest transactions do not commit in the order of their timestamps.
     source_watermark: datetime | None
 
 
@@ -104,7 +111,8 @@ def window_params(mart: Mart, start: datetime, end: datetime, tz: str) -> dict[s
 def window_buckets(
     conn: psycopg.Connection, mart: Mart, start: datetime, end: datetime, tz: str
 ) -> list[Bucket]:
-    """The mart's buckets in [start, end) with their current ingestion watermarks."""
+    """The mart's buckets in [start, end) with what ingestion has committed so far into
+    the hours each depends on (row sum and newest ingestion time)."""
     rows = conn.execute(
         read_sql("rollups/bookkeeping/window_buckets.sql"), window_params(mart, start, end, tz)
     )
@@ -145,7 +153,8 @@ def materialize_window(
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("rollup:" + mart.name,))
         conn.execute("SELECT set_config('work_mem', %s, true)", (ROLLUP_WORK_MEM,))
-        # Watermarks before the INSERT: rows committed after this still count as new.
+        # Row sums before the INSERT: rows committed after this still count as new (the
+        # INSERT may see them too; then the bucket only re-runs once more).
         buckets = window_buckets(conn, mart, start, end, tz)
         _check_aligned(mart, buckets, params["window_start"], params["window_end"], tz)
         deleted = conn.execute(render("rollups/bookkeeping/delete_window.sql", table=table), params)
@@ -159,6 +168,7 @@ def materialize_window(
                 "mart": mart.name,
                 "bucket_starts": [b.start for b in buckets],
                 "bucket_ends": [b.end for b in buckets],
+                "source_rows": [b.source_rows for b in buckets],
                 "source_watermarks": [b.source_watermark for b in buckets],
             },
         )

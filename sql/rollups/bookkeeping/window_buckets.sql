@@ -1,17 +1,23 @@
--- The buckets of a run's window and, per bucket, the latest time ingestion wrote rows
--- into the hours it depends on: its own and, for a family that reads raw before its
--- buckets, the %(lookback)s before (NULL: never). Read before the run's INSERT, so a batch
--- committed while the run executes leaves a newer last_ingested_at and the bucket shows
--- as stale.
+-- The buckets of a run's window and, per bucket, what ingestion had committed into the
+-- hours it depends on: its own and, for a family that reads raw before its buckets, the
+-- %(lookback)s before, i.e. hours in [bucket_start - lookback, bucket_end).
+-- - source_rows: the rows ingested into those hours (0: none). Read before the run's
+--   INSERT, so a batch committed while the run executes or later, whatever time it
+--   started, changes the sum and the bucket shows as stale (due_buckets.sql sums the
+--   same hours);
+-- - source_watermark: the newest last_ingested_at of those hours (NULL: never), shown as
+--   the freshness of the bucket's sources.
 SELECT
     b.bucket_start,
     b.bucket_end,
-    (
-        SELECT max(h.last_ingested_at)
-        FROM ingest.touched_hours h
-        WHERE h.raw_table = %(raw_table)s
-            AND h.hour_start >= b.bucket_start - %(lookback)s::interval
-            AND h.hour_start < b.bucket_end
-    ) AS source_watermark
+    coalesce(h.source_rows, 0)::bigint AS source_rows,
+    h.source_watermark
 FROM marts.bucket_series(%(grain)s, %(tz)s, %(window_start)s, %(window_end)s) AS b
+CROSS JOIN LATERAL (
+    SELECT sum(t.rows_ingested) AS source_rows, max(t.last_ingested_at) AS source_watermark
+    FROM ingest.touched_hours t
+    WHERE t.raw_table = %(raw_table)s
+        AND t.hour_start >= b.bucket_start - %(lookback)s::interval
+        AND t.hour_start < b.bucket_end
+) AS h
 ORDER BY b.bucket_start
