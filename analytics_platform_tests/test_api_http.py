@@ -3,6 +3,7 @@ structured logs, the OpenAPI document, and the `analytics-platform api` command.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -12,14 +13,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from analytics_platform.api.cache import Watermarks
+from analytics_platform.api.db import Database
 from analytics_platform.api.observability import JsonFormatter
+from analytics_platform.resources.warehouse import read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 
@@ -53,6 +57,47 @@ def test_matching_etag_gets_304_and_any_other_gets_the_body(client):
         assert response.headers["cache-control"] == "private, max-age=300"
     changed = client.get(API + "/dashboard", headers={"If-None-Match": '"stale"'})
     assert changed.status_code == 200 and changed.json() == first.json()
+
+
+def test_a_raw_batch_committing_after_a_later_one_still_moves_the_watermarks(settings):
+    # Batch A's transaction starts first and commits last: its ingestion time is older
+    # than the one the cache already saw, yet its rows must invalidate realtime answers.
+    record = read_sql("ingest/record_touched_hours.sql")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+    def batch(conn: psycopg.Connection) -> None:
+        conn.execute(
+            record,
+            {
+                "raw_table": "raw.transactions",
+                "hour_starts": [hour],
+                "rows": [10],
+                "max_occurred_ats": [hour],
+            },
+        )
+
+    async def read(marks: Watermarks) -> int:
+        db = Database(settings)
+        await db.open()
+        try:
+            await marks.refresh(db)
+        finally:
+            await db.close()
+        return marks.version
+
+    marks = Watermarks()
+    with psycopg.connect(settings.database_url) as a, psycopg.connect(settings.database_url) as b:
+        a.execute("SELECT now()")  # A's transaction starts here
+        time.sleep(0.01)
+        batch(b)
+        b.commit()
+        seen = asyncio.run(read(marks))
+        (shown,) = marks.of(["raw.transactions"])
+        batch(a)
+        a.commit()
+    assert asyncio.run(read(marks)) == seen + 1
+    (now_shown,) = marks.of(["raw.transactions"])
+    assert now_shown == (shown[0], 20)  # the newest time did not move; the rows did
 
 
 def test_last_modified_is_the_newest_materialization_read(world, client):

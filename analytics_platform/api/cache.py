@@ -2,13 +2,13 @@
 
 A response depends on a few sources: marts (changed only when a rollup run materializes
 them, recorded in `marts.rollup_buckets.materialized_at`) and, for the realtime figures,
-raw transactions (changed by every ingestion batch, recorded in
-`ingest.touched_hours.last_ingested_at`). `Watermarks` re-reads the newest time of each
-source at most once a second; a cached response is served as long as the watermarks of
-its sources are the ones it was computed under, so a new materialization is visible
-within about a second and nothing is recomputed while nothing changed. Time-dependent
-windows ("today", "the last 7 days") are resolved before the cache key is built, so a new
-hour or day is a new key.
+raw transactions (changed by every ingestion batch, recorded in `ingest.touched_hours`:
+the newest ingestion time and the rows ingested, since batches commit in any order of
+their times). `Watermarks` re-reads them (api/watermarks.sql) at most once a second; a
+cached response is served as long as the watermarks of its sources are the ones it was
+computed under, so a new materialization is visible within about a second and nothing
+is recomputed while nothing changed. Time-dependent windows ("today", "the last 7
+days") are resolved before the cache key is built, so a new hour or day is a new key.
 
 Concurrent requests for a response being computed wait for that one computation.
 """
@@ -32,21 +32,26 @@ RAW_TRANSACTIONS = "raw.transactions"
 MART_NAMES = [m.name for m in MARTS]
 
 
+# A source's newest change time and, where times alone cannot tell a later commit, a
+# count that grows with every change (None where they can).
+Mark = tuple[datetime | None, int | None]
+
+
 class Watermarks:
     """The newest change of every source, as last read; `version` moves when any does."""
 
     def __init__(self) -> None:
-        self.values: dict[str, datetime | None] = {}
+        self.values: dict[str, Mark] = {}
         self.version = 0
         self.read_at = 0.0  # monotonic time of the last successful read
 
-    def update(self, values: dict[str, datetime | None]) -> None:
+    def update(self, values: dict[str, Mark]) -> None:
         if values != self.values:
             self.values = values
             self.version += 1
         self.read_at = time.monotonic()
 
-    def of(self, sources: Sequence[str]) -> tuple[datetime | None, ...]:
+    def of(self, sources: Sequence[str]) -> tuple[Mark | None, ...]:
         return tuple(self.values.get(s) for s in sources)
 
     async def refresh(self, db: Database, now: datetime | None = None) -> None:
@@ -56,7 +61,7 @@ class Watermarks:
             rows = await db.rows(
                 conn, "api/watermarks.sql", {"marts": MART_NAMES, "raw_since": since}
             )
-        self.update({r["source"]: r["watermark"] for r in rows})
+        self.update({r["source"]: (r["watermark"], r["changes"]) for r in rows})
 
     async def follow(
         self, db: Database, interval: float, clock: Callable[[], datetime] | None = None
@@ -101,7 +106,7 @@ class Rendered:
 class _Entry:
     rendered: Rendered
     sources: tuple[str, ...]
-    seen: tuple[datetime | None, ...]
+    seen: tuple[Mark | None, ...]
     version: int
 
 
