@@ -1,4 +1,6 @@
 import json
+import re
+from datetime import datetime, timedelta
 
 import pytest
 from dagster import AssetKey, AssetObservation, DagsterInstance, build_sensor_context
@@ -40,6 +42,9 @@ def test_large_lag_launches_a_catch_up_run_and_small_lag_is_ingested_inline(sens
         assert raw_count(conn) == 0, "a catch-up tick must not ingest inline"
         [lag] = [e for e in tick.asset_events if isinstance(e, AssetObservation)]
         assert lag.metadata["consumer_lag"].value == 2500
+        requested = json.loads(tick.cursor)
+        assert (requested["outcome"], requested["lag"]) == ("catch_up_requested", 2500)
+        assert requested["run_key"] == request.run_key
 
         run = ingest_catch_up.execute_in_process(
             run_config=request.run_config, instance=instance, tags=request.tags
@@ -63,6 +68,13 @@ def test_large_lag_launches_a_catch_up_run_and_small_lag_is_ingested_inline(sens
         assert (summary["messages"], summary["rows"], summary["lag"]) == (120, 120, 0)
         materialized = [e for e in tick.asset_events if not isinstance(e, AssetObservation)]
         assert sum(e.metadata["rows"].value for e in materialized) == 120
+        assert summary["hours_touched"] == len(materialized)
+        hours = f"{len(materialized)} hour{'' if len(materialized) == 1 else 's'}"
+        assert tick.skip_message.startswith(
+            f"ingested 120 rows into {hours} of raw.transactions from 120 messages: "
+            "0 duplicates dropped, 0 dead letters; latest event "
+        )
+        assert re.search(r"; lag 0 after \d+\.\d s \((drained|time budget)\)$", tick.skip_message)
 
 
 def test_inline_ingestion_pauses_while_a_catch_up_run_is_active(sensor_env, conn):
@@ -81,7 +93,20 @@ def test_inline_ingestion_pauses_while_a_catch_up_run_is_active(sensor_env, conn
             tags={TOPIC_TAG: "transactions"},
         )
         tick = sensor.evaluate_tick(build_sensor_context(instance=instance))
-        assert active.run_id in (tick.skip_message or "")
+        assert tick.skip_message == (
+            f"catch-up run {active.run_id} is ingesting transactions; "
+            "inline ingestion resumes when it ends"
+        )
+        assert json.loads(tick.cursor) == {
+            "outcome": "catch_up_running",
+            "topic": "transactions",
+            "messages": 0,
+            "rows": 0,
+            "duplicates": 0,
+            "dead_letters": 0,
+            "hours_touched": 0,
+            "run_id": active.run_id,
+        }
         assert raw_count(conn) == 0
         instance.delete_run(active.run_id)
         tick = sensor.evaluate_tick(build_sensor_context(instance=instance))
@@ -92,6 +117,43 @@ def test_idle_topic_skips_with_a_reason_and_still_records_lag(sensor_env):
     sensor = build_ingest_sensor("user-lifecycle")
     with DagsterInstance.ephemeral() as instance:
         tick = sensor.evaluate_tick(build_sensor_context(instance=instance))
-    assert tick.skip_message == "user-lifecycle: no new messages"
     [lag] = tick.asset_events
+    partitions = lag.metadata["partitions"].value
+    assert tick.skip_message == (
+        f"user-lifecycle: no new messages (lag 0 over {partitions} partitions)"
+    )
     assert lag.metadata["consumer_lag"].value == 0
+    summary = json.loads(tick.cursor)
+    assert (summary["outcome"], summary["messages"], summary["lag"]) == ("idle", 0, 0)
+
+
+def test_inline_tick_reports_duplicates_and_dead_letters_in_its_skip_reason_and_cursor(
+    sensor_env, conn
+):
+    sensor = build_ingest_sensor("webhook-deliveries")
+    batch = events("webhook-deliveries", 5, step=timedelta(minutes=40))
+    produce(sensor_env, "webhook-deliveries", [*batch, batch[0], b"{not json"])
+    with DagsterInstance.ephemeral() as instance:
+        tick = sensor.evaluate_tick(build_sensor_context(instance=instance))
+    assert not tick.run_requests
+    summary = json.loads(tick.cursor)
+    hours = summary.pop("hours_touched")
+    latest = summary.pop("max_event_time")
+    assert summary.pop("seconds") >= 0
+    assert summary == {
+        "outcome": "ingested",
+        "topic": "webhook-deliveries",
+        "messages": 7,
+        "rows": 5,
+        "duplicates": 1,
+        "dead_letters": 1,
+        "lag": 0,
+    }
+    materialized = [e for e in tick.asset_events if not isinstance(e, AssetObservation)]
+    assert hours == len(materialized) > 1, "five events 40 minutes apart span several hours"
+    assert datetime.fromisoformat(latest) == datetime.fromisoformat(batch[-1]["occurred_at"])
+    assert tick.skip_message.startswith(
+        f"ingested 5 rows into {hours} hours of raw.webhook_deliveries from 7 messages: "
+        f"1 duplicate dropped, 1 dead letter; latest event {latest[:19]}"
+    )
+    assert "; lag 0 after " in tick.skip_message

@@ -1,7 +1,8 @@
 """One sensor per topic: inline micro-batches in steady state, a catch-up run for lags.
 
 The decisions are made on numbers from the database and Kafka (stored offsets,
-watermarks); the sensor cursor only records the last tick's summary for the UI.
+watermarks); the sensor cursor only records the last tick's summary for the UI, which
+also shows each tick's outcome as its skip reason and log line (see `TickOutcome`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import time
 
 from dagster import (
+    AssetMaterialization,
+    AssetObservation,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -22,9 +25,13 @@ from dagster import (
 
 from analytics_platform.events import TOPICS, topic_spec
 from analytics_platform.ingestion.asset_events import (
+    TickOutcome,
+    catch_up_requested_outcome,
+    catch_up_running_outcome,
     hour_materializations,
+    idle_outcome,
+    ingested_outcome,
     lag_observation,
-    tick_summary,
 )
 from analytics_platform.ingestion.jobs import TOPIC_TAG, ingest_catch_up
 from analytics_platform.ingestion.reader import TopicReader
@@ -55,18 +62,16 @@ def sensor_name(short_name: str) -> str:
 
 
 def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> SensorResult:
+    """One tick; every outcome says what it did in the tick's log, its cursor and, for
+    ticks without a run request (shown as SKIPPED), its skip reason."""
     started = time.monotonic()
     settings = load_settings()
     active = context.instance.get_run_records(
         RunsFilter(tags={TOPIC_TAG: short_name}, statuses=_ACTIVE), limit=1
     )
     if active:
-        return SensorResult(
-            skip_reason=SkipReason(
-                f"catch-up run {active[0].dagster_run.run_id} is ingesting {short_name}; "
-                "inline ingestion resumes when it ends"
-            )
-        )
+        outcome = catch_up_running_outcome(short_name, active[0].dagster_run.run_id)
+        return _skipped(context, outcome)
     loader = loader_for(settings, short_name)
     with connect(settings.database_url, autocommit=True) as conn:
         reader = TopicReader(settings, loader.topic)
@@ -76,10 +81,15 @@ def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> S
             reader.close()
         if state.lag > settings.ingest_catchup_threshold:
             end = {str(p): o for p, o in state.end.items()}
+            run_key = f"{short_name}:" + ",".join(f"{p}={o}" for p, o in end.items())
+            outcome = catch_up_requested_outcome(
+                short_name, state, settings.ingest_catchup_threshold, run_key
+            )
+            context.log.info(outcome.message)
             return SensorResult(
                 run_requests=[
                     RunRequest(
-                        run_key=f"{short_name}:" + ",".join(f"{p}={o}" for p, o in end.items()),
+                        run_key=run_key,
                         run_config={
                             "ops": {
                                 "ingest_offset_ranges": {
@@ -91,11 +101,11 @@ def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> S
                     )
                 ],
                 asset_events=[lag_observation(short_name, state)],
+                cursor=outcome.cursor,
             )
         if state.lag == 0:
-            return SensorResult(
-                skip_reason=SkipReason(f"{short_name}: no new messages"),
-                asset_events=[lag_observation(short_name, state)],
+            return _skipped(
+                context, idle_outcome(short_name, state), [lag_observation(short_name, state)]
             )
         report = ingest_topic(
             settings,
@@ -110,14 +120,29 @@ def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> S
             batch_size=settings.ingest_batch_size,
             conn=conn,
         )
-    summary = tick_summary(short_name, report.result, report.remaining)
-    context.log.info(f"ingested inline: {summary}")
-    return SensorResult(
-        asset_events=[
+    return _skipped(
+        context,
+        ingested_outcome(short_name, report),
+        [
             *hour_materializations(short_name, report.result),
             lag_observation(short_name, report.state, after=report.remaining),
         ],
-        cursor=summary,
+    )
+
+
+def _skipped(
+    context: SensorEvaluationContext,
+    outcome: TickOutcome,
+    asset_events: list[AssetMaterialization | AssetObservation] | None = None,
+) -> SensorResult:
+    # Without a run request Dagster records the tick as SKIPPED ("0 runs requested");
+    # the skip reason is the one line of text the tick history shows for it (tooltip and
+    # tick details), and the log line is what "View logs" shows.
+    context.log.info(outcome.message)
+    return SensorResult(
+        skip_reason=SkipReason(outcome.message),
+        asset_events=asset_events or [],
+        cursor=outcome.cursor,
     )
 
 
