@@ -290,3 +290,20 @@ def test_a_batch_written_alongside_a_failing_one_rolls_back_with_it(settings, co
     ids = {r[0] for r in conn.execute("SELECT event_id::text FROM raw.transactions")}
     assert ids == {e["event_id"] for e in first + second}
     assert sum(stored_offsets(conn, settings, "transactions").values()) == 800
+
+
+def test_loading_an_old_day_makes_the_week_after_it_too(settings, conn):
+    # Creating partitions makes a batch wait for the one before it; loading history a
+    # week of days at a time keeps that to once a week.
+    old = BASE_TIME - timedelta(days=30)
+    produce(settings, "transactions", events("transactions", 5, start=old))
+    assert ingest(settings, "transactions").result.rows_inserted == 5
+    days = {
+        r[0]
+        for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'raw.transactions'::regclass"
+        )
+    }
+    week = [f"transactions_p{(old + timedelta(days=i)):%Y%m%d}" for i in range(8)]
+    assert set(week) <= days

@@ -65,6 +65,8 @@ _MICROSECOND = timedelta(microseconds=1)
 _CHUNK = 4096
 # Output buffers in rotation: two batches being written and one being prepared.
 BUFFERS = 3
+# Daily partitions made past a batch's last day when it needs new ones (_ensure_span).
+_DAYS_AHEAD = 7
 
 
 class KafkaMessage(Protocol):
@@ -577,16 +579,24 @@ class RawLoader:
         transaction of their own.
 
         Outside the batch transaction because creating a partition locks the parent
-        table; known days are cached so the common batch makes no call at all.
+        table; known days are cached so the common batch makes no call at all. A batch
+        that creates partitions is written alone (see runner._pipeline), so when one is
+        needed the days after the batch are made too, up to `_DAYS_AHEAD` but not past
+        tomorrow (maintenance makes those): loading history day by day then pauses the
+        concurrent writes once a week instead of once a day.
         """
         days = self._span_days(first, last)
         if days <= self._known_days:
             return
+        last_day = max(days)
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        ahead = min(last_day + timedelta(days=_DAYS_AHEAD), max(last_day, tomorrow))
+        end = datetime.combine(ahead, datetime.min.time(), UTC)
         with conn.transaction():
-            ensure_raw_partitions(
-                conn, self._table, _EPOCH + first * _MICROSECOND, _EPOCH + last * _MICROSECOND
-            )
-        self._known_days |= days
+            ensure_raw_partitions(conn, self._table, _EPOCH + first * _MICROSECOND, end)
+        self._known_days |= days | {
+            last_day + timedelta(days=i) for i in range((ahead - last_day).days + 1)
+        }
 
     @staticmethod
     def _span_days(first: int, last: int) -> set[date]:
