@@ -1,7 +1,8 @@
 """The metric families and grains: which marts exist, their keys, columns and meaning.
 
 A mart is one family at one grain, table `marts.<family>_<grain>`, filled by the family's
-SQL template `sql/rollups/<family>.sql`. The column lists here mirror
+SQL template `sql/rollups/<family>.sql` (or, for weeks and months of a family that has
+one, its long-bucket template). The column lists here mirror
 `sql/migrations/008_marts_rollups.sql` (a test holds them equal) and feed the assets'
 column schemas and descriptions.
 """
@@ -77,7 +78,9 @@ class Family:
     """One metric family: its raw source, meaning and mart columns (key columns first).
 
     `lookback` is how far before a bucket its SQL reads raw (zero: only the bucket). Late
-    events that far back make the bucket stale too.
+    events that far back make the bucket stale too. `long_bucket_sql`, when set, is the
+    template for weeks and months: the same rows computed in memory bounded whatever the
+    bucket holds, where the main template's is proportional to it.
     """
 
     name: str
@@ -85,6 +88,7 @@ class Family:
     description: str
     columns: tuple[Column, ...]
     lookback: timedelta = timedelta(0)
+    long_bucket_sql: str | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -109,6 +113,19 @@ class Mart:
     @property
     def name(self) -> str:
         return f"{self.family.name}_{self.grain}"
+
+    @property
+    def bounded_memory(self) -> bool:
+        """Whether this mart uses its family's long-bucket template (weeks, months)."""
+        long = self.grain in (Grain.WEEKLY, Grain.MONTHLY)
+        return long and self.family.long_bucket_sql is not None
+
+    @property
+    def sql_file(self) -> str:
+        """The SQL template this mart is computed with (see Family.long_bucket_sql)."""
+        if self.bounded_memory:
+            return f"rollups/{self.family.long_bucket_sql}.sql"
+        return self.family.sql_file
 
     @property
     def schema_table(self) -> tuple[str, str]:
@@ -185,6 +202,7 @@ TRANSACTIONS = Family(
         Column("latency_p95_ms", "double precision", "95th percentile of processing_ms"),
         Column("latency_p99_ms", "double precision", "99th percentile of processing_ms"),
     ),
+    long_bucket_sql="transactions_sorted",
 )
 
 FAILURES = Family(
