@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 
 from analytics_platform.api.app import create_app
@@ -154,24 +153,3 @@ def api_world(cluster: PostgresCluster) -> Iterator[World]:
 
 def money(value: Any) -> Decimal:
     return Decimal(str(value))
-
-
-_SHARED: dict[int, World] = {}
-_CLEANUP = contextlib.ExitStack()
-
-
-def shared_world(request: pytest.FixtureRequest, cluster: PostgresCluster) -> World:
-    """One world per test session, whichever API test module asks first: building it
-    (generate, ingest, roll up) is most of the API tests' time, and no test changes what
-    another one reads. Dropped when the session ends."""
-    world = _SHARED.get(id(cluster))
-    if world is None:
-        world = _CLEANUP.enter_context(api_world(cluster))
-        _SHARED[id(cluster)] = world
-        request.addfinalizer(_drop_shared)
-    return world
-
-
-def _drop_shared() -> None:
-    _SHARED.clear()
-    _CLEANUP.close()

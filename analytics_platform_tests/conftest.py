@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -23,6 +24,11 @@ from analytics_platform.events import TOPICS
 from analytics_platform.migrations import migrate
 from analytics_platform.resources.kafka import topic_name
 from analytics_platform.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from .api_world import World
 
 
 def database_url(server_url: str, database: str) -> str:
@@ -118,6 +124,25 @@ def kafka() -> Iterator[KafkaCluster]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(kafka: KafkaCluster) -> str:
     return kafka.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def world(postgres_cluster: PostgresCluster) -> Iterator[World]:
+    """The API tests' data (api_world.py), built once per session: generating, ingesting
+    and rolling it up is most of their time, and no test changes what another reads."""
+    # Imported here: api_world builds on this module's fixtures and helpers.
+    from .api_world import api_world
+
+    with api_world(postgres_cluster) as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> Iterator[TestClient]:
+    """A client of the API app over `world`, sending the admin key."""
+    with world.client() as test_client:
+        test_client.headers["X-API-Key"] = world.admin_key
+        yield test_client
 
 
 def settings_for(**environment: str | Path) -> Settings:

@@ -17,22 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY, money, shared_world
+from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY, money
 
 API = "/api/v1/analytics"
 CENT = Decimal("0.01")
-
-
-@pytest.fixture(scope="session")
-def world(request, postgres_cluster):
-    return shared_world(request, postgres_cluster)
-
-
-@pytest.fixture(scope="module")
-def client(world):
-    with world.client() as test_client:
-        test_client.headers["X-API-Key"] = world.admin_key
-        yield test_client
 
 
 def get(client, path, **params):

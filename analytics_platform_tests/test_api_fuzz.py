@@ -14,7 +14,7 @@ from schemathesis.python import asgi
 from analytics_platform.api.app import create_app
 from analytics_platform.settings import load_settings
 
-from .api_world import NOW, shared_world
+from .api_world import NOW
 
 EXAMPLES = 10
 
@@ -32,11 +32,6 @@ CASES = sorted(
     or operation.get("parameters")
     or operation.get("requestBody")
 )
-
-
-@pytest.fixture(scope="session")
-def world(request, postgres_cluster):
-    return shared_world(request, postgres_cluster)
 
 
 @pytest.fixture(scope="module")

@@ -27,21 +27,9 @@ from analytics_platform.resources.warehouse import read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 
-from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY, shared_world
+from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY
 
 API = "/api/v1/analytics"
-
-
-@pytest.fixture(scope="session")
-def world(request, postgres_cluster):
-    return shared_world(request, postgres_cluster)
-
-
-@pytest.fixture(scope="module")
-def client(world):
-    with world.client() as test_client:
-        test_client.headers["X-API-Key"] = world.admin_key
-        yield test_client
 
 
 # ------------------------------------------------------------------ caching

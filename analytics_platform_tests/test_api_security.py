@@ -18,19 +18,15 @@ from analytics_platform.api.app import create_app
 from analytics_platform.api.errors import ERRORS
 from analytics_platform.api.keys import create_api_key, list_api_keys, revoke_api_key
 
-from .api_world import NOW, TODAY, money, shared_world
+from .api_world import NOW, TODAY, money
 from .conftest import settings_for
 
 API = "/api/v1/analytics"
 
 
-@pytest.fixture(scope="session")
-def world(request, postgres_cluster):
-    return shared_world(request, postgres_cluster)
-
-
 @pytest.fixture(scope="module")
 def client(world):
+    # Unlike conftest's client, no key: every test here sends the one it is about.
     with world.client() as test_client:
         yield test_client
 
