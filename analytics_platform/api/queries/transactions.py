@@ -276,8 +276,10 @@ def trend_window_of(now: datetime, tz: ZoneInfo, period: str) -> tuple[Grain, Wi
     return Grain.DAILY, last_days(now, tz, 7 if period == "week" else 30)
 
 
-async def trends(ask: Ask, period: str, cursor: str | None, limit: int) -> tuple[Trends, Freshness]:
-    grain, window = trend_window_of(ask.now, ask.reporting_tz, period)
+async def trends(
+    ask: Ask, period: str, grain: Grain, window: Window, cursor: str | None, limit: int
+) -> tuple[Trends, Freshness]:
+    """`grain` and `window` as `trend_window_of` gives them for `period`."""
     points = []
     for start, rows in (await _series(ask, grain, window)).items():
         tally, payers = bucket_totals(rows)
@@ -300,8 +302,8 @@ async def trends(ask: Ask, period: str, cursor: str | None, limit: int) -> tuple
     return model, await ask.freshness([_mart(grain)], window)
 
 
-async def peak_times(ask: Ask, days: int) -> tuple[PeakTimes, Freshness]:
-    window = last_days(ask.now, ask.reporting_tz, days)
+async def peak_times(ask: Ask, days: int, window: Window) -> tuple[PeakTimes, Freshness]:
+    """`window`: `periods.last_days` of `days`."""
     start, end = window.utc
     rows = await ask.rows(
         "api/peak_times.sql",
@@ -338,9 +340,9 @@ def _rates(tally: Tally) -> dict[str, Any]:
 
 
 async def success_rate(
-    ask: Ask, days: int, cursor: str | None, limit: int
+    ask: Ask, days: int, window: Window, cursor: str | None, limit: int
 ) -> tuple[SuccessRate, Freshness]:
-    window = last_days(ask.now, ask.reporting_tz, days)
+    """`window`: `periods.last_days` of `days`."""
     overall = Tally()
     points = []
     for start, rows in (await _series(ask, Grain.DAILY, window)).items():
@@ -367,8 +369,8 @@ async def success_rate(
     return model, await ask.freshness([DAILY], window)
 
 
-async def failures(ask: Ask, days: int) -> tuple[Failures, Freshness]:
-    window = last_days(ask.now, ask.reporting_tz, days)
+async def failures(ask: Ask, days: int, window: Window) -> tuple[Failures, Freshness]:
+    """`window`: `periods.last_days` of `days`."""
     start, end = window.utc
     span = {**ask.subject.params(), "window_start": start, "window_end": end}
     totals_rows = await ask.rows(
@@ -439,8 +441,10 @@ def _latency_of(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
     return figures, len(chosen) == 1
 
 
-async def latency(ask: Ask, days: int, cursor: str | None, limit: int) -> tuple[Latency, Freshness]:
-    window = last_days(ask.now, ask.reporting_tz, days)
+async def latency(
+    ask: Ask, days: int, window: Window, cursor: str | None, limit: int
+) -> tuple[Latency, Freshness]:
+    """`window`: `periods.last_days` of `days`."""
     points: list[DailyLatency] = []
     sums = {"average": 0.0, "median": 0.0, "p95": 0.0, "p99": 0.0}
     count = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics_platform.api.periods import last_days
+from analytics_platform.api.periods import Window
 from analytics_platform.api.queries.common import Ask, Freshness, percent, rounded
 from analytics_platform.api.schemas import WebhookEventType, WebhookMetrics
 
@@ -32,10 +32,10 @@ def _figures(row: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-async def webhook_metrics(ask: Ask, days: int) -> tuple[WebhookMetrics, Freshness]:
-    """The last `days` complete days: the merchant's deliveries (a merchant key's own;
-    all merchants for the platform), in total and per webhook event type."""
-    window = last_days(ask.now, ask.reporting_tz, days)
+async def webhook_metrics(ask: Ask, days: int, window: Window) -> tuple[WebhookMetrics, Freshness]:
+    """The last `days` complete days (`window`, `periods.last_days` of them): the
+    merchant's deliveries (a merchant key's own; all merchants for the platform), in
+    total and per webhook event type."""
     start, end = window.utc
     rows = await ask.rows(
         "api/webhooks.sql",

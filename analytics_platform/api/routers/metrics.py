@@ -142,7 +142,7 @@ async def trends(
         key=("trends", period, window.key(), cursor, limit),
         sources=(f"transactions_{grain}",),
         max_age=MAX_AGE[grain],
-        compute=lambda ask: tx.trends(ask, period, cursor, limit),
+        compute=lambda ask: tx.trends(ask, period, grain, window, cursor, limit),
         fmt=fmt,
     )
 
@@ -165,7 +165,7 @@ async def peak_times(
         key=("peak-times", window.key()),
         sources=(tx.HOURLY,),
         max_age=MAX_AGE[Grain.HOURLY],
-        compute=lambda ask: tx.peak_times(ask, days),
+        compute=lambda ask: tx.peak_times(ask, days, window),
     )
 
 
@@ -196,7 +196,7 @@ async def success_rate(
         key=("success-rate", window.key(), cursor, limit),
         sources=(tx.DAILY,),
         max_age=MAX_AGE[Grain.DAILY],
-        compute=lambda ask: tx.success_rate(ask, days, cursor, limit),
+        compute=lambda ask: tx.success_rate(ask, days, window, cursor, limit),
         fmt=fmt,
     )
 
@@ -219,7 +219,7 @@ async def failures(
         key=("failures", window.key()),
         sources=(tx.DAILY, "failures_daily", "failures_hourly"),
         max_age=MAX_AGE[Grain.HOURLY],
-        compute=lambda ask: tx.failures(ask, days),
+        compute=lambda ask: tx.failures(ask, days, window),
     )
 
 
@@ -250,7 +250,7 @@ async def latency(
         key=("latency", window.key(), cursor, limit),
         sources=(tx.DAILY,),
         max_age=MAX_AGE[Grain.DAILY],
-        compute=lambda ask: tx.latency(ask, days, cursor, limit),
+        compute=lambda ask: tx.latency(ask, days, window, cursor, limit),
         fmt=fmt,
     )
 
@@ -278,7 +278,7 @@ async def webhook_metrics(
         key=("webhook-metrics", window.key()),
         sources=(webhooks.DAILY,),
         max_age=MAX_AGE[Grain.DAILY],
-        compute=lambda ask: webhooks.webhook_metrics(ask, days),
+        compute=lambda ask: webhooks.webhook_metrics(ask, days, window),
     )
 
 
