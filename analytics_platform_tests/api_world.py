@@ -22,9 +22,8 @@ from fastapi.testclient import TestClient
 
 from analytics_platform.api.app import create_app
 from analytics_platform.api.keys import create_api_key
-from analytics_platform.dev.generator import GeneratorConfig, generate_events
-from analytics_platform.events import TOPICS, EventDecoder
-from analytics_platform.ingestion.loader import RawLoader
+from analytics_platform.dev.generator import GeneratorConfig
+from analytics_platform.dev.raw_rows import load_generated_rows
 from analytics_platform.rollups.families import Grain
 from analytics_platform.settings import Settings
 
@@ -54,36 +53,16 @@ TODAY = day_floor(NOW)
 def load_events(url: str, now: datetime, days: int, events_per_day: int) -> dict[str, int]:
     """The generator's events of `days` days up to `now` into the raw tables, through the
     ingestion loader (duplicates dropped, touched hours recorded)."""
-    start = day_floor(now) - timedelta(days=days - 1)
     config = GeneratorConfig(
         seed=7,
         days=days,
         events_per_day=events_per_day,
-        start=start,
+        start=day_floor(now) - timedelta(days=days - 1),
         late_fraction=0.0,
         duplicate_fraction=0.0,
         malformed_fraction=0.0,
     )
-    rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in TOPICS}
-    decoders = {
-        name: EventDecoder(spec, datetime(2024, 1, 1, tzinfo=UTC), timedelta(minutes=5))
-        for name, spec in TOPICS.items()
-    }
-    for event in generate_events(config):
-        if event.occurred_at >= now:
-            continue
-        batch = rows[event.topic]
-        batch.append((*decoders[event.topic].decode(event.value, now), 0, len(batch)))
-    with psycopg.connect(url, autocommit=True) as conn:
-        for name, batch in rows.items():
-            if not batch:
-                continue
-            spec = TOPICS[name]
-            loader = RawLoader(spec, spec.name, "api-tests", decoders[name], UTC_ZONE)
-            loader.ensure_partitions(conn, batch)
-            with conn.transaction():
-                loader.insert_rows(conn, batch)
-    return {name: len(batch) for name, batch in rows.items()}
+    return load_generated_rows(url, config, now, UTC_ZONE, consumer_group="api-tests")
 
 
 def materialize(url: str, now: datetime, hours_until: datetime) -> None:

@@ -47,10 +47,9 @@ import psycopg
 from psycopg import sql
 
 from analytics_platform.api.keys import create_api_key
-from analytics_platform.dev.generator import GeneratorConfig, generate_events
+from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.dev.postgres import EmbeddedPostgres
-from analytics_platform.events import TOPICS, EventDecoder
-from analytics_platform.ingestion.loader import RawLoader
+from analytics_platform.dev.raw_rows import load_generated_rows
 from analytics_platform.migrations import migrate
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
@@ -74,32 +73,19 @@ def _day(at: datetime) -> datetime:
 
 def load_transactions(url: str, now: datetime) -> int:
     """90 days of the generator's transactions before `now`, via the ingestion loader."""
-    start = _day(now) - timedelta(days=DAYS - 1)
     config = GeneratorConfig(
         seed=5,
         days=DAYS,
         events_per_day=TRANSACTIONS_PER_DAY,
-        start=start,
+        start=_day(now) - timedelta(days=DAYS - 1),
         late_fraction=0.0,
         duplicate_fraction=0.0,
         malformed_fraction=0.0,
     )
-    spec = TOPICS["transactions"]
-    decoder = EventDecoder(spec, datetime(2024, 1, 1, tzinfo=UTC), timedelta(minutes=5))
-    rows = [
-        (*decoder.decode(e.value, now), 0, i)
-        for i, e in enumerate(generate_events(config))
-        if e.topic == "transactions" and e.occurred_at < now
-    ]
-    loader = RawLoader(spec, spec.name, "bench", decoder, ZoneInfo(TZ))
+    loaded = load_generated_rows(url, config, now, ZoneInfo(TZ), ["transactions"], "bench")
     with psycopg.connect(url, autocommit=True) as conn:
-        for i in range(0, len(rows), 100_000):
-            batch = rows[i : i + 100_000]
-            loader.ensure_partitions(conn, batch)
-            with conn.transaction():
-                loader.insert_rows(conn, batch)
         conn.execute("ANALYZE raw.transactions")
-    return len(rows)
+    return loaded["transactions"]
 
 
 def materialize(url: str, now: datetime) -> float:
