@@ -63,6 +63,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     )
     for line in report.storage:
         print(f"storage   {line}")
+    for notice in report.notices:
+        print(f"server    {notice}")
     return 0
 
 

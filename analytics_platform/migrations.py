@@ -52,6 +52,16 @@ class MigrationReport:
     storage: list[str] = field(default_factory=list)
     timescaledb: bool = False
     partitions_created: int = 0
+    # The server's WARNINGs and NOTICEs, "<step>: <SEVERITY>: <message>", in order: a
+    # policy the server refused to change or a role it could not create shows up here.
+    notices: list[str] = field(default_factory=list)
+    step: str = "connect"
+
+    def record_notice(self, diagnostic: psycopg.errors.Diagnostic) -> None:
+        message = f"{self.step}: {diagnostic.severity}: {diagnostic.message_primary}"
+        if diagnostic.message_hint:
+            message += f" (hint: {diagnostic.message_hint})"
+        self.notices.append(message)
 
 
 def discover(migrations_dir: Path) -> list[Migration]:
@@ -88,9 +98,13 @@ def migrate(settings: Settings) -> MigrationReport:
     migrations = discover(settings.sql_dir / "migrations")
     report = MigrationReport()
     with connect(settings.database_url, autocommit=True) as conn:
+        conn.add_notice_handler(report.record_notice)
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            conn.execute(_CREATE_RECORD)
+            # Not IF NOT EXISTS alone: its "already exists, skipping" NOTICE on every run
+            # would bury the notices that matter.
+            if conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone() == (None,):
+                conn.execute(_CREATE_RECORD)
             recorded = {
                 version: (name, checksum)
                 for version, name, checksum in conn.execute(
@@ -99,6 +113,7 @@ def migrate(settings: Settings) -> MigrationReport:
             }
             for migration in migrations:
                 _apply(conn, migration, recorded.get(migration.version), report)
+            report.step = "configure_raw_storage"
             report.storage = [
                 line
                 for (line,) in conn.execute(
@@ -112,6 +127,7 @@ def migrate(settings: Settings) -> MigrationReport:
             ]
             row = conn.execute("SELECT ingest.has_timescaledb()").fetchone()
             report.timescaledb = bool(row and row[0])
+            report.step = "partitions ahead"
             report.partitions_created = ensure_partitions_ahead(
                 conn, datetime.now(UTC), settings.raw_partitions_ahead_days
             )
@@ -127,6 +143,7 @@ def _apply(
     report: MigrationReport,
 ) -> None:
     label = f"{migration.version:03d}_{migration.name}"
+    report.step = label
     if recorded is not None:
         if recorded[1] != migration.checksum:
             raise MigrationError(

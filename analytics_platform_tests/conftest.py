@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,74 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from .api_world import World
+
+
+# ---------------------------------------------------------------- storage kinds
+# Raw tables are native daily range partitions on plain PostgreSQL (the embedded server
+# in CI) and hypertables where TimescaleDB is preloaded (migration 001 decides the same
+# way). A test of one of them says so with `@pytest.mark.storage("native")` or
+# `@pytest.mark.storage("timescaledb", license="timescale")` (license: compression and
+# policies); on the other storage it is skipped with the reason, and its counterpart runs.
+
+
+@dataclass(frozen=True)
+class ServerStorage:
+    kind: str  # "native" or "timescaledb"
+    license: str | None  # timescaledb.license, when kind is "timescaledb"
+
+    def covers(self, kind: str, license: str | None) -> bool:
+        return kind == self.kind and (license is None or license == self.license)
+
+
+def server_storage() -> ServerStorage:
+    """What the test server's raw tables will be: the embedded PostgreSQL has no
+    TimescaleDB; a DATABASE_URL server has it when the library is preloaded."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return ServerStorage("native", None)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'timescaledb') "
+            "AND 'timescaledb' = ANY (string_to_array("
+            "replace(current_setting('shared_preload_libraries'), ' ', ''), ',')), "
+            "current_setting('timescaledb.license', true)"
+        ).fetchone()
+    if row is None or not row[0]:
+        return ServerStorage("native", None)
+    return ServerStorage("timescaledb", row[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "storage(kind, license=None): the test covers raw tables of this storage only "
+        "('native' partitions or 'timescaledb' hypertables, optionally of one license)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    marked = [(item, item.get_closest_marker("storage")) for item in items]
+    marked = [(item, marker) for item, marker in marked if marker is not None]
+    if not marked:
+        return
+    storage = server_storage()
+    for item, marker in marked:
+        kind = marker.args[0]
+        license = marker.kwargs.get("license")
+        if not storage.covers(kind, license):
+            wanted = kind + (f" (license {license})" if license else "")
+            actual = storage.kind + (f" (license {storage.license})" if storage.license else "")
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"covers {wanted} raw storage; this server has {actual}; "
+                    "its counterpart for this storage runs instead"
+                )
+            )
+
+
+@pytest.fixture(scope="session")
+def raw_storage() -> ServerStorage:
+    return server_storage()
 
 
 def database_url(server_url: str, database: str) -> str:

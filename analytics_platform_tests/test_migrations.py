@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from analytics_platform.events import TOPICS
 from analytics_platform.ingestion.raw_storage import drop_raw_data_before, ensure_raw_partitions
@@ -105,6 +106,7 @@ def test_failed_migration_leaves_nothing_half_applied(empty_database_url, tmp_pa
     assert 999 not in versions and 1 in versions
 
 
+@pytest.mark.storage("native")
 def test_partition_function_creates_each_missing_day_once(empty_database_url):
     migrate(settings_for(database_url=empty_database_url))
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
@@ -125,6 +127,7 @@ def test_partition_function_creates_each_missing_day_once(empty_database_url):
         assert rows == 0
 
 
+@pytest.mark.storage("native")
 def test_insert_without_a_partition_fails_and_the_function_fixes_it(empty_database_url):
     migrate(settings_for(database_url=empty_database_url))
     insert = (
@@ -140,12 +143,98 @@ def test_insert_without_a_partition_fails_and_the_function_fixes_it(empty_databa
         conn.execute(insert, (when,))
 
 
-def test_api_role_can_read_but_not_write(empty_database_url):
+def test_api_role_can_read_marts_but_not_write(empty_database_url):
     migrate(settings_for(database_url=empty_database_url))
     with psycopg.connect(empty_database_url, autocommit=True) as conn:
         conn.execute("SET ROLE analytics_reader")
-        conn.execute("SELECT count(*) FROM raw.transactions")
+        conn.execute("SELECT count(*) FROM marts.transactions_daily")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM raw.transactions")
+            conn.execute("DELETE FROM marts.transactions_daily")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM ingest.offsets")
+
+
+_TRANSACTION = (
+    "INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id, "
+    "amount, currency, transaction_type, category, status, payment_method, retry_count, "
+    "processing_ms, merchant_id, kafka_partition, kafka_offset) VALUES (gen_random_uuid(), "
+    "%s, 'u', 't', 1.5, 'IDR', 'PAYMENT', 'food', 'SUCCESS', 'CARD', 0, 10, 'm1', 0, 0)"
+)
+
+
+@pytest.mark.parametrize("role", ["analytics_api", "analytics_reader"])
+def test_api_roles_cannot_read_raw_tables_their_partitions_or_chunks(empty_database_url, role):
+    """Raw rows have no row-level security (TimescaleDB cannot compress a table that has
+    it): the API's roles reach them only through api.raw_transactions, which applies the
+    request's scope."""
+    migrate(settings_for(database_url=empty_database_url))
+    when = datetime(2024, 3, 10, 12, tzinfo=UTC)
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        ensure_raw_partitions(conn, "transactions", when, when)
+        conn.execute(_TRANSACTION, (when,))
+        children = [
+            sql.Identifier(*r)
+            for r in conn.execute(
+                "SELECT n.nspname, c.relname FROM pg_inherits i "
+                "JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE i.inhparent = ANY (SELECT oid FROM pg_class "
+                "WHERE relnamespace = 'raw'::regnamespace AND relkind IN ('r', 'p'))"
+            )
+        ]
+        assert children, "no partition or chunk was created"
+        tables = [sql.Identifier(*spec.table.split(".")) for spec in TOPICS.values()]
+        for table in tables + children:
+            with conn.transaction():
+                conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+            conn.execute("SELECT set_config('app.scope', 'merchant', true)")
+            conn.execute("SELECT set_config('app.merchant_id', 'm2', true)")
+            (other,) = conn.execute("SELECT count(*) FROM api.raw_transactions").fetchone()
+            conn.execute("SELECT set_config('app.merchant_id', 'm1', true)")
+            (own,) = conn.execute("SELECT count(*) FROM api.raw_transactions").fetchone()
+        assert (other, own) == (0, 1)
+
+
+@pytest.mark.storage("timescaledb")
+def test_hypertables_make_chunks_on_insert_and_drop_whole_old_chunks(empty_database_url):
+    migrate(settings_for(database_url=empty_database_url, raw_chunk_interval_days="1"))
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        start = datetime(2024, 3, 9, 23, tzinfo=UTC)
+        end = datetime(2024, 3, 11, 1, tzinfo=UTC)
+        # Nothing to create ahead: the insert makes its chunk.
+        assert ensure_raw_partitions(conn, "transactions", start, end) == 0
+        for when in (start, datetime(2024, 3, 10, 12, tzinfo=UTC), end):
+            conn.execute(_TRANSACTION, (when,))
+        (chunks,) = conn.execute("SELECT count(*) FROM show_chunks('raw.transactions')").fetchone()
+        assert chunks == 3
+        dropped = drop_raw_data_before(conn, "transactions", datetime(2024, 3, 11, tzinfo=UTC))
+        assert len(dropped) == 2
+        remaining = conn.execute("SELECT occurred_at FROM raw.transactions").fetchall()
+        assert remaining == [(end,)]
+
+
+@pytest.mark.storage("timescaledb", license="timescale")
+def test_a_changed_compress_after_replaces_the_policy_and_retention_policies_go(
+    empty_database_url,
+):
+    migrate(settings_for(database_url=empty_database_url, raw_compress_after_days="7"))
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        # What migrate before migration 014 left: a retention policy by age alone.
+        conn.execute("SELECT add_retention_policy('raw.transactions', interval '30 days')")
+        report = migrate(settings_for(database_url=empty_database_url, raw_compress_after_days="3"))
+        jobs = conn.execute(
+            "SELECT hypertable_name, proc_name, config->>'compress_after' "
+            "FROM timescaledb_information.jobs WHERE hypertable_schema = 'raw'"
+        ).fetchall()
+    assert sorted(jobs) == sorted(
+        (spec.table.removeprefix("raw."), "policy_compression", "3 days")
+        for spec in TOPICS.values()
+    )
+    transactions = next(line for line in report.storage if line.startswith("raw.transactions:"))
+    assert "compression after 3 days (policy changed from 7 days)" in transactions
+    assert "TimescaleDB retention policy removed" in transactions
+    assert not report.notices, report.notices
