@@ -292,6 +292,7 @@ def test_a_batch_written_alongside_a_failing_one_rolls_back_with_it(settings, co
     assert sum(stored_offsets(conn, settings, "transactions").values()) == 800
 
 
+@pytest.mark.storage("native")
 def test_loading_an_old_day_makes_the_week_after_it_too(settings, conn):
     # Creating partitions makes a batch wait for the one before it; loading history a
     # week of days at a time keeps that to once a week.
@@ -307,3 +308,17 @@ def test_loading_an_old_day_makes_the_week_after_it_too(settings, conn):
     }
     week = [f"transactions_p{(old + timedelta(days=i)):%Y%m%d}" for i in range(8)]
     assert set(week) <= days
+
+
+@pytest.mark.storage("timescaledb")
+def test_loading_an_old_day_into_a_hypertable_makes_its_chunk(settings, conn):
+    old = BASE_TIME - timedelta(days=30)
+    produce(settings, "transactions", events("transactions", 5, start=old))
+    assert ingest(settings, "transactions").result.rows_inserted == 5
+    (covering,) = conn.execute(
+        "SELECT count(*) FROM timescaledb_information.chunks "
+        "WHERE hypertable_schema = 'raw' AND hypertable_name = 'transactions' "
+        "AND range_start <= %s AND range_end > %s",
+        (old, old),
+    ).fetchone()
+    assert covering == 1

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from analytics_platform.events import TOPICS
 from analytics_platform.rollups.bookkeeping import due_buckets
 from analytics_platform.rollups.checks import (
     RECONCILES_WITH_FINER,
@@ -252,6 +253,7 @@ def test_a_failed_run_leaves_the_previous_rows_in_place(db, database_url):
     assert mart_rows(db, target)[(day, "platform", "", "")]["transaction_count"] == 2
 
 
+@pytest.mark.storage("native")
 def test_a_run_first_summarizes_the_raw_time_index_of_its_window(db):
     """New raw rows are only summarized into the BRIN index by VACUUM, and an unsummarized
     block range matches every bucket; a run summarizes its window's ranges first."""
@@ -276,6 +278,26 @@ def test_a_run_first_summarizes_the_raw_time_index_of_its_window(db):
     assert summarize(day) == 0  # the run did it
     assert summarize(other_day) >= 1  # a day no run has read yet
     assert summarize(other_day) == 0
+
+
+@pytest.mark.storage("timescaledb")
+def test_raw_hypertables_are_read_by_a_time_index_and_need_no_brin_summary(db):
+    """Migration 009 gives only native partitions a BRIN index: hypertables have a B-tree
+    on occurred_at from create_hypertable, which a rollup window reads directly."""
+    day = datetime(2024, 5, 10, tzinfo=UTC)
+    RawLoaders(ZoneInfo("UTC")).insert(db, "raw.transactions", [transaction(day)])
+    leading = db.execute(
+        "SELECT DISTINCT c.relname FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+        "WHERE c.relnamespace = 'raw'::regnamespace AND a.attname = 'occurred_at'"
+    ).fetchall()
+    assert {r[0] for r in leading} == {spec.table.removeprefix("raw.") for spec in TOPICS.values()}
+    (summarized,) = db.execute(
+        "SELECT marts.summarize_raw_brin('raw.transactions', %s, %s)",
+        (day, day + timedelta(days=1)),
+    ).fetchone()
+    assert summarized == 0
 
 
 # ------------------------------------------------------------------------ exactness
