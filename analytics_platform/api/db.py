@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from analytics_platform.api.keys import Scope
-from analytics_platform.resources.warehouse import read_sql
+from analytics_platform.resources.warehouse import SESSION_OPTIONS, read_sql
 from analytics_platform.settings import Settings
 
 log = logging.getLogger("analytics_platform.api")
@@ -59,7 +59,7 @@ class Database:
             max_size=self.settings.api_pool_size,
             open=False,
             configure=self._configure,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "options": SESSION_OPTIONS},
             timeout=self.pool_timeout,
             name="analytics-api",
         )
