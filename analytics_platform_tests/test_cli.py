@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,17 @@ def test_migrate_command_brings_a_fresh_database_up_to_date_and_is_repeatable(
     again = cli("migrate", env={"DATABASE_URL": empty_database_url})
     assert again.returncode == 0, again.stderr
     assert "0 applied" in again.stdout
+
+
+def test_migrate_command_shows_the_servers_warnings(empty_database_url, tmp_path):
+    sql_copy = tmp_path / "sql"
+    shutil.copytree(ROOT / "sql", sql_copy)
+    (sql_copy / "migrations" / "999_warns.sql").write_text(
+        "DO $$ BEGIN RAISE WARNING 'policy left as it was' USING HINT = 'change it'; END $$;\n"
+    )
+    result = cli("migrate", env={"DATABASE_URL": empty_database_url, "SQL_DIR": str(sql_copy)})
+    assert result.returncode == 0, result.stderr
+    assert "server    999_warns: WARNING: policy left as it was (hint: change it)" in result.stdout
 
 
 def test_bad_setting_stops_the_command_naming_the_variable():
