@@ -114,17 +114,20 @@ def migrate(settings: Settings) -> MigrationReport:
             for migration in migrations:
                 _apply(conn, migration, recorded.get(migration.version), report)
             report.step = "configure_raw_storage"
-            report.storage = [
-                line
-                for (line,) in conn.execute(
-                    "SELECT * FROM ingest.configure_raw_storage(%s, %s, %s)",
-                    (
-                        settings.raw_retention_days,
-                        settings.raw_compress_after_days,
-                        settings.raw_chunk_interval_days,
-                    ),
-                )
-            ]
+            try:
+                report.storage = [
+                    line
+                    for (line,) in conn.execute(
+                        "SELECT * FROM ingest.configure_raw_storage(%s, %s, %s)",
+                        (
+                            settings.raw_retention_days,
+                            settings.raw_compress_after_days,
+                            settings.raw_chunk_interval_days,
+                        ),
+                    )
+                ]
+            except psycopg.Error as exc:
+                raise MigrationError(_failure(report, exc)) from exc
             row = conn.execute("SELECT ingest.has_timescaledb()").fetchone()
             report.timescaledb = bool(row and row[0])
             report.step = "partitions ahead"
@@ -161,5 +164,12 @@ def _apply(
                 (migration.version, migration.name, migration.checksum),
             )
     except psycopg.Error as exc:
-        raise MigrationError(f"migration {label} failed: {str(exc).strip()}") from exc
+        raise MigrationError(_failure(report, exc)) from exc
     report.applied.append(label)
+
+
+def _failure(report: MigrationReport, exc: psycopg.Error) -> str:
+    """What failed, with the server's notices of that step (often the reason)."""
+    notices = "".join(f"\n  {n}" for n in report.notices if n.startswith(f"{report.step}: "))
+    what = f"migration {report.step}" if report.step[:3].isdigit() else report.step
+    return f"{what} failed: {str(exc).strip()}{notices}"

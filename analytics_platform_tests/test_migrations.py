@@ -106,6 +106,21 @@ def test_failed_migration_leaves_nothing_half_applied(empty_database_url, tmp_pa
     assert 999 not in versions and 1 in versions
 
 
+def test_a_failed_migration_names_the_warnings_the_server_gave_before(empty_database_url, tmp_path):
+    sql_copy = tmp_path / "sql"
+    shutil.copytree(settings_for().sql_dir, sql_copy)
+    (sql_copy / "migrations" / "999_broken.sql").write_text(
+        "DO $$ BEGIN RAISE WARNING 'role missing, ask a DBA'; END $$;\nSELECT no_such_function();\n"
+    )
+    settings = settings_for(database_url=empty_database_url, sql_dir=sql_copy)
+    with pytest.raises(MigrationError) as failure:
+        migrate(settings)
+    assert "migration 999_broken failed: function no_such_function() does not exist" in str(
+        failure.value
+    )
+    assert "999_broken: WARNING: role missing, ask a DBA" in str(failure.value)
+
+
 @pytest.mark.storage("native")
 def test_partition_function_creates_each_missing_day_once(empty_database_url):
     migrate(settings_for(database_url=empty_database_url))
