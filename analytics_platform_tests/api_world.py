@@ -24,6 +24,7 @@ from analytics_platform.api.app import create_app
 from analytics_platform.api.keys import create_api_key
 from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.dev.raw_rows import load_generated_rows
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.families import Grain
 from analytics_platform.settings import Settings
 
@@ -73,7 +74,7 @@ def materialize(url: str, now: datetime, hours_until: datetime) -> None:
         Grain.WEEKLY: day_floor(now) - timedelta(days=now.weekday()),
         Grain.MONTHLY: day_floor(now).replace(day=1),
     }
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         run_until_nothing_due(conn, "UTC", closed)
 
 

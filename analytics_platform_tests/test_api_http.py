@@ -23,7 +23,7 @@ import pytest
 from analytics_platform.api.cache import Watermarks
 from analytics_platform.api.db import Database
 from analytics_platform.api.observability import JsonFormatter
-from analytics_platform.resources.warehouse import read_sql
+from analytics_platform.resources.warehouse import connect, read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 
@@ -108,7 +108,7 @@ def test_a_new_materialization_changes_etag_and_last_modified(world):
         client.headers["X-API-Key"] = world.admin_key
         before = client.get(API + "/dashboard")
         hour = MARTS_HOURS_UNTIL - timedelta(hours=1)
-        with psycopg.connect(world.url, autocommit=True) as conn:
+        with connect(world.url, autocommit=True) as conn:
             materialize_window(
                 conn, Mart(TRANSACTIONS, Grain.HOURLY), hour, hour + timedelta(hours=1), "UTC"
             )

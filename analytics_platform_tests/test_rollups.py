@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from analytics_platform.events import TOPICS
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.bookkeeping import due_buckets
 from analytics_platform.rollups.checks import (
     RECONCILES_WITH_FINER,
@@ -60,7 +61,8 @@ def database_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    # A platform session (no JIT, UTC), like the assets' own.
+    with connect(database_url, autocommit=True) as conn:
         reset(conn)
         yield conn
 

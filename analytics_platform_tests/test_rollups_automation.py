@@ -35,6 +35,7 @@ from analytics_platform.automation.sensors import (
     evaluate_rollup_tick,
     rollup_jobs,
 )
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.bookkeeping import DueBucket
 from analytics_platform.rollups.families import MARTS, Grain, mart
 from analytics_platform.rollups.runner import materialize_window
@@ -167,7 +168,7 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[psycopg.C
     """The module's database, emptied; DATABASE_URL points at it for the sensor and assets
     (they read settings when they run, like in a deployment)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, autocommit=True) as conn:
         reset(conn)
         yield conn
 

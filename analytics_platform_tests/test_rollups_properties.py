@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.families import MARTS
 
 from .conftest import PostgresCluster
@@ -50,7 +51,7 @@ def db(postgres_cluster: PostgresCluster) -> Iterator[psycopg.Connection]:
     function-scoped fixtures do not mix)."""
     with (
         migrated_database(postgres_cluster) as url,
-        psycopg.connect(url, autocommit=True) as conn,
+        connect(url, autocommit=True) as conn,
     ):
         yield conn
 

@@ -39,6 +39,7 @@ from psycopg import sql
 from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.migrations import migrate
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.families import CASHFLOW, FAILURES, TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 from analytics_platform.settings import load_settings
@@ -154,7 +155,7 @@ def _run(url: str, tasks: list[Task], workers: int) -> tuple[float, list[Timed]]
 
     def one(task: Task) -> Timed:
         mart, start, end = task
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect(url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
             pid = int(row[0]) if row else 0
             before = _backend_cpu(pid)
