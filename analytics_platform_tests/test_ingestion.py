@@ -430,3 +430,31 @@ def test_poison_messages_from_the_issue_are_dead_letters_not_failed_runs(setting
     ]
     runs = conn.execute("SELECT failures, last_error FROM ingest.topic_runs").fetchall()
     assert runs == [(0, None)]
+
+
+def test_a_topic_whose_runs_fail_shows_as_failing_with_the_error_until_one_succeeds(settings, conn):
+    from analytics_platform.cli import STATUS_BLOCKED, STATUS_CAUGHT_UP, ingest_status
+
+    # Not a data error (no row is at fault): the batch fails whole, nothing is bisected.
+    conn.execute(
+        """
+        CREATE FUNCTION raw.broken() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'disk quota of the raw tablespace exceeded'; END $$;
+        CREATE TRIGGER broken BEFORE INSERT ON raw.transactions
+            FOR EACH ROW EXECUTE FUNCTION raw.broken();
+        """
+    )
+    produce(settings, "transactions", events("transactions", 10))
+    for _ in range(2):
+        with pytest.raises(psycopg.errors.RaiseException):
+            ingest(settings, "transactions")
+    status = ingest_status(settings)
+    [transactions] = [t for t in status["topics"] if t["topic"].endswith(".transactions")]
+    assert transactions["state"] == "failing" and status["exit_code"] == STATUS_BLOCKED
+    assert transactions["last_run"]["failures_since_success"] == 2
+    assert "disk quota of the raw tablespace exceeded" in transactions["last_run"]["error"]
+    assert count(conn, "ingest.dead_letters") == 0
+
+    conn.execute("DROP TRIGGER broken ON raw.transactions")
+    assert ingest(settings, "transactions").result.rows_inserted == 10
+    assert ingest_status(settings)["exit_code"] == STATUS_CAUGHT_UP
