@@ -7,10 +7,12 @@ printed as one line naming what was wrong (exit 2), never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from analytics_platform.settings import REPO_ROOT, Settings, SettingsError, load_settings
 
@@ -161,44 +163,116 @@ def cmd_ingest_run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics_platform.ingestion.runner import ingest_topic
 
     names = [_short_topic(settings, args.topic)] if args.topic else list(TOPICS)
+    failed = 0
     for name in names:
-        report = ingest_topic(
-            settings, name, time_budget=args.budget, batch_size=settings.ingest_batch_size
-        )
+        # Each topic stands alone: a gap or a broker error on one must not keep the
+        # others from being ingested.
+        try:
+            report = ingest_topic(
+                settings, name, time_budget=args.budget, batch_size=settings.ingest_batch_size
+            )
+        except _known_errors() as exc:
+            failed += 1
+            print(f"analytics-platform ingest run: {name}: error: {exc}", file=sys.stderr)
+            continue
         r = report.result
         print(
             f"{report.topic}: {r.messages:,} messages -> {r.rows_inserted:,} rows, "
             f"{r.duplicates:,} duplicates, {r.dead_letters:,} dead letters, "
             f"{len(r.hours)} hours touched in {report.seconds:.1f} s; lag left {report.remaining:,}"
         )
-    return 0
+    return STATUS_BLOCKED if failed else 0
 
 
-def cmd_ingest_status(args: argparse.Namespace, settings: Settings) -> int:
+# `ingest status` exit codes (docs/ingest-operations.md); 2 is every command's error code.
+STATUS_CAUGHT_UP = 0
+STATUS_BEHIND = 1
+STATUS_BLOCKED = 3
+
+
+def ingest_status(settings: Settings) -> dict[str, Any]:
+    """Every topic's state as `ingest status --json` prints it (see its help)."""
     from analytics_platform.events import TOPICS
     from analytics_platform.ingestion.gaps import list_gaps
     from analytics_platform.ingestion.reader import TopicReader
-    from analytics_platform.ingestion.runner import loader_for, read_state
+    from analytics_platform.ingestion.runner import last_runs, loader_for, read_state
     from analytics_platform.resources.warehouse import connect
 
+    topics: list[dict[str, Any]] = []
     with connect(settings.database_url, autocommit=True) as conn:
-        print(f"{'topic':40} {'partitions':>10} {'stored':>14} {'lag':>12}  state")
+        runs = last_runs(conn, settings.kafka_consumer_group)
         for name in TOPICS:
             loader = loader_for(settings, name)
+            entry: dict[str, Any] = {"topic": loader.topic, "partitions": None, "lag": None}
             reader = TopicReader(settings, loader.topic)
             try:
                 state = read_state(conn, reader, loader)
-                line = f"{len(state.watermarks):>10} {sum(state.stored.values()):>14,} "
-                print(f"{loader.topic:40} {line}{state.lag:>12,}  ok")
+                entry.update(
+                    partitions=len(state.watermarks),
+                    lag=state.lag,
+                    state="caught_up" if state.lag == 0 else "behind",
+                    error=None,
+                )
             except Exception as exc:  # status reports every topic, whatever one says
-                print(f"{loader.topic:40} {'':>10} {'':>14} {'':>12}  {exc}")
+                entry.update(state="blocked", error=f"{type(exc).__name__}: {exc}")
             finally:
                 reader.close()
-        for topic, partition, lo, hi, detected, *_ in list_gaps(
-            conn, settings.kafka_consumer_group
-        ):
-            print(f"gap: {topic} [{partition}] offsets {lo}..{hi - 1} lost (detected {detected})")
-    return 0
+            succeeded, failed_at, failures, error = runs.get(loader.topic, (None, None, 0, None))
+            entry["last_run"] = {
+                "succeeded_at": succeeded and succeeded.isoformat(),
+                "failed_at": failed_at and failed_at.isoformat(),
+                "failures_since_success": failures,
+                "error": error,
+            }
+            if failures and entry["state"] != "blocked":
+                entry["state"] = "failing"
+            topics.append(entry)
+        gaps = [
+            {
+                "topic": topic,
+                "partition": partition,
+                "lost_from": lo,
+                "lost_to": hi,
+                "detected_at": detected.isoformat(),
+            }
+            for topic, partition, lo, hi, detected, *_ in list_gaps(
+                conn, settings.kafka_consumer_group
+            )
+        ]
+    states = {t["state"] for t in topics}
+    code = (
+        STATUS_BLOCKED
+        if states & {"blocked", "failing"} or gaps
+        else STATUS_BEHIND
+        if "behind" in states
+        else STATUS_CAUGHT_UP
+    )
+    return {"exit_code": code, "ok": code == STATUS_CAUGHT_UP, "topics": topics, "gaps": gaps}
+
+
+def cmd_ingest_status(args: argparse.Namespace, settings: Settings) -> int:
+    status = ingest_status(settings)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return status["exit_code"]
+    print(f"{'topic':40} {'partitions':>10} {'lag':>12}  state")
+    for topic in status["topics"]:
+        shown = {"caught_up": "ok", "behind": "behind"}.get(topic["state"], topic["state"])
+        detail = topic["error"] or topic["last_run"]["error"]
+        if topic["state"] == "failing":
+            failures = topic["last_run"]["failures_since_success"]
+            shown = f"failing ({failures} runs since the last success): {detail}"
+        elif topic["state"] == "blocked":
+            shown = f"blocked: {detail}"
+        partitions = "" if topic["partitions"] is None else f"{topic['partitions']:,}"
+        lag = "" if topic["lag"] is None else f"{topic['lag']:,}"
+        print(f"{topic['topic']:40} {partitions:>10} {lag:>12}  {shown}")
+    for gap in status["gaps"]:
+        print(
+            f"gap: {gap['topic']} [{gap['partition']}] offsets {gap['lost_from']}.."
+            f"{gap['lost_to'] - 1} lost (detected {gap['detected_at']})"
+        )
+    return status["exit_code"]
 
 
 def cmd_ingest_acknowledge_gap(args: argparse.Namespace, settings: Settings) -> int:
@@ -396,7 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget", type=float, help="stop after this many seconds (default: until caught up)"
     )
     run.set_defaults(handler=cmd_ingest_run)
-    status = ingest_commands.add_parser("status", help="lag per topic and unacknowledged gaps")
+    status = ingest_commands.add_parser(
+        "status",
+        help="lag per topic, unacknowledged gaps and failing topics",
+        description="Exit status: 0 every topic caught up (no lag) and unblocked; "
+        "1 some topic behind (lag) but none blocked or failing; 3 some topic blocked (an "
+        "unacknowledged gap, Kafka or the topic unreadable) or its last ingestion runs "
+        "failed; 2 the command itself failed (settings, database).",
+    )
+    status.add_argument(
+        "--json", action="store_true", help="print the status as JSON (same exit status)"
+    )
     status.set_defaults(handler=cmd_ingest_status)
     ack = ingest_commands.add_parser(
         "acknowledge-gap",

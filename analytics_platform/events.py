@@ -31,6 +31,22 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 # The raw tables keep it in a smallint: a larger value is a dead letter, not a failed COPY.
 SchemaVersion = Annotated[int, msgspec.Meta(ge=1, le=32_767)]
 MAX_AMOUNT = Decimal("1e15")
+# Fractional digits an amount may have, trailing zeros included: more than any currency
+# or token uses, and what the ingest fast path encodes (four base-10000 NUMERIC groups).
+# The raw columns are unconstrained NUMERIC, which would take up to 16,383 of them and
+# fail the whole batch's COPY beyond that ("1e-20000").
+MAX_AMOUNT_SCALE = 16
+# Containers nested inside an object field (`metadata`), the field's own object counting
+# as the first: real metadata is flat, and the decoder recurses per level (a message
+# nested ~1,000 deep raised RecursionError out of it).
+MAX_NESTING = 32
+# Kafka's own default limit (message.max.bytes): a larger message is a producer bug, and
+# storing it would put megabytes of one event in every query over the raw table.
+DEFAULT_MAX_MESSAGE_BYTES = 1_048_576
+# An amount given as a JSON string must read as a JSON number would (ASCII digits, no
+# `+`, `_`, spaces or other digits that Python's Decimal() happens to accept); leading
+# zeros are allowed in the string form, where they cannot be confused with octal.
+_DECIMAL_TEXT = re.compile(rb'"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"')
 
 TransactionType = Literal[
     "PAYMENT", "TRANSFER_IN", "TRANSFER_OUT", "TOPUP", "WITHDRAWAL", "REFUND", "BILL_PAYMENT"
@@ -276,20 +292,65 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers in `value` (itself at level 1) nest deeper than `limit`.
+
+    A loop, not recursion: the value may be as deep as the decoder allowed.
+    """
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if level > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def _decimal_fields(schema: type[Envelope]) -> tuple[str, ...]:
+    hints = get_type_hints(schema)
+    return tuple(name for name in schema.__struct_fields__ if hints[name] is Decimal)
+
+
+_TOO_DEEP = f"bad event: JSON nested too deeply (at most {MAX_NESTING} levels in a field)"
+
+
 class EventDecoder:
     """Decodes one topic's messages into raw-table rows, or raises RejectedEvent.
 
-    `not_before` is the oldest accepted event time (the partitions' start date) and
-    `max_future_skew` how far ahead of `now` a producer clock may run.
+    `not_before` is the oldest accepted event time (the partitions' start date),
+    `max_future_skew` how far ahead of `now` a producer clock may run and
+    `max_message_bytes` the largest message taken. docs/event-contract.md lists what is
+    accepted and the reason each rejection records.
     """
 
-    def __init__(self, spec: TopicSpec, not_before: datetime, max_future_skew: timedelta) -> None:
+    def __init__(
+        self,
+        spec: TopicSpec,
+        not_before: datetime,
+        max_future_skew: timedelta,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         if not_before.tzinfo is None:
             raise ValueError("not_before must be timezone-aware")
         self.spec = spec
         self.not_before = not_before
         self.max_future_skew = max_future_skew
+        self.max_message_bytes = max_message_bytes
         self._decoder = msgspec.json.Decoder(spec.schema)
+        # The decimal fields again, as the JSON text they were given in: msgspec parses a
+        # string amount with Decimal(), which takes "5_000", " 5 " and Arabic-Indic digits.
+        self._decimals = _decimal_fields(spec.schema)
+        self._decimal_texts = (
+            msgspec.json.Decoder(
+                msgspec.defstruct(
+                    f"{spec.schema.__name__}DecimalTexts",
+                    [(name, msgspec.Raw, None) for name in self._decimals],
+                )
+            )
+            if self._decimals
+            else None
+        )
         self._encoder = msgspec.json.Encoder()
         self._rules = spec.rules
         self._json_positions = tuple(
@@ -306,27 +367,82 @@ class EventDecoder:
         `accepted_until` comes from `accepted_until(now)`: the hot loop should not redo
         the clock arithmetic for every message.
         """
+        if len(payload) > self.max_message_bytes:
+            raise RejectedEvent(
+                f"message is {len(payload):,} bytes, more than the maximum of "
+                f"{self.max_message_bytes:,} (INGEST_MAX_MESSAGE_BYTES)"
+            )
         try:
             event = self._decoder.decode(payload)
         except msgspec.ValidationError as exc:
-            raise RejectedEvent(_reason(self.spec.schema, exc)) from None
+            # msgspec validates as it parses: a truncated message whose first field is
+            # wrong would be reported for that field rather than as broken JSON.
+            raise RejectedEvent(
+                self._malformed(payload) or _reason(self.spec.schema, exc)
+            ) from None
         except msgspec.DecodeError as exc:
             raise RejectedEvent(f"invalid JSON: {exc}") from None
         except UnicodeDecodeError as exc:
             # msgspec raises this, not DecodeError, for a string that is not UTF-8.
             raise RejectedEvent(f"invalid UTF-8: {exc}") from None
+        except RecursionError:
+            raise RejectedEvent(_TOO_DEEP) from None
+        if self._decimal_texts is not None:
+            self._check_decimals(payload, event)
         occurred_at: datetime = event.occurred_at
         if not self.not_before <= occurred_at <= accepted_until:
             raise RejectedEvent(self._out_of_range(occurred_at, accepted_until))
         for rule in self._rules:
             rule.check(event)
         row = msgspec.structs.astuple(event)
+        for i in self._json_positions:
+            if row[i] is not None and _nested_deeper_than(row[i], MAX_NESTING):
+                raise RejectedEvent(
+                    f"bad value for `{self.spec.event_columns[i]}`: nested more than "
+                    f"{MAX_NESTING} levels deep"
+                )
         if b"\\u0000" in payload:
             self._check_no_nul(row)
         for i in self._json_positions:
             if row[i] is not None:
                 row = (*row[:i], Jsonb(row[i], dumps=self._encoder.encode), *row[i + 1 :])
         return row
+
+    @staticmethod
+    def _malformed(payload: bytes) -> str | None:
+        """The reason a payload is not well-formed JSON at all, or None if it is."""
+        try:
+            msgspec.json.decode(payload, type=msgspec.Raw)
+        except msgspec.DecodeError as exc:
+            return f"invalid JSON: {exc}"
+        except RecursionError:
+            return _TOO_DEEP
+        return None
+
+    def _check_decimals(self, payload: bytes, event: Any) -> None:
+        """Amounts as plain ASCII numbers, with at most MAX_AMOUNT_SCALE decimals."""
+        assert self._decimal_texts is not None
+        texts = self._decimal_texts.decode(payload)
+        for name in self._decimals:
+            value: Decimal = getattr(event, name)
+            raw = getattr(texts, name)
+            text = b"" if raw is None else bytes(raw)
+            # NaN and Infinity are left to the rules, whose reason says "not finite".
+            if value.is_finite() and text[:1] == b'"' and not _DECIMAL_TEXT.fullmatch(text):
+                shown = text.decode("utf-8", "replace")
+                if len(shown) > 40:
+                    shown = shown[:37] + '..."'
+                raise RejectedEvent(
+                    f"bad value for `{name}`: {shown} is not a plain decimal number "
+                    "(ASCII digits with an optional leading '-', '.' and exponent; "
+                    "no spaces, '+' or '_')"
+                )
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and -exponent > MAX_AMOUNT_SCALE:
+                raise RejectedEvent(
+                    f"bad value for `{name}`: {-exponent} digits after the decimal point "
+                    f"(at most {MAX_AMOUNT_SCALE})"
+                )
 
     def _check_no_nul(self, row: tuple[Any, ...]) -> None:
         """PostgreSQL text and jsonb cannot hold U+0000: storing such an event would fail

@@ -62,6 +62,12 @@ class Settings:
     api_key_cache_seconds: int
     api_ready_max_lag_minutes: int
     api_statement_timeout_ms: int
+    # Ingestion's defences (docs/event-contract.md, docs/ingest-operations.md); defaults
+    # here too so that code building a Settings by hand keeps working.
+    ingest_first_start: str = "earliest"
+    ingest_max_message_bytes: int = 1_048_576
+    kafka_retry_seconds: int = 30
+    ingest_stall_seconds: int = 30
 
     @property
     def tz(self) -> ZoneInfo:
@@ -209,7 +215,33 @@ KNOBS: tuple[Knob, ...] = (
         "5000",
         "PostgreSQL statement_timeout of the API's queries.",
     ),
+    Knob(
+        "INGEST_FIRST_START",
+        "earliest",
+        "Where a topic never ingested starts: `earliest` reads from offset 0 and records "
+        "offsets Kafka already deleted as a blocking gap; `latest` starts at the end and "
+        "records the skipped history as an acknowledged gap.",
+    ),
+    Knob(
+        "INGEST_MAX_MESSAGE_BYTES",
+        "1048576",
+        "Larger Kafka messages are dead-lettered (Kafka's own default message limit).",
+    ),
+    Knob(
+        "KAFKA_RETRY_SECONDS",
+        "30",
+        "How long retriable broker errors (timeouts, leader elections) are retried with "
+        "back-off before ingestion of a topic gives up for this run.",
+    ),
+    Knob(
+        "INGEST_STALL_SECONDS",
+        "30",
+        "A read that gets nothing from Kafka for this long while the broker is "
+        "unreachable (or while messages remain to read) fails with the broker's error.",
+    ),
 )
+
+_FIRST_STARTS = ("earliest", "latest")
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 _KAFKA_SERVER = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -266,6 +298,12 @@ def _iso_date(variable: str, raw: str) -> str:
 def _role(variable: str, raw: str) -> str:
     if raw and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]{0,62}", raw):
         raise SettingsError(variable, raw, "expected a PostgreSQL role name (or empty)")
+    return raw
+
+
+def _first_start(variable: str, raw: str) -> str:
+    if raw not in _FIRST_STARTS:
+        raise SettingsError(variable, raw, f"expected one of {', '.join(_FIRST_STARTS)}")
     return raw
 
 
@@ -338,4 +376,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_statement_timeout_ms=_int(
             env, "API_STATEMENT_TIMEOUT_MS", default["API_STATEMENT_TIMEOUT_MS"], 1
         ),
+        ingest_first_start=_first_start("INGEST_FIRST_START", get("INGEST_FIRST_START")),
+        ingest_max_message_bytes=_int(
+            env, "INGEST_MAX_MESSAGE_BYTES", default["INGEST_MAX_MESSAGE_BYTES"], 1024
+        ),
+        kafka_retry_seconds=_int(env, "KAFKA_RETRY_SECONDS", default["KAFKA_RETRY_SECONDS"]),
+        ingest_stall_seconds=_int(env, "INGEST_STALL_SECONDS", default["INGEST_STALL_SECONDS"], 1),
     )

@@ -110,3 +110,48 @@ def test_killed_ingest_process_resumes_without_loss_or_duplicates(settings, conn
         "SELECT count(*), count(DISTINCT event_id) FROM raw.transactions"
     ).fetchone()
     assert total == distinct == 30_000
+
+
+def test_ingest_status_json_and_exit_code_say_whether_every_topic_is_caught_up(settings, kafka):
+    import json
+
+    from analytics_platform.resources.kafka import topic_name
+
+    caught_up = cli(settings, "ingest", "status", "--json")
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert json.loads(caught_up.stdout)["ok"] is True
+
+    produce(settings, "transactions", events("transactions", 30))
+    behind = cli(settings, "ingest", "status", "--json")
+    assert behind.returncode == 1, behind.stderr
+    [transactions] = [t for t in json.loads(behind.stdout)["topics"] if t["lag"]]
+    assert (transactions["state"], transactions["lag"]) == ("behind", 30)
+
+    # Kafka drops the head of a partition nobody has read yet: a gap, and blocked.
+    topic = topic_name(settings, "wallet-balances")
+    produce(settings, "wallet-balances", events("wallet-balances", 20))
+    partition = -1
+    for p in range(4):
+        try:
+            kafka.delete_records(topic, p, 1)
+            partition = p
+            break
+        except Exception:  # an empty partition has nothing to delete
+            continue
+    blocked = cli(settings, "ingest", "status", "--json")
+    assert blocked.returncode == 3, blocked.stderr
+    status = json.loads(blocked.stdout)
+    [wallets] = [t for t in status["topics"] if t["topic"] == topic]
+    assert wallets["state"] == "blocked" and "acknowledge-gap" in wallets["error"]
+    assert [(g["topic"], g["partition"], g["lost_from"], g["lost_to"]) for g in status["gaps"]] == [
+        (topic, partition, 0, 1)
+    ]
+
+    # `ingest run` still ingests every other topic, and says which one failed.
+    run = cli(settings, "ingest", "run")
+    assert run.returncode == 3
+    assert f"{settings.kafka_topic_prefix}transactions: 30 messages -> 30 rows" in run.stdout
+    assert "wallet-balances: error:" in run.stderr and "Traceback" not in run.stderr
+    table = cli(settings, "ingest", "status")
+    assert table.returncode == 3
+    assert "blocked:" in table.stdout and "failing" not in table.stdout

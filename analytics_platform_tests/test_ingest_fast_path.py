@@ -147,7 +147,8 @@ def _timestamp(rng: random.Random) -> str:
 
 def _decimal(rng: random.Random) -> str:
     special = ["NaN", "Infinity", "-0", "0", "0.00", "1e3", "1E-2", "+5", " 5", "5 ", ".5", "5."]
-    special += ["1_000", "ten", "", "-0.00", "00.50", "007"]
+    special += ["1_000", "ten", "", "-0.00", "00.50", "007", "\u0665", "1e-20000", "1E+400"]
+    special += ["1." + "0" * 40, "0." + "1" * 17, "9" * 15 + "." + "9" * 16]
     if rng.random() < 0.1:
         text = rng.choice(special)
     else:
@@ -236,6 +237,9 @@ def _value(rng: random.Random, spec: TopicSpec, name: str, canonical: Any) -> st
             return _string(rng, rng.choice(["IDR", "USD", "ID", "idr", "IDRX", "ÉUR", "I\u00a0D"]))
         return _string(rng, _text(rng, typ.min_length or 0, typ.max_length or 64))
     if isinstance(typ, inspect.DictType):
+        if rng.random() < 0.05:  # around the nesting bound, and far beyond it
+            levels = rng.choice([31, 32, 33, 34, 1000])
+            return '{"a":' * (levels - 1) + rng.choice(["{}", "[]"]) + "}" * (levels - 1)
         return _object(rng) if rng.random() < 0.8 else _json_value(rng)
     raise AssertionError(f"no variants for {typ}")
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -322,3 +323,153 @@ def test_loading_an_old_day_into_a_hypertable_makes_its_chunk(settings, conn):
         (old, old),
     ).fetchone()
     assert covering == 1
+
+
+def _fullest_partition(settings, kafka_topic: str) -> tuple[int, int]:
+    """(partition, high watermark) of the topic's partition holding most messages."""
+    from analytics_platform.ingestion.reader import TopicReader
+
+    reader = TopicReader(settings, kafka_topic)
+    try:
+        marks = reader.watermarks(reader.partitions())
+    finally:
+        reader.close()
+    partition = max(marks, key=lambda p: marks[p][1])
+    return partition, marks[partition][1]
+
+
+def test_events_deleted_before_the_first_ingest_are_a_recorded_blocking_gap(settings, conn, kafka):
+    produce(settings, "transactions", events("transactions", 100))
+    topic = topic_name(settings, "transactions")
+    partition, high = _fullest_partition(settings, topic)
+    kafka.delete_records(topic, partition, 5)  # retention, before anything was ingested
+
+    with pytest.raises(OffsetTruncatedError) as lost:
+        ingest(settings, "transactions")
+    assert (lost.value.partition, lost.value.lost_from, lost.value.lost_to) == (partition, 0, 5)
+    assert conn.execute(
+        "SELECT partition, lost_from, lost_to, acknowledged_at FROM ingest.gaps WHERE topic = %s",
+        (topic,),
+    ).fetchall() == [(partition, 0, 5, None)]
+    with pytest.raises(IngestionBlockedError, match="acknowledge-gap"):
+        ingest(settings, "transactions")
+    assert count(conn, "raw.transactions") == 0
+
+    assert acknowledge_gap(conn, settings.kafka_consumer_group, topic, partition) == [(0, 5)]
+    report = ingest(settings, "transactions")
+    assert report.result.rows_inserted == 95
+    assert stored_offsets(conn, settings, "transactions")[partition] == high
+
+
+def test_first_start_latest_skips_history_as_an_acknowledged_gap(settings, conn):
+    latest = replace(settings, ingest_first_start="latest")
+    produce(settings, "transactions", events("transactions", 40))
+    topic = topic_name(settings, "transactions")
+    report = ingest(latest, "transactions")
+    assert report.result.messages == 0
+    gaps = conn.execute(
+        "SELECT sum(lost_to - lost_from), bool_and(acknowledged_at IS NOT NULL), "
+        "min(acknowledged_by) FROM ingest.gaps WHERE topic = %s",
+        (topic,),
+    ).fetchone()
+    assert gaps == (40, True, "INGEST_FIRST_START=latest")
+
+    later = events("transactions", 10, start=BASE_TIME + timedelta(hours=2))
+    produce(settings, "transactions", later)
+    assert ingest(latest, "transactions").result.rows_inserted == 10
+    assert count(conn, "raw.transactions") == 10
+
+
+def test_a_row_postgres_refuses_becomes_a_dead_letter_and_the_rest_of_the_batch_lands(
+    settings, conn
+):
+    # A stand-in for any value the contract lets through but the database refuses
+    # (a future constraint, a type the contract does not bound): raised by COPY itself.
+    conn.execute(
+        """
+        CREATE FUNCTION raw.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.transaction_id LIKE 'poison%' THEN
+                RAISE EXCEPTION 'value out of range for %', NEW.transaction_id
+                    USING ERRCODE = 'numeric_value_out_of_range';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON raw.transactions
+            FOR EACH ROW EXECUTE FUNCTION raw.refuse_poison();
+        """
+    )
+    batch = events("transactions", 200)
+    for i in (17, 150, 151):
+        batch[i] = {**batch[i], "transaction_id": f"poison-{i}"}
+    produce(settings, "transactions", batch)
+
+    report = ingest(settings, "transactions", batch_size=64)
+    assert (report.result.rows_inserted, report.result.dead_letters) == (197, 3)
+    letters = conn.execute(
+        'SELECT payload, reason FROM ingest.dead_letters ORDER BY partition, "offset"'
+    ).fetchall()
+    assert sorted(json.loads(bytes(p))["transaction_id"] for p, _ in letters) == [
+        "poison-150",
+        "poison-151",
+        "poison-17",
+    ]
+    assert all(
+        r.startswith("PostgreSQL refused the row (22003): value out of range") for _, r in letters
+    )
+    # Exactly once: offsets cover all 200, and a second run has nothing to do.
+    assert sum(stored_offsets(conn, settings, "transactions").values()) == 200
+    assert ingest(settings, "transactions").result.messages == 0
+    assert count(conn, "raw.transactions") == 197
+
+
+def test_poison_messages_from_the_issue_are_dead_letters_not_failed_runs(settings, conn):
+    # A 1,000-deep `metadata` (json.dumps itself cannot write one).
+    deep = json.dumps(event("transactions", metadata="DEEP")).encode()
+    deep = deep.replace(b'"DEEP"', b'{"a":' * 1000 + b"null" + b"}" * 1000)
+    poison = [
+        deep,
+        event("transactions", amount="1e-20000"),
+        event("transactions", amount="1." + "1" * 40),
+        b'{"event_id": "not-json"',
+    ]
+    produce(settings, "transactions", [*events("transactions", 20), *poison])
+    report = ingest(settings, "transactions")
+    assert (report.result.rows_inserted, report.result.dead_letters) == (20, 4)
+    reasons = sorted(r for (r,) in conn.execute("SELECT reason FROM ingest.dead_letters"))
+    assert reasons == [
+        "bad event: JSON nested too deeply (at most 32 levels in a field)",
+        "bad value for `amount`: 20000 digits after the decimal point (at most 16)",
+        "bad value for `amount`: 40 digits after the decimal point (at most 16)",
+        "invalid JSON: Input data was truncated",
+    ]
+    runs = conn.execute("SELECT failures, last_error FROM ingest.topic_runs").fetchall()
+    assert runs == [(0, None)]
+
+
+def test_a_topic_whose_runs_fail_shows_as_failing_with_the_error_until_one_succeeds(settings, conn):
+    from analytics_platform.cli import STATUS_BLOCKED, STATUS_CAUGHT_UP, ingest_status
+
+    # Not a data error (no row is at fault): the batch fails whole, nothing is bisected.
+    conn.execute(
+        """
+        CREATE FUNCTION raw.broken() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'disk quota of the raw tablespace exceeded'; END $$;
+        CREATE TRIGGER broken BEFORE INSERT ON raw.transactions
+            FOR EACH ROW EXECUTE FUNCTION raw.broken();
+        """
+    )
+    produce(settings, "transactions", events("transactions", 10))
+    for _ in range(2):
+        with pytest.raises(psycopg.errors.RaiseException):
+            ingest(settings, "transactions")
+    status = ingest_status(settings)
+    [transactions] = [t for t in status["topics"] if t["topic"].endswith(".transactions")]
+    assert transactions["state"] == "failing" and status["exit_code"] == STATUS_BLOCKED
+    assert transactions["last_run"]["failures_since_success"] == 2
+    assert "disk quota of the raw tablespace exceeded" in transactions["last_run"]["error"]
+    assert count(conn, "ingest.dead_letters") == 0
+
+    conn.execute("DROP TRIGGER broken ON raw.transactions")
+    assert ingest(settings, "transactions").result.rows_inserted == 10
+    assert ingest_status(settings)["exit_code"] == STATUS_CAUGHT_UP

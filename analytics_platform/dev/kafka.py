@@ -35,7 +35,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import importlib.util
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -45,6 +45,11 @@ from confluent_kafka import Producer
 # Hard-coded in librdkafka's rd_kafka_mock_partition_init; see the module docstring.
 MOCK_PARTITION_MAX_BYTES = 5 * 1024 * 1024
 MOCK_PARTITION_MAX_BATCHES = 100_000
+
+# Kafka protocol API keys, for push_request_errors.
+FETCH = 1
+LIST_OFFSETS = 2
+METADATA = 3
 
 _RD_KAFKA_PRODUCER = 0
 _RD_KAFKA_CONF_OK = 0
@@ -112,6 +117,15 @@ def _bind(library: ctypes.CDLL, path: Path) -> ctypes.CDLL:
             [p, c_str, ctypes.c_int32, ctypes.c_int64],
         ),
         "rd_kafka_mock_group_initial_rebalance_delay_ms": (None, [p, ctypes.c_int32]),
+        # Fault injection, for tests of how ingestion meets broker trouble.
+        "rd_kafka_mock_broker_set_down": (c_int, [p, ctypes.c_int32]),
+        "rd_kafka_mock_broker_set_up": (c_int, [p, ctypes.c_int32]),
+        "rd_kafka_mock_broker_set_rtt": (c_int, [p, ctypes.c_int32, c_int]),
+        "rd_kafka_mock_partition_set_leader": (c_int, [p, c_str, ctypes.c_int32, ctypes.c_int32]),
+        "rd_kafka_mock_push_request_errors_array": (
+            None,
+            [p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(c_int)],
+        ),
     }
     for name, (restype, argtypes) in signatures.items():
         try:
@@ -281,6 +295,47 @@ class EmbeddedKafka:
                 f"failed: {self._error_text(err)} (the offset must lie within the partition's "
                 "current low and high watermarks)"
             )
+
+    # -- fault injection ---------------------------------------------------------------
+    # Brokers are numbered 1..num_brokers. Like the other control calls these hand the
+    # change to the mock's thread; it applies to requests from then on.
+
+    def _check(self, err: int, what: str) -> None:
+        if err:
+            raise EmbeddedKafkaError(f"{what} failed: {self._error_text(err)}")
+
+    def broker_set_down(self, broker_id: int) -> None:
+        """Stop broker `broker_id` answering: its connections close and new ones are
+        refused (what clients see of a crashed broker). Its partitions keep it as leader
+        until `partition_set_leader` moves them, as a real cluster's election would."""
+        lib, cluster = self._require_cluster()
+        self._check(lib.rd_kafka_mock_broker_set_down(cluster, broker_id), "broker_set_down")
+
+    def broker_set_up(self, broker_id: int) -> None:
+        """Let broker `broker_id` answer again after `broker_set_down`."""
+        lib, cluster = self._require_cluster()
+        self._check(lib.rd_kafka_mock_broker_set_up(cluster, broker_id), "broker_set_up")
+
+    def broker_set_rtt(self, broker_id: int, rtt_ms: int) -> None:
+        """Delay every response of broker `broker_id` by `rtt_ms` (a distant broker)."""
+        lib, cluster = self._require_cluster()
+        self._check(lib.rd_kafka_mock_broker_set_rtt(cluster, broker_id, rtt_ms), "broker_set_rtt")
+
+    def partition_set_leader(self, topic: str, partition: int, broker_id: int) -> None:
+        """Make `broker_id` the leader of a partition (a leader election)."""
+        lib, cluster = self._require_cluster()
+        self._check(
+            lib.rd_kafka_mock_partition_set_leader(cluster, topic.encode(), partition, broker_id),
+            "partition_set_leader",
+        )
+
+    def push_request_errors(self, api_key: int, errors: Sequence[int]) -> None:
+        """Answer the next len(errors) requests of Kafka API `api_key` (any broker, any
+        client) with these error codes in turn, e.g. `LIST_OFFSETS` with
+        `KafkaError.LEADER_NOT_AVAILABLE`."""
+        lib, cluster = self._require_cluster()
+        codes = (ctypes.c_int * len(errors))(*errors)
+        lib.rd_kafka_mock_push_request_errors_array(cluster, api_key, len(errors), codes)
 
     def stop(self) -> None:
         """Destroy the cluster and its data (idempotent); connected clients get errors."""

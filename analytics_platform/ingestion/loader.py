@@ -78,6 +78,16 @@ class KafkaMessage(Protocol):
     def value(self) -> bytes | None: ...
 
 
+# Errors about the data of a row rather than the connection or the statement: a batch
+# that meets one is split to find the rows responsible (`RawLoader._isolate`).
+DATA_ERRORS: tuple[type[psycopg.Error], ...] = (
+    psycopg.DataError,
+    psycopg.errors.CheckViolation,
+    psycopg.errors.NotNullViolation,
+    psycopg.errors.ProgramLimitExceeded,
+)
+
+
 class OffsetConflictError(RuntimeError):
     """Another writer advanced the stored offsets since this batch was read.
 
@@ -155,6 +165,17 @@ class PreparedBatch:
     # occurred_at (microseconds since 1970 UTC) of every row in `payload` and `rows`.
     micros: np.ndarray
     duplicates: int
+    # Per message, what `write` needs to insert the rows one by one when PostgreSQL
+    # refuses the batch (see `RawLoader._isolate`): none of it is looked at otherwise.
+    sources: Sequence[KafkaMessage] = ()
+    values: Sequence[bytes | None] = ()
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    encoded: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    row_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_end: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    decoded: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    all_micros: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 @contextmanager
@@ -356,22 +377,28 @@ class RawLoader:
         out = self._buffers[0]
         size = 0
         if self._layout is not None and count:
-            out = self._buffer(int(lengths.sum()), count)
+            kernel_values, kernel_lengths = values, lengths
+            if int(lengths.max()) > self.decoder.max_message_bytes:
+                # Oversized messages skip the fast path: the decoder words their rejection.
+                too_big = lengths > self.decoder.max_message_bytes
+                kernel_lengths = np.where(too_big, 0, lengths)
+                kernel_values = [b"" if big else v for v, big in zip(values, too_big, strict=True)]
+            out = self._buffer(int(kernel_lengths.sum()), count)
             not_before, until_micros = _micros(self.decoder.not_before), _micros(until)
             tables = self._layout.tables()
             for first in range(0, count, _CHUNK):
                 last = min(first + _CHUNK, count)
-                chunk = values[first:last]
+                chunk = kernel_values[first:last]
                 if None in chunk:
                     chunk = [b"" if v is None else v for v in chunk]
-                ends = np.cumsum(lengths[first:last])
+                ends = np.cumsum(kernel_lengths[first:last])
                 # Rows go to a small buffer that stays in the CPU cache, then to the batch's
                 # in one copy: writing them byte by byte into a buffer not in cache cost
                 # half as much again as the whole encoding.
                 scratch = self._scratch_for(int(ends[-1]), last - first)
                 written = copy_kernel.encode_rows(
                     np.frombuffer(bytearray().join(chunk), np.uint8),
-                    ends - lengths[first:last],
+                    ends - kernel_lengths[first:last],
                     ends,
                     partitions[first:last],
                     offsets[first:last],
@@ -444,6 +471,15 @@ class RawLoader:
             letters=letters,
             micros=micros[keep],
             duplicates=int(np.count_nonzero(candidate)) - kept,
+            sources=messages,
+            values=values,
+            kept=keep,
+            encoded=encoded,
+            buffer=out,
+            row_start=row_start,
+            row_end=row_end,
+            decoded=decoded,
+            all_micros=micros,
         )
 
     def _offset_ranges(
@@ -534,13 +570,28 @@ class RawLoader:
         if batch.micros.size:
             self._ensure_span(conn, int(batch.micros.min()), int(batch.micros.max()))
         with conn.transaction():
-            result.hours = self._hours(self._insert(conn, batch.payload, batch.rows, batch.micros))
+            letters = batch.letters
+            try:
+                with conn.transaction():  # a savepoint: a refused row undoes only the COPY
+                    inserted = self._insert(conn, batch.payload, batch.rows, batch.micros)
+            except DATA_ERRORS as exc:
+                _LOG.warning(
+                    "%s: PostgreSQL refused a row of the batch at offsets %s (%s); "
+                    "isolating the offending messages into dead letters",
+                    self.topic,
+                    batch.start_offsets,
+                    exc,
+                )
+                inserted, refused = self._isolate(conn, batch)
+                letters = [*letters, *refused]
+            result.hours = self._hours(inserted)
             result.rows_inserted = sum(h.rows for h in result.hours.values())
-            result.duplicates += batch.micros.size - result.rows_inserted
-            if batch.letters:
+            refused = len(letters) - len(batch.letters)
+            result.duplicates += batch.micros.size - result.rows_inserted - refused
+            if letters:
                 with conn.cursor() as cur:
-                    cur.executemany(read_sql("ingest/insert_dead_letter.sql"), batch.letters)
-            result.dead_letters = len(batch.letters)
+                    cur.executemany(read_sql("ingest/insert_dead_letter.sql"), letters)
+            result.dead_letters = len(letters)
             if after is not None:
                 after.wait()
             self._record_hours(conn, result.hours)
@@ -548,6 +599,51 @@ class RawLoader:
             if ordered is not None:
                 ordered.set()
         return result
+
+    def _isolate(
+        self, conn: psycopg.Connection, batch: PreparedBatch
+    ) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+        """Insert the batch's rows in halves, each in a savepoint, down to single rows,
+        so that only the rows PostgreSQL refuses become dead letters.
+
+        Returns the occurred_at (microseconds) of the rows inserted and the dead letters.
+        Rare (the contract is meant to keep such rows out), so simple: about two COPYs
+        per level of halving for each refused row.
+        """
+        pending = [np.flatnonzero(batch.kept).tolist()]
+        inserted: list[np.ndarray] = []
+        letters: list[tuple[Any, ...]] = []
+        view = memoryview(batch.buffer)
+        while pending:
+            indices = pending.pop()
+            if not indices:
+                continue
+            payload = [
+                view[batch.row_start[i] : batch.row_end[i]] for i in indices if batch.encoded[i]
+            ]
+            rows = [batch.decoded[i] for i in indices if not batch.encoded[i]]
+            try:
+                with conn.transaction():
+                    inserted.append(self._insert(conn, payload, rows, batch.all_micros[indices]))
+            except DATA_ERRORS as exc:
+                if len(indices) > 1:
+                    middle = len(indices) // 2
+                    pending += [indices[middle:], indices[:middle]]
+                    continue
+                i = indices[0]
+                message = batch.sources[i]
+                letters.append(
+                    (
+                        self.topic,
+                        message.partition(),
+                        message.offset(),
+                        message.key(),
+                        batch.values[i],
+                        f"PostgreSQL refused the row ({exc.sqlstate}): "
+                        f"{exc.diag.message_primary or exc}",
+                    )
+                )
+        return (np.concatenate(inserted) if inserted else np.zeros(0, np.int64)), letters
 
     # -- rows built elsewhere (dead-letter replay, tests) ----------------------------
     def ensure_partitions(self, conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> None:

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from analytics_platform.resources.kafka import (
+    KafkaStalledError,
+    admin_config,
     consumer_config,
     get_watermarks,
     list_partitions,
+    with_retries,
 )
 from analytics_platform.settings import Settings
 
@@ -45,18 +49,46 @@ class TopicReader:
 
     def __init__(self, settings: Settings, topic: str, **overrides: Any) -> None:
         self.topic = topic
-        self.consumer = Consumer(consumer_config(settings, **overrides))
+        self.settings = settings
+        self.consumer = Consumer(
+            consumer_config(settings, **{"error_cb": self._on_error, **overrides})
+        )
+        self._admin: AdminClient | None = None
         self._position: dict[int, int] = {}
         self._end: dict[int, int] = {}
         self._following = False
+        self._stall_seconds = float(settings.ingest_stall_seconds)
+        self._last_progress = time.monotonic()
+        self._broker_error: KafkaError | None = None
+
+    def _on_error(self, error: KafkaError) -> None:
+        # librdkafka reports lost connections here (and keeps retrying on its own): a
+        # read that then gets nothing knows why, and says so instead of waiting quietly.
+        self._broker_error = error
+
+    @property
+    def admin(self) -> AdminClient:
+        """Metadata and watermarks for all partitions in one request per broker (a
+        consumer asks one partition at a time, behind its pending fetches)."""
+        if self._admin is None:
+            self._admin = AdminClient(admin_config(self.settings))
+        return self._admin
 
     def partitions(self, timeout: float = 10.0) -> list[int]:
-        return list_partitions(self.consumer, self.topic, timeout)
+        return with_retries(
+            lambda: list_partitions(self.admin, self.topic, timeout),
+            f"{self.topic}: reading partitions",
+            self.settings.kafka_retry_seconds,
+        )
 
     def watermarks(
         self, partitions: list[int], timeout: float = 10.0
     ) -> dict[int, tuple[int, int]]:
-        return get_watermarks(self.consumer, self.topic, partitions, timeout)
+        return with_retries(
+            lambda: get_watermarks(self.admin, self.topic, partitions, timeout),
+            f"{self.topic}: reading watermarks",
+            self.settings.kafka_retry_seconds,
+        )
 
     def assign(self, start: Mapping[int, int], end: Mapping[int, int] | None) -> None:
         """Read [start[p], end[p]) of every partition that has something to read, or,
@@ -68,6 +100,7 @@ class TopicReader:
             self._position = {p: start[p] for p in start if start[p] < end.get(p, start[p])}
             self._end = {p: end[p] for p in self._position}
         self._following = end is None
+        self._last_progress = time.monotonic()
         self.consumer.assign(
             [TopicPartition(self.topic, p, offset) for p, offset in self._position.items()]
         )
@@ -118,10 +151,39 @@ class TopicReader:
             else:
                 wanted = min(max_messages - len(batch.messages), self.remaining, 10_000)
             messages = self.consumer.consume(wanted, wait)
+            if messages:
+                self._last_progress = time.monotonic()
+                self._broker_error = None
+            else:
+                self._check_stalled()
             self._take(messages, batch)
             if self._following and batch.messages and len(messages) < wanted:
                 break
         return batch
+
+    def _check_stalled(self) -> None:
+        """Raise KafkaStalledError once nothing has arrived for `INGEST_STALL_SECONDS`
+        while messages remain to read or while the brokers are reported unreachable
+        (a following read with no error simply has nothing new)."""
+        silent = time.monotonic() - self._last_progress
+        if silent < self._stall_seconds:
+            return
+        error = self._broker_error
+        waiting = not self._following and self.remaining > 0
+        if error is None and not waiting:
+            return
+        what = f"{self.remaining:,} messages remain to read" if waiting else "following"
+        cause = (
+            f"the last broker error was {error.name()}: {error.str()}"
+            if error is not None
+            else "no broker error was reported"
+        )
+        raise KafkaStalledError(
+            f"{self.topic}: nothing received from Kafka for {silent:.0f} s while {what}; "
+            f"{cause}. Check that the brokers at {self.settings.kafka_bootstrap_servers} are "
+            "up and lead these partitions; the next run resumes from the stored offsets "
+            "(INGEST_STALL_SECONDS sets how long a read waits)."
+        )
 
     def _take(self, messages: list[Message], batch: MessageBatch) -> None:
         """Append the messages inside the read ranges to `batch`, advancing positions.
@@ -183,3 +245,5 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+        # An admin client left to the garbage collector keeps reconnecting meanwhile.
+        self._admin = None

@@ -6,11 +6,13 @@ No Dagster here: the sensor and the job are a few lines around `ingest_topic`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from threading import Lock
@@ -20,6 +22,7 @@ import psycopg
 from analytics_platform.events import EventDecoder, topic_spec
 from analytics_platform.ingestion.loader import (
     BatchResult,
+    LoaderBusyError,
     PreparedBatch,
     RawLoader,
     collection_paused,
@@ -30,8 +33,14 @@ from analytics_platform.resources.kafka import (
     find_truncations,
     topic_name,
 )
-from analytics_platform.resources.warehouse import connect, read_sql
+from analytics_platform.resources.warehouse import (
+    WarehouseUnavailableError,
+    connect,
+    read_sql,
+)
 from analytics_platform.settings import Settings
+
+_LOG = logging.getLogger(__name__)
 
 
 class IngestionBlockedError(RuntimeError):
@@ -101,7 +110,10 @@ def loader_for(settings: Settings, short_name: str) -> RawLoader:
             spec = topic_spec(short_name)
             not_before = datetime.combine(settings.start_date, datetime.min.time(), settings.tz)
             decoder = EventDecoder(
-                spec, not_before, timedelta(seconds=settings.event_max_future_skew_seconds)
+                spec,
+                not_before,
+                timedelta(seconds=settings.event_max_future_skew_seconds),
+                settings.ingest_max_message_bytes,
             )
             loader = RawLoader(spec, topic, settings.kafka_consumer_group, decoder, settings.tz)
             _LOADERS[key] = loader
@@ -136,7 +148,13 @@ def read_state(
             f"{loader.topic}: partitions {missing} have stored offsets but no longer exist "
             "in Kafka; the topic was recreated with fewer partitions"
         )
-    if truncations := find_truncations(loader.topic, stored, watermarks):
+    if not stored and reader.settings.ingest_first_start == "latest":
+        stored = _start_at_latest(conn, loader, watermarks)
+    # A partition never ingested starts at offset 0 (INGEST_FIRST_START=earliest): if
+    # Kafka's log no longer begins there, retention deleted events nobody read, which is
+    # the same loss as a later truncation and is recorded and blocks the same way.
+    first_reads = {p: 0 for p in watermarks if p not in stored}
+    if truncations := find_truncations(loader.topic, {**stored, **first_reads}, watermarks):
         _record_gaps(conn, loader.consumer_group, truncations)
         raise (
             truncations[0]
@@ -157,6 +175,28 @@ def read_state(
             "(events already stored are dropped as duplicates on insert)."
         )
     return TopicState(loader.topic, stored, watermarks)
+
+
+def _start_at_latest(
+    conn: psycopg.Connection, loader: RawLoader, watermarks: dict[int, tuple[int, int]]
+) -> dict[int, int]:
+    """INGEST_FIRST_START=latest on a topic never ingested: store every partition's high
+    watermark as its next offset, and the history skipped as gaps an operator has
+    acknowledged by choosing the setting (visible in ingest.gaps, not blocking)."""
+    group, by = loader.consumer_group, "INGEST_FIRST_START=latest"
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ingest.offsets (consumer_group, topic, partition, next_offset) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(group, loader.topic, p, high) for p, (_low, high) in watermarks.items()],
+        )
+        cur.executemany(
+            "INSERT INTO ingest.gaps (consumer_group, topic, partition, lost_from, lost_to, "
+            "acknowledged_at, acknowledged_by) VALUES (%s, %s, %s, 0, %s, now(), %s) "
+            "ON CONFLICT DO NOTHING",
+            [(group, loader.topic, p, high, by) for p, (_low, high) in watermarks.items() if high],
+        )
+    return loader.stored_offsets(conn)
 
 
 def _blocked_message(topic: str, gaps: list[tuple]) -> str:
@@ -212,22 +252,87 @@ def ingest_topic(
     conn = conn or connect(settings.database_url, autocommit=True)
     reader = TopicReader(settings, loader.topic)
     try:
-        state = read_state(conn, reader, loader)
-        loader.bind(conn)
-        if follow:
-            reader.assign(state.start, None)
-        else:
-            reader.assign(state.start, dict(end_offsets) if end_offsets is not None else state.end)
-        report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
-        with loader.exclusive(), _Writers(settings, conn, short_name) as writers:
-            _pipeline(loader, reader, writers, report, started, time_budget, batch_size, on_batch)
-        report.remaining = reader.remaining
-        report.seconds = time.monotonic() - started
-        return report
+        with recording_run(settings, loader):
+            return _ingest(
+                conn,
+                loader,
+                reader,
+                started,
+                end_offsets,
+                follow,
+                time_budget,
+                batch_size,
+                on_batch,
+            )
     finally:
         reader.close()
         if own_conn:
             conn.close()
+
+
+@contextmanager
+def recording_run(settings: Settings, loader: RawLoader) -> Iterator[None]:
+    """Record in ingest.topic_runs how the ingestion inside ended, for `ingest status`.
+
+    On a connection of its own: the failure may have broken the caller's. Recording is
+    best effort; the original error is what propagates.
+    """
+    try:
+        yield
+    except LoaderBusyError:
+        raise  # another ingestion of the topic is running: not a failure of the topic
+    except Exception as exc:
+        _record_run(
+            settings, loader, "ingest/record_run_failure.sql", f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    _record_run(settings, loader, "ingest/record_run_success.sql", None)
+
+
+def _record_run(settings: Settings, loader: RawLoader, statement: str, error: str | None) -> None:
+    try:
+        with connect(settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                read_sql(statement),
+                {"consumer_group": loader.consumer_group, "topic": loader.topic, "error": error},
+            )
+    except (psycopg.Error, WarehouseUnavailableError) as exc:
+        _LOG.warning("%s: could not record how the ingestion run ended: %s", loader.topic, exc)
+
+
+def last_runs(conn: psycopg.Connection, consumer_group: str) -> dict[str, tuple]:
+    """Per topic: (last success, last failure, failures since the success, last error)."""
+    rows = conn.execute(
+        "SELECT topic, last_succeeded_at, last_failed_at, failures, last_error "
+        "FROM ingest.topic_runs WHERE consumer_group = %s",
+        (consumer_group,),
+    ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def _ingest(
+    conn: psycopg.Connection,
+    loader: RawLoader,
+    reader: TopicReader,
+    started: float,
+    end_offsets: Mapping[int, int] | None,
+    follow: bool,
+    time_budget: float | None,
+    batch_size: int,
+    on_batch: Callable[[BatchResult, int], None] | None,
+) -> IngestReport:
+    state = read_state(conn, reader, loader)
+    loader.bind(conn)
+    if follow:
+        reader.assign(state.start, None)
+    else:
+        reader.assign(state.start, dict(end_offsets) if end_offsets is not None else state.end)
+    report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
+    with loader.exclusive(), _Writers(reader.settings, conn, loader.spec.name) as writers:
+        _pipeline(loader, reader, writers, report, started, time_budget, batch_size, on_batch)
+    report.remaining = reader.remaining
+    report.seconds = time.monotonic() - started
+    return report
 
 
 class _Writers:

@@ -35,7 +35,12 @@ from analytics_platform.ingestion.asset_events import (
 )
 from analytics_platform.ingestion.jobs import TOPIC_TAG, ingest_catch_up
 from analytics_platform.ingestion.reader import TopicReader
-from analytics_platform.ingestion.runner import ingest_topic, loader_for, read_state
+from analytics_platform.ingestion.runner import (
+    ingest_topic,
+    loader_for,
+    read_state,
+    recording_run,
+)
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
 
@@ -76,7 +81,9 @@ def evaluate_ingest_tick(context: SensorEvaluationContext, short_name: str) -> S
     with connect(settings.database_url, autocommit=True) as conn:
         reader = TopicReader(settings, loader.topic)
         try:
-            state = read_state(conn, reader, loader)
+            # A readable topic is a success too: an idle topic must not stay "failing".
+            with recording_run(settings, loader):
+                state = read_state(conn, reader, loader)
         finally:
             reader.close()
         if state.lag > settings.ingest_catchup_threshold:

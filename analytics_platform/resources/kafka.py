@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from analytics_platform.settings import Settings
 
 CLIENT_ID = "analytics-platform"
+_T = TypeVar("_T")
 _LOG = logging.getLogger(__name__)
 
 # Kafka's own rule for topic names (kafka.common.internals.Topic).
@@ -53,6 +54,30 @@ _UNKNOWN_TOPIC_CODES = frozenset(
 )
 
 
+# Broker answers that mean "not now" (a leader election, a broker restarting, a slow
+# request): asked again a moment later they usually succeed. librdkafka flags most as
+# retriable itself; these are the ones ingestion's own calls meet.
+_RETRIABLE_CODES = frozenset(
+    {
+        *_UNREACHABLE_CODES,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.KAFKA_STORAGE_ERROR,
+        KafkaError._WAIT_COORD,
+        KafkaError._NOT_IMPLEMENTED,
+    }
+)
+_FIRST_RETRY_SECONDS = 0.2
+_LONGEST_RETRY_SECONDS = 5.0
+
+
 class KafkaAccessError(Exception):
     """Base of the errors this module raises about Kafka."""
 
@@ -69,6 +94,14 @@ class KafkaUnavailableError(KafkaAccessError, ConnectionError):
         )
         self.timeout = timeout
         self.bootstrap_servers = bootstrap_servers
+
+
+class KafkaRetriesExhaustedError(KafkaAccessError, ConnectionError):
+    """A retriable broker error persisted through every retry within the budget."""
+
+
+class KafkaStalledError(KafkaAccessError, ConnectionError):
+    """A read got nothing from Kafka for too long while the brokers were in trouble."""
 
 
 class TopicNotFoundError(KafkaAccessError, LookupError):
@@ -159,6 +192,11 @@ def consumer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "enable.partition.eof": True,
         # Default backoff (1 s) caps a consumer at ~150-280k msgs/s; 10 ms gives ~1.2M/s.
         "fetch.queue.backoff.ms": 10,
+        # The platform assigns partitions and never joins the group, so this only bounds
+        # how long close() waits for the last offset hint when the group coordinator is
+        # unreachable: 45 s by default (measured with one broker of three down), for a
+        # hint the database does not need.
+        "session.timeout.ms": 2000,
     }
     config.update(overrides)
     return config
@@ -213,6 +251,54 @@ def _raise_for(
         raise KafkaUnavailableError(timeout, error.str()) from exc
     if error.code() in _UNKNOWN_TOPIC_CODES:
         raise TopicNotFoundError(topic, partition) from exc
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Whether asking again later may succeed: no broker answered in time, or it said so."""
+    if isinstance(exc, KafkaUnavailableError):
+        return True
+    if isinstance(exc, KafkaException):
+        error = _kafka_error(exc)
+        return error is not None and (error.retriable() or error.code() in _RETRIABLE_CODES)
+    return False
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, KafkaException) and (error := _kafka_error(exc)) is not None:
+        return f"{error.name()}: {error.str()}"
+    return str(exc)
+
+
+def with_retries(call: Callable[[], _T], what: str, budget_seconds: float) -> _T:
+    """`call()`, asked again with exponential back-off (0.2 s doubling up to 5 s) while it
+    fails with a retriable broker error (`is_retriable`) and `budget_seconds` last.
+
+    Each retry is logged with the error; when the budget is spent the last error is
+    raised as KafkaRetriesExhaustedError, which says what was tried and for how long.
+    """
+    started = time.monotonic()
+    delay = _FIRST_RETRY_SECONDS
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return call()
+        except (KafkaException, KafkaUnavailableError) as exc:
+            if not is_retriable(exc):
+                raise
+            spent = time.monotonic() - started
+            if spent + delay > budget_seconds:
+                raise KafkaRetriesExhaustedError(
+                    f"{what} failed {attempts} times over {spent:.1f} s with retriable "
+                    f"broker errors, the last: {_detail(exc)}. The brokers may be restarting "
+                    "or electing leaders: the next run tries again (KAFKA_RETRY_SECONDS "
+                    "sets how long one run keeps trying)."
+                ) from exc
+            _LOG.warning(
+                "%s: %s (attempt %d); retrying in %.1f s", what, _detail(exc), attempts, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, _LONGEST_RETRY_SECONDS)
 
 
 def list_partitions(client: MetadataClient, topic: str, timeout: float) -> list[int]:
