@@ -62,6 +62,8 @@ class Settings:
     api_key_cache_seconds: int
     api_ready_max_lag_minutes: int
     api_statement_timeout_ms: int
+    api_rate_limit_per_minute: int
+    api_rate_limit_burst: int
 
     @property
     def tz(self) -> ZoneInfo:
@@ -209,6 +211,17 @@ KNOBS: tuple[Knob, ...] = (
         "5000",
         "PostgreSQL statement_timeout of the API's queries.",
     ),
+    Knob(
+        "API_RATE_LIMIT_PER_MINUTE",
+        "600",
+        "Requests a minute one API key may make on average, per API process (0: no "
+        "limit); beyond it: 429 with Retry-After. See docs/api-limits.md.",
+    ),
+    Knob(
+        "API_RATE_LIMIT_BURST",
+        "100",
+        "Requests one API key may make at once before API_RATE_LIMIT_PER_MINUTE paces it.",
+    ),
 )
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -338,4 +351,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_statement_timeout_ms=_int(
             env, "API_STATEMENT_TIMEOUT_MS", default["API_STATEMENT_TIMEOUT_MS"], 1
         ),
+        api_rate_limit_per_minute=_int(
+            env, "API_RATE_LIMIT_PER_MINUTE", default["API_RATE_LIMIT_PER_MINUTE"]
+        ),
+        api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
     )
