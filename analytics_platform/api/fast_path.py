@@ -54,7 +54,12 @@ class Shortcuts:
             self._entries.popitem(last=False)
 
     def get(self, request_key: RequestKey) -> Shortcut | None:
-        return self._entries.get(request_key)
+        shortcut = self._entries.get(request_key)
+        if shortcut is not None:
+            # Recently used: without this the entries of a busy mix went in insertion
+            # order, the most requested among them.
+            self._entries.move_to_end(request_key)
+        return shortcut
 
     def forget(self, request_key: RequestKey) -> None:
         self._entries.pop(request_key, None)
