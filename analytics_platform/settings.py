@@ -259,7 +259,8 @@ def _kafka_servers(variable: str, raw: str) -> str:
 def _timezone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a directory of the zone database (`Europe`), a name too long for a path.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise SettingsError(
             variable, raw, "unknown IANA time zone (e.g. UTC, Europe/Paris)"
         ) from None
