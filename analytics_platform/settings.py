@@ -62,6 +62,8 @@ class Settings:
     api_key_cache_seconds: int
     api_ready_max_lag_minutes: int
     api_statement_timeout_ms: int
+    api_rate_limit_per_minute: int
+    api_rate_limit_burst: int
     # Ingestion's defences (docs/event-contract.md, docs/ingest-operations.md); defaults
     # here too so that code building a Settings by hand keeps working.
     ingest_first_start: str = "earliest"
@@ -238,6 +240,15 @@ KNOBS: tuple[Knob, ...] = (
         "30",
         "A read that gets nothing from Kafka for this long while the broker is "
         "unreachable (or while messages remain to read) fails with the broker's error.",
+        "API_RATE_LIMIT_PER_MINUTE",
+        "600",
+        "Requests a minute one API key may make on average, per API process (0: no "
+        "limit); beyond it: 429 with Retry-After. See docs/api-limits.md.",
+    ),
+    Knob(
+        "API_RATE_LIMIT_BURST",
+        "100",
+        "Requests one API key may make at once before API_RATE_LIMIT_PER_MINUTE paces it.",
     ),
 )
 
@@ -278,7 +289,8 @@ def _kafka_servers(variable: str, raw: str) -> str:
 def _timezone(variable: str, raw: str) -> str:
     try:
         ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a directory of the zone database (`Europe`), a name too long for a path.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise SettingsError(
             variable, raw, "unknown IANA time zone (e.g. UTC, Europe/Paris)"
         ) from None
@@ -382,4 +394,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         kafka_retry_seconds=_int(env, "KAFKA_RETRY_SECONDS", default["KAFKA_RETRY_SECONDS"]),
         ingest_stall_seconds=_int(env, "INGEST_STALL_SECONDS", default["INGEST_STALL_SECONDS"], 1),
+        api_rate_limit_per_minute=_int(
+            env, "API_RATE_LIMIT_PER_MINUTE", default["API_RATE_LIMIT_PER_MINUTE"]
+        ),
+        api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
     )

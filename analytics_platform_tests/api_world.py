@@ -89,6 +89,8 @@ class World:
     user: str
 
     def client(self, **env: Any) -> contextlib.AbstractContextManager[TestClient]:
+        if env:
+            env = {"api_rate_limit_per_minute": "0", **env}
         settings = self.settings if not env else settings_for(database_url=self.url, **env)
         return TestClient(create_app(settings, clock=lambda: NOW))
 
@@ -107,7 +109,9 @@ def api_world(cluster: PostgresCluster) -> Iterator[World]:
     with migrated_database(cluster) as url:
         load_events(url, NOW, HISTORY_DAYS, EVENTS_PER_DAY)
         materialize(url, NOW, MARTS_HOURS_UNTIL)
-        settings = settings_for(database_url=url)
+        # No rate limit: one admin key makes hundreds of requests a second here (the
+        # limit has tests of its own).
+        settings = settings_for(database_url=url, api_rate_limit_per_minute="0")
         with psycopg.connect(url, autocommit=True) as conn:
             busiest = conn.execute(
                 "SELECT merchant_id FROM raw.transactions WHERE merchant_id IS NOT NULL "

@@ -507,3 +507,73 @@ def test_times_are_shown_in_the_requested_zone_and_read_in_it(client):
         "2026-03-10T07:00:00+07:00",
         "2026-03-11T07:00:00+07:00",
     ]
+
+
+# ------------------------------------------------------------------ start/end or days
+def _platform_total(world, mart, column, start, end, where="dimension = 'platform'"):
+    (row,) = world.query(
+        f"SELECT coalesce(sum({column}), 0) AS n FROM marts.{mart} WHERE {where} "
+        "AND bucket_start >= %s AND bucket_start < %s",
+        (start, end),
+    )
+    return row["n"]
+
+
+OLDER = (datetime(2026, 2, 2, tzinfo=UTC), datetime(2026, 2, 16, tzinfo=UTC))
+# Per endpoint: a figure of the answer and the mart total it must equal.
+DAYS_ENDPOINTS = {
+    "/success-rate": (
+        lambda b: b["overall"]["transactionCount"],
+        ("transactions_daily", "transaction_count", "dimension = 'platform' AND currency <> ''"),
+    ),
+    "/latency": (
+        lambda b: b["latency"]["transactionCount"],
+        ("transactions_daily", "transaction_count", "dimension = 'platform' AND currency = ''"),
+    ),
+    "/failures": (
+        lambda b: b["analysis"]["totalFailed"],
+        ("failures_daily", "failure_count", "dimension = 'platform'"),
+    ),
+    "/webhook-metrics": (
+        lambda b: b["deliveries"],
+        ("webhooks_daily", "deliveries", "merchant_id = '' AND webhook_event_type = ''"),
+    ),
+    "/peak-times": (
+        lambda b: sum(h["transactionCount"] for h in b["peakTimes"]),
+        ("transactions_hourly", "transaction_count", "dimension = 'platform' AND currency <> ''"),
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(DAYS_ENDPOINTS))
+def test_days_endpoints_answer_an_older_start_end_range(world, client, path):
+    figure, (mart, column, where) = DAYS_ENDPOINTS[path]
+    start, end = OLDER
+    body = get(client, path, start=start.date().isoformat(), end=end.date().isoformat())
+    assert (ts(body["window"]["start"]), ts(body["window"]["end"])) == OLDER
+    assert body["days"] == 14
+    expected = _platform_total(world, mart, column, start, end, where)
+    assert expected > 0 and figure(body) == expected
+    # `days` still works, and start alone runs up to today.
+    assert get(client, path, days=3)["days"] == 3
+    since = get(client, path, start="2026-03-10")
+    assert ts(since["window"]["end"]) == TODAY and since["days"] == 8
+
+
+@pytest.mark.parametrize("path", sorted(DAYS_ENDPOINTS))
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"days": 7, "start": "2026-02-01"}, "days"),
+        ({"days": 7, "end": "2026-02-01"}, "days"),
+        ({"start": "2026-02-10", "end": "2026-02-01"}, "end"),
+        ({"start": "2024-01-01", "end": "2026-02-01"}, "start"),
+        ({"start": "yesterday"}, "start"),
+    ],
+)
+def test_days_endpoints_refuse_both_forms_and_bad_ranges(client, path, params, param):
+    response = client.get(API + path, params=params)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "ANA_VAL_003"
+    assert param in [p["name"] for p in body["invalidParams"]]

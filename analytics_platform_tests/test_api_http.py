@@ -20,8 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from analytics_platform.api.cache import Watermarks
+from analytics_platform.api.cache import Rendered, ResponseCache, Watermarks
 from analytics_platform.api.db import Database
+from analytics_platform.api.fast_path import Shortcut, Shortcuts
 from analytics_platform.api.observability import JsonFormatter
 from analytics_platform.resources.warehouse import connect, read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
@@ -343,3 +344,29 @@ def test_response_examples_are_valid_responses():
                 model.model_validate(example)
                 checked += 1
     assert checked >= 2
+
+
+def test_answers_the_fast_path_repeats_stay_cached_longest():
+    cache = ResponseCache(Watermarks(), max_entries=2)
+    shortcuts = Shortcuts(max_entries=2)
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+
+    async def fill(key: str) -> None:
+        async def render() -> Rendered:
+            return Rendered(key.encode(), "application/json", f'"{key}"', None, {})
+
+        await cache.get(key, (), render)
+        shortcuts.remember((key, b"", b"k", b""), Shortcut(key, "/x", later))
+
+    async def scenario() -> None:
+        await fill("hot")
+        await fill("a")
+        # The fast path repeats "hot", then a new answer arrives: "a" goes, not "hot".
+        assert shortcuts.get(("hot", b"", b"k", b"")) is not None
+        assert cache.peek("hot") is not None
+        await fill("b")
+
+    asyncio.run(scenario())
+    assert cache.peek("hot") is not None and cache.peek("a") is None
+    assert shortcuts.get(("hot", b"", b"k", b"")) is not None
+    assert shortcuts.get(("a", b"", b"k", b"")) is None

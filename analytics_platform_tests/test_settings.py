@@ -25,6 +25,10 @@ def test_dagster_pg_url_defaults_to_database_url_but_can_differ():
     ("variable", "value", "problem"),
     [
         ("REPORTING_TIMEZONE", "Mars/Olympus", "unknown IANA time zone"),
+        ("REPORTING_TIMEZONE", "Europe", "unknown IANA time zone"),
+        ("REPORTING_TIMEZONE", "x" * 300, "unknown IANA time zone"),
+        ("API_RATE_LIMIT_PER_MINUTE", "-1", "must be at least 0"),
+        ("API_RATE_LIMIT_BURST", "0", "must be at least 1"),
         ("DATABASE_URL", "mysql://u@h/db", "expected a postgresql:// URL"),
         ("DATABASE_URL", "host=a port", "malformed connection string"),
         ("DAGSTER_PG_URL", "http://example", "expected a postgresql:// URL"),

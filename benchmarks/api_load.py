@@ -19,6 +19,18 @@ runs). The load average at the start is reported too.
 
 Targets (issue 5): /dashboard p95 under 10 ms at concurrency 10, over 1,500 requests/s
 at concurrency 50. The seeds promise p95 under 500 ms for dashboard APIs.
+
+The mix (issue 12): one request repeated measures the cache. `api_mix_*` sends what a
+fleet of clients does instead: 100 merchant keys (the busiest merchants) and the admin
+key, over dashboard, realtime, trends, peak times, success rate, latency and revenue,
+with several windows (`days`, start/end) and presentation zones. A hot set of
+MIX_HOT_REQUESTS distinct requests is sent once before measuring; then each request is,
+with probability MIX_HIT_SHARE, one of the hot set (a cache hit) and otherwise one never
+sent before (computed from the marts). The hit share actually served is read back from
+the API's access log. Targets: p95 at most 10 ms at concurrency 10 and at least 2,000
+requests/s at 50 (1 worker, API_WORKERS' default; 2 workers reported beside). The
+per-key rate limit is on, with a budget no run spends, so its cost is in the figures.
+`API_LOAD_MIX_ONLY=1` runs only the mix.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import random
 import re
 import resource
 import signal
@@ -37,7 +50,7 @@ import time
 import urllib.request
 import uuid
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -64,6 +77,15 @@ WARMUP = 1.5
 WORKER_COUNTS = (1, 2)
 TZ = "UTC"
 ROOT = Path(__file__).resolve().parent.parent
+MIX_MERCHANT_KEYS = 100
+MIX_HOT_REQUESTS = 1_000
+MIX_HIT_SHARE = 0.8
+# Longer than any run can use at the rates measured (a run wraps around otherwise).
+MIX_SEQUENCE = 60_000
+MIX_ZONES = ("UTC", "Asia/Jakarta", "Europe/Paris", "America/New_York")
+MIX_DAYS = (1, 7, 14, 30)
+# Never spent by a run: the limiter runs (and costs what it costs) but refuses nothing.
+BENCH_RATE_LIMIT_PER_MINUTE = 100_000_000
 
 
 # ------------------------------------------------------------------ data
@@ -144,6 +166,8 @@ def api_server(url: str, log_path: Path, workers: int) -> Any:
         "API_WORKERS": str(workers),
         "API_PORT": str(port),
         "API_HOST": "127.0.0.1",
+        "API_RATE_LIMIT_PER_MINUTE": str(BENCH_RATE_LIMIT_PER_MINUTE),
+        "API_RATE_LIMIT_BURST": str(BENCH_RATE_LIMIT_PER_MINUTE),
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -216,8 +240,15 @@ class _Connection(asyncio.Protocol):
 
 
 async def _load(
-    port: int, payload: bytes, concurrency: int, warmup: float, duration: float, out: Any
+    port: int,
+    payloads: list[bytes],
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    out: Any,
 ) -> dict:
+    """Each connection sends the next of `payloads` (in order, wrapping around) until
+    the time is up; a single payload is one request repeated."""
     loop = asyncio.get_running_loop()
     connections = []
     for _ in range(concurrency):
@@ -231,13 +262,18 @@ async def _load(
     # Tells the parent to read the server's CPU counters: the measured part starts.
     loop.call_later(warmup, out.send, "measuring")
 
+    position = 0
+    count = len(payloads)
+
     async def worker(connection: _Connection) -> None:
-        nonlocal errors
+        nonlocal errors, position
         clock = time.perf_counter
         while True:
             sent = clock()
             if sent >= stop:
                 return
+            payload = payloads[position % count]
+            position += 1
             status = await connection.request(payload)
             done = clock()
             if sent >= measure_from:
@@ -261,20 +297,27 @@ async def _load(
     return {"latencies": latencies, "errors": errors, "client_cpu": cpu, "seconds": duration}
 
 
-def _client(port: int, payload: bytes, concurrency: int, out: Any) -> None:
+def _client(port: int, payloads: list[bytes], concurrency: int, out: Any) -> None:
     import uvloop
 
-    out.send(uvloop.run(_load(port, payload, concurrency, WARMUP, DURATION, out)))
+    out.send(uvloop.run(_load(port, payloads, concurrency, WARMUP, DURATION, out)))
 
 
-def run_load(port: int, server_pid: int, path: str, key: str, concurrency: int) -> dict:
-    payload = (
+def _payload(path: str, key: str) -> bytes:
+    return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
         "Accept: application/json\r\n\r\n"
     ).encode()
+
+
+def run_load(port: int, server_pid: int, path: str, key: str, concurrency: int) -> dict:
+    return run_sequence(port, server_pid, [_payload(path, key)], concurrency)
+
+
+def run_sequence(port: int, server_pid: int, payloads: list[bytes], concurrency: int) -> dict:
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    client = context.Process(target=_client, args=(port, payload, concurrency, send))
+    client = context.Process(target=_client, args=(port, payloads, concurrency, send))
     client.start()
     send.close()  # the child's copy is the only writer: a crash ends recv() with EOFError
     try:
@@ -301,6 +344,135 @@ def run_load(port: int, server_pid: int, path: str, key: str, concurrency: int) 
         "server_cpu_us": (server_after - server_before) / n * 1e6 if n else None,
         "client_cpu_us": result["client_cpu"] / n * 1e6 if n else None,
     }
+
+
+# ------------------------------------------------------------------ the mix
+def _mix_request(rng: random.Random, keys: list[str], today: date) -> tuple[str, str]:
+    """One request of the mix: (path with query, key). Half the windowed requests use
+    `days`, half start/end, so the cold ones never run out."""
+    key = rng.choice(keys)
+    zone = quote(rng.choice(MIX_ZONES))
+    endpoint = rng.choices(
+        ("dashboard", "realtime", "trends", "peak-times", "success-rate", "latency", "revenue"),
+        weights=(3, 1, 2, 1, 1, 1, 2),
+    )[0]
+    base = "/api/v1/analytics/"
+    if endpoint in ("dashboard", "realtime"):
+        return f"{base}{endpoint}?timezone={zone}", key
+    if endpoint == "trends":
+        return f"{base}trends/{rng.choice(('today', 'week', 'month'))}?timezone={zone}", key
+    if endpoint != "revenue" and rng.random() < 0.5:
+        return f"{base}{endpoint}?days={rng.choice(MIX_DAYS)}&timezone={zone}", key
+    start = today - timedelta(days=rng.randint(2, DAYS - 1))
+    end = min(today, start + timedelta(days=rng.randint(1, 30)))
+    query = f"start={start}&end={end}&timezone={zone}"
+    if endpoint == "revenue":
+        query = f"interval=day&{query}"
+    return f"{base}{endpoint}?{query}", key
+
+
+def mix_sequence(
+    keys: list[str], today: date, hot_seed: int, run_seed: int
+) -> tuple[list[bytes], list[bytes]]:
+    """The hot set (from `hot_seed`), and a run's sequence of MIX_SEQUENCE requests (from
+    `run_seed`): MIX_HIT_SHARE of them from the hot set, the rest each new (none repeats
+    or is in the hot set; runs with other seeds collide with it only by chance, in a
+    space of millions)."""
+    rng = random.Random(hot_seed)
+    hot: dict[tuple[str, str], None] = {}
+    while len(hot) < MIX_HOT_REQUESTS:
+        hot[_mix_request(rng, keys, today)] = None
+    seen = set(hot)
+    hot_list = list(hot)
+    rng = random.Random(run_seed)
+    sequence = []
+    for _ in range(MIX_SEQUENCE):
+        if rng.random() < MIX_HIT_SHARE:
+            request = rng.choice(hot_list)
+        else:
+            request = _mix_request(rng, keys, today)
+            while request in seen:
+                request = _mix_request(rng, keys, today)
+            seen.add(request)
+        sequence.append(_payload(*request))
+    return [_payload(*r) for r in hot_list], sequence
+
+
+async def _send_all(port: int, payloads: list[bytes], concurrency: int) -> int:
+    """Each payload once, `concurrency` at a time; the count of non-200 answers."""
+    loop = asyncio.get_running_loop()
+    queue = list(reversed(payloads))
+    failed = 0
+
+    async def worker() -> None:
+        nonlocal failed
+        _, connection = await loop.create_connection(_Connection, "127.0.0.1", port)
+        while queue:
+            if await connection.request(queue.pop()) != 200:
+                failed += 1
+        connection.transport.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return failed
+
+
+def _cache_share(log_path: Path, offset: int) -> tuple[float | None, int]:
+    """Share of the requests logged after `offset` that the cache answered, and the new
+    offset (the API's access log: one JSON line per request with its `cache` field)."""
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        text = log.read()
+    hits = text.count(b'"cache": "hit"') + text.count(b'"cache":"hit"')
+    misses = text.count(b'"cache": "miss"') + text.count(b'"cache":"miss"')
+    total = hits + misses
+    return (hits / total if total else None), offset + len(text)
+
+
+def mix_keys(url: str, admin_key: str) -> list[str]:
+    """Keys of the MIX_MERCHANT_KEYS busiest merchants, and the admin key."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        merchants = [
+            m
+            for (m,) in conn.execute(
+                "SELECT merchant_id FROM raw.transactions WHERE merchant_id IS NOT NULL "
+                "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT %s",
+                (MIX_MERCHANT_KEYS,),
+            )
+        ]
+        keys = [create_api_key(conn, name=f"bench {m}", scope=f"merchant:{m}") for m in merchants]
+    return [*keys, admin_key]
+
+
+def measure_mix(
+    metrics: dict, port: int, pid: int, log_path: Path, keys: list[str], workers: int
+) -> None:
+    today = _day(datetime.now(UTC)).date()
+    hot, _ = mix_sequence(keys, today, workers, 0)
+    failed = asyncio.run(_send_all(port, hot, 10))
+    metrics[f"api_mix_w{workers}_hot_set_non_200"] = _metric(failed, "responses", 0)
+    offset = log_path.stat().st_size
+    for concurrency in CONCURRENCIES:
+        _, sequence = mix_sequence(keys, today, workers, 100 * workers + concurrency)
+        result = run_sequence(port, pid, sequence, concurrency)
+        share, offset = _cache_share(log_path, offset)
+        name = "api_mix" if workers == 1 else f"api_mix_w{workers}"
+        _record_mix(metrics, f"{name}_c{concurrency}", result, share)
+
+
+def _record_mix(metrics: dict, prefix: str, r: dict, share: float | None) -> None:
+    headline = prefix.startswith("api_mix_c")
+    metrics[f"{prefix}_rps"] = _metric(
+        r["rps"], "req/s", 2000.0 if headline and prefix.endswith("_c50") else None
+    )
+    metrics[f"{prefix}_p50_ms"] = _metric(r["p50"], "ms")
+    metrics[f"{prefix}_p95_ms"] = _metric(
+        r["p95"], "ms", 10.0 if headline and prefix.endswith("_c10") else None
+    )
+    metrics[f"{prefix}_p99_ms"] = _metric(r["p99"], "ms")
+    metrics[f"{prefix}_non_200"] = _metric(r["errors"], "responses", 0)
+    metrics[f"{prefix}_cache_hit_share"] = _metric(share, "", MIX_HIT_SHARE)
+    metrics[f"{prefix}_server_cpu_per_req_us"] = _metric(r["server_cpu_us"], "us")
+    metrics[f"{prefix}_client_cpu_per_req_us"] = _metric(r["client_cpu_us"], "us")
 
 
 # ------------------------------------------------------------------ benchmark
@@ -347,8 +519,14 @@ def _measure(url: str, tmp: Path) -> dict[str, dict]:
             f"&end={today}&limit=100"
         ),
     }
+    keys = mix_keys(url, key)
+    only_mix = os.environ.get("API_LOAD_MIX_ONLY") == "1"
     for workers in WORKER_COUNTS:
-        with api_server(url, tmp / f"api-{workers}.log", workers) as (port, pid):
+        log_path = tmp / f"api-{workers}.log"
+        with api_server(url, log_path, workers) as (port, pid):
+            measure_mix(metrics, port, pid, log_path, keys, workers)
+            if only_mix:
+                continue
             for name, path in paths.items():
                 first = _first_request_ms(port, path, key)
                 metrics[f"api_{name}_w{workers}_first_request_ms"] = _metric(first, "ms")

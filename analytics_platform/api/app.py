@@ -25,9 +25,11 @@ from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
+from analytics_platform.api.rate_limit import RateLimiter
 from analytics_platform.api.routers import health, metrics, users
 from analytics_platform.api.serving import API_PREFIX
 from analytics_platform.api.state import ApiState
+from analytics_platform.api.zones import Zones
 from analytics_platform.settings import Settings, load_settings
 
 # How often the response cache re-reads its watermarks: new materializations show within
@@ -86,17 +88,24 @@ def create_app(
         metrics=Metrics(),
         shortcuts=Shortcuts(),
         clock=clock or _now,
+        zones=Zones(),
+        limiter=RateLimiter(settings.api_rate_limit_per_minute, settings.api_rate_limit_burst),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await db.open()
-        try:
-            # One reading before serving, so the first responses are not computed
-            # against empty watermarks; a database that is down must not block startup.
-            await asyncio.wait_for(watermarks.refresh(db, state.clock()), timeout=3.0)
-        except Exception as exc:  # the follower below keeps trying and logs
-            log.warning("watermarks not read at startup: %s", str(exc).strip() or type(exc))
+        # One reading before serving, so the first responses are not computed against
+        # empty watermarks; a database that is down must not block startup (the
+        # follower, and for the zones the first request, try again).
+        for what, reading in (
+            ("watermarks", lambda: watermarks.refresh(db, state.clock())),
+            ("time zones", lambda: state.zones.load(db)),
+        ):
+            try:
+                await asyncio.wait_for(reading(), timeout=3.0)
+            except Exception as exc:
+                log.warning("%s not read at startup: %s", what, str(exc).strip() or type(exc))
         follower = asyncio.create_task(
             watermarks.follow(db, WATERMARK_INTERVAL_SECONDS, state.clock)
         )
@@ -129,6 +138,7 @@ def create_app(
         FastPath,
         shortcuts=state.shortcuts,
         keys=state.keys,
+        limiter=state.limiter,
         cache=state.cache,
         clock=state.clock,
         prefix=API_PREFIX,

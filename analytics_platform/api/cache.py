@@ -135,6 +135,9 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None or not self._valid(entry):
             return None
+        # A hit of the fast path counts as a use too, or the entries it serves most
+        # would be the first evicted.
+        self._entries.move_to_end(key)
         self.hits += 1
         return entry.rendered
 

@@ -6,6 +6,7 @@ takes `days` or `timezone` documents and validates it the same way.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
@@ -17,9 +18,10 @@ from fastapi.security import APIKeyHeader
 from analytics_platform.api.auth import Principal
 from analytics_platform.api.errors import ApiError, invalid
 from analytics_platform.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from analytics_platform.api.periods import zone
+from analytics_platform.api.periods import MAX_RANGE_DAYS
 from analytics_platform.api.queries.common import Subject
 from analytics_platform.api.state import ApiState
+from analytics_platform.api.zones import MAX_ZONE_NAME
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -37,8 +39,27 @@ def state_of(request: Request) -> ApiState:
 async def authenticate(
     request: Request, api_key: Annotated[str | None, Security(api_key_header)] = None
 ) -> Principal:
-    principal = await state_of(request).keys.verify(api_key)
+    """The caller's key, verified and within its rate limit."""
+    if len(request.headers.getlist("x-api-key")) > 1:
+        # Proxies and frameworks disagree on which of several headers counts.
+        raise ApiError(
+            "ANA_AUTH_004", "send exactly one X-API-Key header; this request has several"
+        )
+    state = state_of(request)
+    principal = await state.keys.verify(api_key)
     request.scope["state"]["key_prefix"] = principal.key_prefix
+    if (retry_after := state.limiter.take(principal.key_id)) is not None:
+        state.metrics.rate_limited.labels(principal.scope.kind).inc()
+        raise ApiError(
+            "ANA_RATE_001",
+            f"API key {principal.key_prefix} made more than "
+            f"{state.settings.api_rate_limit_per_minute} requests a minute (bursts up to "
+            f"{state.settings.api_rate_limit_burst}); retry after {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    if not state.zones.loaded:
+        # Read at startup unless the database was down then.
+        await state.zones.load(state.db)
     return principal
 
 
@@ -51,7 +72,7 @@ TimezoneParam = Annotated[
         "start/end without an offset are read (default: REPORTING_TIMEZONE). Buckets are "
         "always cut in the reporting time zone.",
         examples=["Asia/Jakarta"],
-        max_length=64,
+        max_length=MAX_ZONE_NAME,
     ),
 ]
 MerchantParam = Annotated[
@@ -65,11 +86,12 @@ MerchantParam = Annotated[
     ),
 ]
 DaysParam = Annotated[
-    int,
+    int | None,
     Query(
-        description="Number of complete days before today (in the reporting time zone).",
+        description="Number of complete days before today (in the reporting time zone); "
+        "or give start/end instead (not both). Default: the endpoint's, below.",
         ge=1,
-        le=366,
+        le=MAX_RANGE_DAYS,
         examples=[30],
     ),
 ]
@@ -156,12 +178,39 @@ def context(
                 params=[("merchant_id", "not available here")],
             )
         subject = Subject(merchant_id)
-    tz = zone(timezone) if timezone else state.settings.tz
+    tz = state.zones.zone(timezone) if timezone else state.settings.tz
     return Context(state, principal, subject, tz, state.clock())
 
 
 async def reject_nul_characters(request: Request) -> None:
-    """Refuse NUL in any parameter: PostgreSQL text cannot hold it (a 500 otherwise)."""
+    """Refuse NUL in any parameter or JSON body field: PostgreSQL text cannot hold it
+    (a DataError, so a 500, otherwise)."""
     for name, value in (*request.query_params.multi_items(), *request.path_params.items()):
         if isinstance(value, str) and "\x00" in value:
             raise invalid(name, "must not contain NUL (0x00) characters")
+    if request.method in ("POST", "PUT", "PATCH"):
+        # FastAPI has read (and cached) the body and found it valid JSON by now.
+        raw = await request.body()
+        try:
+            document = json.loads(raw) if raw else None
+        except ValueError:
+            return  # the body's validation reports it
+        if (where := _nul_in(document, "body")) is not None:
+            raise invalid(where, "must not contain NUL (0x00) characters")
+
+
+def _nul_in(value: object, path: str) -> str | None:
+    """The path of the first string (value or object key) holding NUL, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if "\x00" in key:
+                return path
+            if (found := _nul_in(inner, f"{path}.{key}")) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            if (found := _nul_in(inner, f"{path}.{index}")) is not None:
+                return found
+    return None

@@ -22,6 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
+# Longest echo of client input in a problem document: a parameter of 5,000 characters
+# must not come back whole (in `instance`, `detail` or `invalidParams`).
+MAX_ECHO = 80
+MAX_INSTANCE = 512
+MAX_DETAIL = 1024
+
 log = logging.getLogger("analytics_platform.api")
 
 
@@ -44,6 +50,8 @@ _KINDS = (
     ErrorKind("ANA_AUTH_001", 401, "API key missing"),
     ErrorKind("ANA_AUTH_002", 401, "API key invalid or revoked"),
     ErrorKind("ANA_AUTH_003", 403, "Not allowed for this key's scope"),
+    ErrorKind("ANA_AUTH_004", 400, "More than one API key"),
+    ErrorKind("ANA_RATE_001", 429, "Rate limit exceeded"),
     ErrorKind("ANA_SYS_001", 500, "Internal error"),
     ErrorKind("ANA_SYS_002", 503, "Database unavailable"),
     ErrorKind("ANA_SYS_003", 503, "Query timed out"),
@@ -105,6 +113,18 @@ def invalid(name: str, reason: str, code: str = "ANA_VAL_002") -> ApiError:
     return ApiError(code, f"{name}: {reason}", params=[(name, reason)])
 
 
+def truncate(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters and a note of how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text) - limit} more characters)"
+
+
+def echo(value: str) -> str:
+    """Client input quoted for a message, cut to MAX_ECHO characters."""
+    return repr(truncate(value, MAX_ECHO))
+
+
 def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
@@ -122,11 +142,15 @@ def problem_response(
         type=f"urn:analytics-platform:{code}",
         title=kind.title,
         status=kind.status,
-        detail=detail,
-        instance=target,
+        detail=truncate(detail, MAX_DETAIL),
+        instance=truncate(target, MAX_INSTANCE),
         code=code,
         request_id=request_id_of(request),
-        invalid_params=[InvalidParam(name=n, reason=r) for n, r in params] or None,
+        invalid_params=[
+            InvalidParam(name=truncate(n, MAX_ECHO), reason=truncate(r, MAX_DETAIL))
+            for n, r in params
+        ]
+        or None,
     )
     return Response(
         body.model_dump_json(by_alias=True, exclude_none=True),
@@ -149,9 +173,19 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, exc.kind.code, exc.detail, exc.params, exc.headers)
 
 
+def _validation_param(error: Mapping[str, Any]) -> tuple[str, str]:
+    if error.get("type") == "json_invalid":
+        # FastAPI reports it at `body.<offset>` as "JSON decode error".
+        reason = (error.get("ctx") or {}).get("error") or "malformed"
+        loc = error.get("loc", ())
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return "body", f"request body is not valid JSON: {reason}{where}"
+    return _location(error.get("loc", ())), str(error.get("msg", "invalid"))
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    params = [(_location(e.get("loc", ())), str(e.get("msg", "invalid"))) for e in exc.errors()]
+    params = [_validation_param(e) for e in exc.errors()]
     detail = "; ".join(f"{n}: {r}" for n, r in params) or "invalid request"
     return problem_response(request, "ANA_VAL_002", detail, params)
 
@@ -216,7 +250,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` documenting the problem documents a route can return."""
     by_status: dict[int, list[str]] = {}
-    for code in ("ANA_AUTH_001", "ANA_AUTH_002", "ANA_SYS_001", "ANA_SYS_002", *codes):
+    common = ("ANA_AUTH_001", "ANA_AUTH_002", "ANA_AUTH_004", "ANA_RATE_001")
+    for code in (*common, "ANA_SYS_001", "ANA_SYS_002", *codes):
         by_status.setdefault(ERRORS[code].status, []).append(code)
     return {
         status: {

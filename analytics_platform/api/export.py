@@ -7,20 +7,19 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from analytics_platform.api.errors import ApiError
+from analytics_platform.api.errors import ApiError, echo
 
 JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 FORMATS = ("json", "csv")
 
 
-def negotiate(format_param: str | None, accept: str | None) -> str:
-    """'json' or 'csv': `format` wins; else the first of Accept's types we can produce
-    (no Accept, or */*: json); ANA_VAL_006 when Accept allows neither."""
-    if format_param is not None:
-        return format_param
-    if not accept:
-        return "json"
+_JSON_TYPES = ("application/json", "application/*", "*/*", "application/problem+json")
+_CSV_TYPES = ("text/csv", "text/*")
+
+
+def _acceptable(accept: str) -> list[str]:
+    """The media types Accept allows (q > 0), most preferred first."""
     ranked = []
     for position, part in enumerate(accept.split(",")):
         media, *params = (p.strip() for p in part.split(";"))
@@ -32,20 +31,39 @@ def negotiate(format_param: str | None, accept: str | None) -> str:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
-        ranked.append((-quality, position, media.lower()))
-    for negative_quality, _, media in sorted(ranked):
-        if negative_quality >= 0:
-            continue
-        if media in ("application/json", "application/*", "*/*", "application/problem+json"):
-            return "json"
-        if media in ("text/csv", "text/*"):
-            return "csv"
-    raise ApiError(
+        if quality > 0:
+            ranked.append((-quality, position, media.lower()))
+    return [media for _, _, media in sorted(ranked)]
+
+
+def _not_acceptable(accept: str, produces: str) -> ApiError:
+    return ApiError(
         "ANA_VAL_006",
-        f"cannot answer with any of Accept: {accept!r}; ask for application/json or "
-        "text/csv, or pass format=json|csv",
-        params=[("Accept", "application/json or text/csv")],
+        f"cannot answer with any of Accept: {echo(accept)}; ask for {produces}",
+        params=[("Accept", produces)],
     )
+
+
+def negotiate(format_param: str | None, accept: str | None) -> str:
+    """'json' or 'csv': `format` wins; else the first of Accept's types we can produce
+    (no Accept, or */*: json); ANA_VAL_006 when Accept allows neither."""
+    if format_param is not None:
+        return format_param
+    if not accept:
+        return "json"
+    for media in _acceptable(accept):
+        if media in _JSON_TYPES:
+            return "json"
+        if media in _CSV_TYPES:
+            return "csv"
+    raise _not_acceptable(accept, "application/json or text/csv, or pass format=json|csv")
+
+
+def require_json(accept: str | None) -> None:
+    """For endpoints without an export: ANA_VAL_006 unless Accept allows JSON (no
+    Accept allows everything)."""
+    if accept and not any(media in _JSON_TYPES for media in _acceptable(accept)):
+        raise _not_acceptable(accept, "application/json (this endpoint has no CSV export)")
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:

@@ -6,8 +6,9 @@ a GET with a cached response, it records the exact request (path, query string, 
 Accept) against the response's cache key. An identical request is answered from here
 while everything the first answer depended on still holds:
 
-- the key was verified less than API_KEY_CACHE_SECONDS ago (else: the full path, which
-  checks it against the database again);
+- the request carries one X-API-Key, verified less than API_KEY_CACHE_SECONDS ago (else:
+  the full path, which checks it against the database again, or refuses several keys);
+- the key's rate limit has a token left (else: the full path answers 429);
 - the response cache entry is still valid (the watermarks of its sources did not move);
 - the clock has not reached the next reporting hour, before which none of the windows the
   route resolved ("today", "the last 7 days", the current hour) can change.
@@ -27,6 +28,7 @@ from typing import Any
 from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.cache import Rendered, ResponseCache
 from analytics_platform.api.observability import ASGIApp, Message, Receive, Scope, Send
+from analytics_platform.api.rate_limit import RateLimiter
 
 RequestKey = tuple[str, bytes, bytes, bytes]
 
@@ -52,7 +54,12 @@ class Shortcuts:
             self._entries.popitem(last=False)
 
     def get(self, request_key: RequestKey) -> Shortcut | None:
-        return self._entries.get(request_key)
+        shortcut = self._entries.get(request_key)
+        if shortcut is not None:
+            # Recently used: without this the entries of a busy mix went in insertion
+            # order, the most requested among them.
+            self._entries.move_to_end(request_key)
+        return shortcut
 
     def forget(self, request_key: RequestKey) -> None:
         self._entries.pop(request_key, None)
@@ -66,6 +73,7 @@ class FastPath:
         app: ASGIApp,
         shortcuts: Shortcuts,
         keys: KeyVerifier,
+        limiter: RateLimiter,
         cache: ResponseCache,
         clock: Callable[[], datetime],
         prefix: str,
@@ -73,6 +81,7 @@ class FastPath:
         self.app = app
         self.shortcuts = shortcuts
         self.keys = keys
+        self.limiter = limiter
         self.cache = cache
         self.clock = clock
         self.prefix = prefix
@@ -88,6 +97,8 @@ class FastPath:
         api_key = accept = if_none_match = b""
         for name, value in scope["headers"]:
             if name == b"x-api-key":
+                if api_key:
+                    return False  # several keys: the full path refuses the request
                 api_key = value
             elif name == b"accept":
                 accept = value
@@ -106,6 +117,8 @@ class FastPath:
         if principal is None or rendered is None or self.clock() >= shortcut.valid_until:
             self.shortcuts.forget(request_key)
             return False
+        if self.limiter.take(principal.key_id) is not None:
+            return False  # spent: the full path answers 429 (and counts it)
         state = scope.setdefault("state", {})
         state["key_prefix"] = principal.key_prefix
         state["cache"] = "hit"

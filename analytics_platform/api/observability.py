@@ -121,6 +121,12 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "analytics_api_rate_limited",
+            "Requests refused with 429 because their key's rate limit was spent, by key scope",
+            ["scope"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

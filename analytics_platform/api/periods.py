@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from analytics_platform.api.errors import ApiError, invalid
+from analytics_platform.api.errors import ApiError, echo, invalid
 from analytics_platform.rollups.families import Grain
 
 # The longest series a request may ask for, whatever its grain.
@@ -43,16 +43,6 @@ class Window:
     def key(self) -> tuple[str, str]:
         start, end = self.utc
         return start.isoformat(), end.isoformat()
-
-
-def zone(name: str, parameter: str = "timezone") -> ZoneInfo:
-    """An IANA zone, or ANA_VAL_004 naming the parameter."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise invalid(
-            parameter, f"unknown IANA time zone {name!r} (e.g. UTC, Europe/Paris)", "ANA_VAL_004"
-        ) from None
 
 
 def midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -162,11 +152,12 @@ def parse_instant(text: str, tz: ZoneInfo, parameter: str) -> datetime:
     except ValueError:
         raise invalid(
             parameter,
-            f"{text!r} is not an ISO 8601 date or time (e.g. 2024-05-01 or 2024-05-01T10:00:00Z)",
+            f"{echo(text)} is not an ISO 8601 date or time "
+            "(e.g. 2024-05-01 or 2024-05-01T10:00:00Z)",
             "ANA_VAL_003",
         ) from None
     if not _EARLIEST <= value.replace(tzinfo=None) <= _LATEST:
-        raise invalid(parameter, f"{text!r} is outside the years 1970-2200", "ANA_VAL_003")
+        raise invalid(parameter, f"{echo(text)} is outside the years 1970-2200", "ANA_VAL_003")
     return value if value.tzinfo else value.replace(tzinfo=tz)
 
 
@@ -206,3 +197,49 @@ def explicit_window(
             params=[("start", f"range longer than {MAX_BUCKETS} {grain} buckets")],
         )
     return Window(first, last)
+
+
+# The longest range the `days` endpoints take, as days or as start/end.
+MAX_RANGE_DAYS = 366
+
+
+def days_or_range(
+    days: int | None,
+    start: str | None,
+    end: str | None,
+    default_days: int,
+    now: datetime,
+    reporting_tz: ZoneInfo,
+    tz: ZoneInfo,
+) -> tuple[int, Window]:
+    """The window of an endpoint that takes `days` (complete days before today, in the
+    reporting zone) or `start`/`end` (read in `tz`; start alone runs to today, end alone
+    goes back `default_days`), and the days it spans (rounded up). ANA_VAL_003 for both
+    forms at once, an empty range or one longer than MAX_RANGE_DAYS."""
+    if days is not None and (start or end):
+        raise ApiError(
+            "ANA_VAL_003",
+            "give either days (the last N complete days) or start/end, not both",
+            params=[("days", "not with start/end")],
+        )
+    if not start and not end:
+        count = days or default_days
+        return count, last_days(now, reporting_tz, count)
+    last = parse_instant(end, tz, "end") if end else last_days(now, reporting_tz, 1).end
+    first = parse_instant(start, tz, "start") if start else last - timedelta(days=default_days)
+    if last <= first:
+        raise ApiError(
+            "ANA_VAL_003",
+            f"end ({last.isoformat()}) must be after start ({first.isoformat()}); "
+            "ranges are half-open [start, end)",
+            params=[("end", "must be after start")],
+        )
+    span = last - first
+    if span > timedelta(days=MAX_RANGE_DAYS):
+        raise ApiError(
+            "ANA_VAL_003",
+            f"[{first.isoformat()}, {last.isoformat()}) is longer than {MAX_RANGE_DAYS} "
+            "days; ask for it in parts",
+            params=[("start", f"range longer than {MAX_RANGE_DAYS} days")],
+        )
+    return -(-span // timedelta(days=1)), Window(first, last)

@@ -138,6 +138,18 @@ class Change(ApiModel):
     direction: Literal["up", "down", "flat"] = Field(examples=["up"])
 
 
+class CountChange(ApiModel):
+    """Like Change, for a count: whole numbers, the change too."""
+
+    current: int = Field(examples=[450])
+    previous: int = Field(examples=[400])
+    change: int = Field(examples=[50])
+    change_percent: float | None = Field(
+        description="change / previous in percent; null when previous is 0", examples=[12.5]
+    )
+    direction: Literal["up", "down", "flat"] = Field(examples=["up"])
+
+
 class MoneyChange(ApiModel):
     """Like Change, for money; an average is null in a period without successes."""
 
@@ -152,6 +164,12 @@ class Periods(ApiModel):
     today: Change
     this_week: Change
     this_month: Change
+
+
+class CountPeriods(ApiModel):
+    today: CountChange
+    this_week: CountChange
+    this_month: CountChange
 
 
 class MoneyPeriods(ApiModel):
@@ -236,7 +254,7 @@ class Dashboard(ApiModel):
     as_of: datetime = Field(description="end of the closed hours compared (current hour start)")
     windows: DashboardWindows
     revenue: dict[str, MoneyPeriods] = Field(description="per currency")
-    transactions: Periods
+    transactions: CountPeriods
     success_rate: Periods = Field(description="percent; change in percentage points")
     average_value: dict[str, MoneyPeriods] = Field(description="per currency")
 

@@ -1,4 +1,5 @@
-"""What one API process holds: settings, pool, key verifier, caches, metrics, clock."""
+"""What one API process holds: settings, pool, key verifier, caches, metrics, clock,
+the accepted time zones and the per-key rate limits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from analytics_platform.api.cache import ResponseCache, Watermarks
 from analytics_platform.api.db import Database
 from analytics_platform.api.fast_path import Shortcuts
 from analytics_platform.api.observability import Metrics
+from analytics_platform.api.rate_limit import RateLimiter
+from analytics_platform.api.zones import Zones
 from analytics_platform.settings import Settings
 
 
@@ -24,3 +27,5 @@ class ApiState:
     metrics: Metrics
     shortcuts: Shortcuts
     clock: Callable[[], datetime]
+    zones: Zones
+    limiter: RateLimiter

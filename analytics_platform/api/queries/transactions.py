@@ -33,6 +33,8 @@ from analytics_platform.api.queries.common import (
 )
 from analytics_platform.api.schemas import (
     Change,
+    CountChange,
+    CountPeriods,
     DailyLatency,
     DailyRate,
     Dashboard,
@@ -192,6 +194,17 @@ def change(current: float, previous: float) -> Change:
     )
 
 
+def count_change(current: int, previous: int) -> CountChange:
+    delta = current - previous
+    return CountChange(
+        current=current,
+        previous=previous,
+        change=delta,
+        change_percent=percent(delta, previous),
+        direction=_direction(delta),  # type: ignore[arg-type]
+    )
+
+
 def money_change(current: Decimal | None, previous: Decimal | None) -> MoneyChange:
     delta = None if current is None or previous is None else current - previous
     return MoneyChange(
@@ -220,6 +233,16 @@ async def dashboard(ask: Ask) -> tuple[Dashboard, Freshness]:
             }
         )
 
+    def counts(figure: Any) -> CountPeriods:
+        return CountPeriods(
+            **{
+                c.name: count_change(
+                    int(figure(tallies[c.name])), int(figure(tallies["previous_" + c.name]))
+                )
+                for c in comparisons
+            }
+        )
+
     def money(figure: Any) -> dict[str, MoneyPeriods]:
         return {
             currency: MoneyPeriods(
@@ -238,7 +261,7 @@ async def dashboard(ask: Ask) -> tuple[Dashboard, Freshness]:
         as_of=ask.at(comparisons[0].current.end),
         windows=DashboardWindows(**{name: ask.window(w) for name, w in windows.items()}),
         revenue=money(lambda t, c: t.revenue.get(c, Decimal(0))),
-        transactions=periods(lambda t: t.transaction_count),
+        transactions=counts(lambda t: t.transaction_count),
         success_rate=periods(lambda t: t.success_rate or 0.0),
         average_value=money(lambda t, c: t.averages().get(c)),
     )

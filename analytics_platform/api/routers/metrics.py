@@ -22,7 +22,7 @@ from analytics_platform.api.deps import (
     context,
 )
 from analytics_platform.api.errors import ApiError, error_responses
-from analytics_platform.api.export import negotiate
+from analytics_platform.api.export import negotiate, require_json
 from analytics_platform.api.pagination import DEFAULT_LIMIT
 from analytics_platform.api.queries import transactions as tx
 from analytics_platform.api.queries import webhooks
@@ -42,8 +42,13 @@ from analytics_platform.rollups.families import Grain
 
 router = APIRouter(tags=["payments"])
 
-_SCOPED = error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_AUTH_003", "ANA_SYS_003")
-_PAGED = error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_VAL_005", "ANA_AUTH_003")
+# JSON-only endpoints answer 406 to an Accept without JSON; ANA_VAL_003: start/end.
+_SCOPED = error_responses(
+    "ANA_VAL_002", "ANA_VAL_003", "ANA_VAL_004", "ANA_VAL_006", "ANA_AUTH_003", "ANA_SYS_003"
+)
+_PAGED = error_responses(
+    "ANA_VAL_002", "ANA_VAL_003", "ANA_VAL_004", "ANA_VAL_005", "ANA_VAL_006", "ANA_AUTH_003"
+)
 _CSV: dict[str, Any] = {"text/csv": {"schema": {"type": "string"}}}
 _EXPORTABLE = {
     **_PAGED,
@@ -73,6 +78,7 @@ async def realtime(
     Today's closed hours come from the hourly marts, the rest from raw events, so the
     figures are fresh to within one ingest tick."""
     ctx = context(request, principal, timezone, merchant_id)
+    require_json(request.headers.get("accept"))
     hour = periods.hour_start(ctx.now, ctx.state.settings.tz)
     return await serve(
         request,
@@ -101,6 +107,7 @@ async def dashboard(
     time of the previous day, week or month: current, previous, change, change percent,
     direction."""
     ctx = context(request, principal, timezone, merchant_id)
+    require_json(request.headers.get("accept"))
     hour = periods.hour_start(ctx.now, ctx.state.settings.tz)
     return await serve(
         request,
@@ -151,14 +158,19 @@ async def trends(
 async def peak_times(
     request: Request,
     principal: Auth,
-    days: DaysParam = 30,
+    days: DaysParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     timezone: TimezoneParam = None,
     merchant_id: MerchantParam = None,
 ) -> Response:
     """Transactions and revenue by hour of day (in `timezone`) over the last `days`
-    complete days."""
+    complete days (default 30), or the hours starting in [start, end)."""
     ctx = context(request, principal, timezone, merchant_id)
-    window = periods.last_days(ctx.now, ctx.state.settings.tz, days)
+    require_json(request.headers.get("accept"))
+    days, window = periods.days_or_range(
+        days, start, end, 30, ctx.now, ctx.state.settings.tz, ctx.tz
+    )
     return await serve(
         request,
         ctx,
@@ -178,7 +190,9 @@ async def peak_times(
 async def success_rate(
     request: Request,
     principal: Auth,
-    days: DaysParam = 7,
+    days: DaysParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     timezone: TimezoneParam = None,
     merchant_id: MerchantParam = None,
     cursor: CursorParam = None,
@@ -186,10 +200,12 @@ async def success_rate(
     format: FormatParam = None,
 ) -> Response:
     """SUCCESS / (SUCCESS + FAILED + EXPIRED) per day and over the last `days` complete
-    days."""
+    days (default 7), or the days starting in [start, end)."""
     ctx = context(request, principal, timezone, merchant_id)
     fmt = negotiate(format, request.headers.get("accept"))
-    window = periods.last_days(ctx.now, ctx.state.settings.tz, days)
+    days, window = periods.days_or_range(
+        days, start, end, 7, ctx.now, ctx.state.settings.tz, ctx.tz
+    )
     return await serve(
         request,
         ctx,
@@ -205,14 +221,20 @@ async def success_rate(
 async def failures(
     request: Request,
     principal: Auth,
-    days: DaysParam = 30,
+    days: DaysParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     timezone: TimezoneParam = None,
     merchant_id: MerchantParam = None,
 ) -> Response:
     """Failed transactions and failure rate, reasons with their share, failures by hour
-    of day (in `timezone`) and retry patterns over the last `days` complete days."""
+    of day (in `timezone`) and retry patterns over the last `days` complete days
+    (default 30), or [start, end)."""
     ctx = context(request, principal, timezone, merchant_id)
-    window = periods.last_days(ctx.now, ctx.state.settings.tz, days)
+    require_json(request.headers.get("accept"))
+    days, window = periods.days_or_range(
+        days, start, end, 30, ctx.now, ctx.state.settings.tz, ctx.tz
+    )
     return await serve(
         request,
         ctx,
@@ -232,18 +254,23 @@ async def failures(
 async def latency(
     request: Request,
     principal: Auth,
-    days: DaysParam = 7,
+    days: DaysParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     timezone: TimezoneParam = None,
     merchant_id: MerchantParam = None,
     cursor: CursorParam = None,
     limit: LimitParam = DEFAULT_LIMIT,
     format: FormatParam = None,
 ) -> Response:
-    """Processing time in ms over the last `days` complete days, and per day (exact
+    """Processing time in ms over the last `days` complete days (default 7) or the days
+    starting in [start, end), and per day (exact
     percentiles per day; over several days they are the count-weighted mean)."""
     ctx = context(request, principal, timezone, merchant_id)
     fmt = negotiate(format, request.headers.get("accept"))
-    window = periods.last_days(ctx.now, ctx.state.settings.tz, days)
+    days, window = periods.days_or_range(
+        days, start, end, 7, ctx.now, ctx.state.settings.tz, ctx.tz
+    )
     return await serve(
         request,
         ctx,
@@ -264,14 +291,20 @@ async def latency(
 async def webhook_metrics(
     request: Request,
     principal: Auth,
-    days: DaysParam = 30,
+    days: DaysParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
     timezone: TimezoneParam = None,
     merchant_id: MerchantParam = None,
 ) -> Response:
     """Deliveries, successful, failed, pending (retrying), success rate, retries and
-    average delivery time over the last `days` complete days, and per event type."""
+    average delivery time over the last `days` complete days (default 30) or the days
+    starting in [start, end), and per event type."""
     ctx = context(request, principal, timezone, merchant_id)
-    window = periods.last_days(ctx.now, ctx.state.settings.tz, days)
+    require_json(request.headers.get("accept"))
+    days, window = periods.days_or_range(
+        days, start, end, 30, ctx.now, ctx.state.settings.tz, ctx.tz
+    )
     return await serve(
         request,
         ctx,

@@ -21,7 +21,7 @@ from analytics_platform.api.deps import (
     context,
 )
 from analytics_platform.api.errors import error_responses
-from analytics_platform.api.export import negotiate
+from analytics_platform.api.export import negotiate, require_json
 from analytics_platform.api.pagination import DEFAULT_LIMIT
 from analytics_platform.api.queries import users
 from analytics_platform.api.schemas import (
@@ -70,6 +70,7 @@ async def user_metrics(
     average) with the first and last day they moved money, over [start, end) (default:
     everything up to today). `ANA_VAL_001` when the user never moved money."""
     ctx = context(request, principal, timezone, platform_only="user metrics")
+    require_json(request.headers.get("accept"))
     settings = ctx.state.settings
     tz = settings.tz
     everything = periods.Window(
