@@ -68,6 +68,7 @@ from analytics_platform.dev.demo_summary import (
     grain_lines,
     topic_lines,
 )
+from analytics_platform.dev.generator import Simulation
 from analytics_platform.dev.history import (
     HistoryWindow,
     check_fits_embedded_kafka,
@@ -83,7 +84,7 @@ from analytics_platform.dev.history_rollups import (
     materialize_spans,
     partition_spans,
 )
-from analytics_platform.dev.live_stream import LiveStream
+from analytics_platform.dev.live_stream import LiveStream, live_events
 from analytics_platform.dev.services import (
     DevServices,
     install_stop_handlers,
@@ -208,13 +209,15 @@ def _platform(
 
 def _load_history(
     settings: Settings, window: HistoryWindow, options: DemoOptions
-) -> tuple[dict[str, int], dict[str, IngestReport]]:
-    config = history_config(window, options.events_per_day, options.seed)
+) -> tuple[Simulation, dict[str, int], dict[str, IngestReport]]:
+    """Produce and ingest the history; the simulation is left at its end for the live
+    stream to carry on the same world."""
+    history = Simulation(history_config(window, options.events_per_day, options.seed))
     _step(
-        f"producing {window.days} days of events ({options.events_per_day:,} transactions a "
-        f"day, up to {window.end:%Y-%m-%d %H:%M %Z}) into Kafka"
+        f"producing {window.days} days of events (about {options.events_per_day:,} "
+        f"transactions a day, up to {window.end:%Y-%m-%d %H:%M %Z}) into Kafka"
     )
-    produced = produce_history(settings, config, options.progress)
+    produced = produce_history(settings, history, options.progress)
     _step("ingesting them into raw.* with the ingest sensors' function")
     reports = ingest_history(settings, produced, options.progress)
     for name, report in reports.items():
@@ -224,7 +227,7 @@ def _load_history(
             f"{r.dead_letters:>5,} dead letters",
             flush=True,
         )
-    return produced, reports
+    return history, produced, reports
 
 
 def _spans(window: HistoryWindow) -> list[PartitionSpan]:
@@ -239,7 +242,7 @@ def run_demo_once(settings: Settings, options: DemoOptions) -> int:
     in process, API answers in process, a summary. 0 when everything came out right."""
     window = history_window(options.days, datetime.now(UTC), settings.tz)
     with _platform(settings, window, options) as (settings, _services):
-        produced, reports = _load_history(settings, window, options)
+        _, produced, reports = _load_history(settings, window, options)
 
         from analytics_platform.assets.rollups import rollup_assets
 
@@ -297,8 +300,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     running = _Running()
     with _platform(settings, window, options) as (settings, services):
         try:
-            _, reports = _load_history(settings, window, options)
-            backfill = _serve(settings, services, window, options, reports, running)
+            history, _, reports = _load_history(settings, window, options)
+            backfill = _serve(settings, services, window, options, history, reports, running)
             # Until here Ctrl-C raises KeyboardInterrupt mid-step; the finally cleans up.
             stop = install_stop_handlers()
             print("Ctrl-C stops everything.", flush=True)
@@ -354,6 +357,7 @@ def _serve(
     services: DevServices,
     window: HistoryWindow,
     options: DemoOptions,
+    history: Simulation,
     reports: dict[str, IngestReport],
     running: _Running,
 ) -> tuple[str, str]:
@@ -392,10 +396,12 @@ def _serve(
     running.threads.append(reporter)
 
     if options.live_events_per_second > 0:
-        _step(f"starting the live stream (about {options.live_events_per_second:g} events/s)")
-        running.threads.append(
-            LiveStream(settings, options.live_events_per_second, options.seed + 1000).start()
+        _step(
+            f"starting the live stream (about {options.live_events_per_second:g} events/s, "
+            "the history's users and merchants carried on)"
         )
+        events = live_events(history, options.live_events_per_second)
+        running.threads.append(LiveStream(settings, events).start())
 
     api_url = f"http://{options.host}:{options.api_port}"
     key = None
