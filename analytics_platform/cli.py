@@ -67,6 +67,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dev_services(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.dev.dagster_processes import dagster_environment, prepare_dagster_home
     from analytics_platform.dev.services import (
         install_stop_handlers,
         start_dev_services,
@@ -74,9 +75,12 @@ def cmd_dev_services(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     stop = install_stop_handlers()
+    # A `dagster` command run beside the services without this home would use a
+    # throwaway instance: run history and check results lost.
+    home = prepare_dagster_home(settings.dagster_home)
     services = start_dev_services(settings, settings.dev_data_dir, keep_data=args.keep_data)
     try:
-        environment = services.environment()
+        environment = {**services.environment(), **dagster_environment(home)}
         if args.migrate:
             cmd_migrate(args, _with(settings, environment))
         for key, value in environment.items():
@@ -346,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser(
         "dev-services",
-        help="run the embedded PostgreSQL and Kafka until Ctrl-C; prints their URLs",
+        help="run the embedded PostgreSQL and Kafka until Ctrl-C; prints their URLs and "
+        "DAGSTER_HOME (created with the repository's dagster.yaml)",
     )
     dev.add_argument(
         "--env-file", type=Path, help="also write the URLs to this file as KEY=value lines"

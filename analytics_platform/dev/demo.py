@@ -41,6 +41,7 @@ from analytics_platform.dev.dagster_graphql import (
     BackfillFailedError,
     GraphQLError,
     backfill_failures,
+    backfill_runs,
     backfill_status,
     backfill_url,
     launch_backfill,
@@ -48,6 +49,7 @@ from analytics_platform.dev.dagster_graphql import (
 from analytics_platform.dev.dagster_processes import (
     STARTUP_TIMEOUT_SECONDS,
     dagster_dev,
+    dagster_environment,
     prepare_dagster_home,
     server_info_url,
 )
@@ -177,7 +179,7 @@ def demo_environment(
     embedded services and at the history's partitions."""
     return {
         **services.environment(),
-        "DAGSTER_HOME": str(options.data_dir / "dagster_home"),
+        **dagster_environment(options.data_dir / "dagster_home"),
         "PARTITIONS_START_DATE": window.partitions_start_date.isoformat(),
         "DAGSTER_EVENT_BATCH_SIZE": DAGSTER_EVENT_BATCH_SIZE,
     }
@@ -341,8 +343,12 @@ def _watch(stop: threading.Event, running: _Running, backfill: tuple[str, str]) 
                 status = f"unknown ({exc})"
             if status in FINISHED:
                 backfill_done = True
+                try:
+                    runs = backfill_runs(dagster_url, backfill_id).describe()
+                except (GraphQLError, OSError) as exc:
+                    runs = f"runs unknown: {exc}"
                 print(
-                    f"==> the history backfill ended {status}: "
+                    f"==> the history backfill ended {status} ({runs}): "
                     f"{backfill_url(dagster_url, backfill_id)}",
                     flush=True,
                 )
