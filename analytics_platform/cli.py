@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from analytics_platform.settings import REPO_ROOT, Settings, SettingsError, load_settings
@@ -265,6 +265,38 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo_once(settings, options) if args.once else run_demo(settings, options)
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+
+    from analytics_platform.assets.rollups import PARTITIONS
+    from analytics_platform.automation.backfill import plan_backfill, run_backfill
+    from analytics_platform.rollups.families import Grain
+
+    grains = list(Grain) if args.grain == "all" else [Grain(args.grain)]
+    plans = plan_backfill(args.start, args.end, grains, PARTITIONS, datetime.now(UTC), _say)
+    try:
+        run_backfill(
+            args.dagster_url, plans, args.timeout, say=lambda line: print(line, flush=True)
+        )
+    except urllib.error.URLError as exc:
+        raise UsageError(
+            f"cannot reach the Dagster webserver at {args.dagster_url} ({exc.reason}); start it "
+            "(make demo, or dagster-webserver and dagster-daemon) or give --dagster-url"
+        ) from None
+    return 0
+
+
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import tempfile
@@ -457,6 +489,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(handler=cmd_demo)
 
+    backfill = commands.add_parser(
+        "backfill",
+        help="recompute the rollup marts over a range of days through Dagster (hourly, then "
+        "daily, weekly, monthly), waiting for each; needs a running webserver and daemon",
+    )
+    backfill.add_argument("--start", required=True, type=_day, help="first day (YYYY-MM-DD)")
+    backfill.add_argument("--end", required=True, type=_day, help="last day, included")
+    backfill.add_argument(
+        "--grain",
+        choices=["hourly", "daily", "weekly", "monthly", "all"],
+        default="all",
+        help="one grain, or all four in order (default all)",
+    )
+    backfill.add_argument(
+        "--dagster-url",
+        default="http://127.0.0.1:3000",
+        help="the Dagster webserver (default http://127.0.0.1:3000, as make demo serves it)",
+    )
+    backfill.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds to wait per grain (default 3600)"
+    )
+    backfill.set_defaults(handler=cmd_backfill)
+
     api = commands.add_parser(
         "api", help="serve the read API (uvicorn) on API_HOST:API_PORT; prints the docs URL"
     )
@@ -491,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.api.keys import ApiKeyError, ApiKeyNotFoundError
+    from analytics_platform.automation.backfill import BackfillRangeError
+    from analytics_platform.dev.dagster_graphql import BackfillFailedError, GraphQLError
     from analytics_platform.dev.demo import DemoError
     from analytics_platform.dev.history import HistoryTooLargeError
     from analytics_platform.dev.postgres import EmbeddedPostgresError
@@ -514,6 +571,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ApiKeyNotFoundError,
         DemoError,
         HistoryTooLargeError,
+        BackfillRangeError,
+        BackfillFailedError,
+        GraphQLError,
     )
 
 

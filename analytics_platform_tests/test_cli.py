@@ -125,3 +125,22 @@ def test_dev_services_run_until_interrupted_and_print_working_urls_and_a_dagster
     assert not env_file.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(environment["DATABASE_URL"], connect_timeout=2)
+
+
+def test_backfill_without_a_dagster_webserver_exits_non_zero_saying_what_to_start():
+    done = cli(
+        "backfill", "--start", "2026-01-05", "--end", "2026-01-06", "--grain", "daily",
+        "--dagster-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot reach the Dagster webserver at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_backfill_of_days_before_the_first_partition_is_refused():
+    done = cli(
+        "backfill", "--start", "2020-01-01", "--end", "2020-01-02",
+        env={"PARTITIONS_START_DATE": "2024-01-01"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no closed hourly partition overlaps 2020-01-01..2020-01-02" in done.stderr
