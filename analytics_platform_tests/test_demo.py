@@ -454,3 +454,28 @@ def test_a_failing_startup_is_reported_with_its_reason():
 
     with pytest.raises(AsgiLifespanError, match="database unreachable"):
         get_in_process(_app_with_lifespan(fail_startup=True), ["/hello"])
+
+
+# ---------------------------------------------------------------- Dagster's log
+
+
+def test_a_rollup_run_logs_at_info_not_a_debug_line_per_event(settings, monkeypatch, capfd):
+    import yaml
+    from dagster import instance_for_test
+
+    from analytics_platform.definitions import defs
+
+    # The repository's instance settings about logs, on a throwaway instance.
+    instance_config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    job = defs.resolve_job_def("rollups_hourly")
+    tags = {
+        "dagster/asset_partition_range_start": "2026-03-04-10:00",
+        "dagster/asset_partition_range_end": "2026-03-04-12:00",
+    }
+    with instance_for_test(overrides={"python_logs": instance_config["python_logs"]}) as instance:
+        assert job.execute_in_process(instance=instance, tags=tags).success
+    printed = capfd.readouterr().err
+    assert " - INFO - " in printed  # each mart says what it wrote
+    assert " - DEBUG - " not in printed
