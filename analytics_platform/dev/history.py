@@ -28,7 +28,7 @@ from analytics_platform.resources.kafka import producer_config
 from analytics_platform.settings import Settings
 
 # What the embedded Kafka keeps per topic with the default 64 partitions and lz4 is about
-# 2.4 million events (README, "The embedded Kafka's retention"); the busiest topic
+# 2.4 million events (docs/ingestion.md, "The embedded Kafka's retention"); the busiest topic
 # (user-activity) carries about 2.3 events per transaction.
 EMBEDDED_KAFKA_TOPIC_CAPACITY = 2_400_000
 BUSIEST_TOPIC_EVENTS_PER_TRANSACTION = 2.3
