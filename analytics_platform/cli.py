@@ -468,7 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--days", type=_positive_int, default=30, help="days of history (default 30)")
     demo.add_argument(
-        "--events-per-day", type=_positive_int, default=10_000, help="transactions (default 10000)"
+        "--events-per-day",
+        type=_positive_int,
+        default=10_000,
+        help="transactions a day, rows of raw.transactions (default 10000)",
     )
     demo.add_argument("--seed", type=int, default=42, help="history seed (default 42)")
     demo.add_argument(

@@ -28,6 +28,7 @@ from analytics_platform.automation.sensors import (
     rollup_jobs,
 )
 from analytics_platform.dev.dagster_graphql import (
+    IN_PROCESS,
     AssetPartitionRange,
     launch_run,
     run_url,
@@ -35,9 +36,6 @@ from analytics_platform.dev.dagster_graphql import (
 )
 from analytics_platform.rollups.families import MARTS, Grain
 
-# A run's steps one after the other in its own process: the rollups are SQL statements
-# waiting on PostgreSQL, and a process per step costs seconds of start-up each.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 # Groups one command's runs in the UI (Runs, filter by tag).
 BACKFILL_TAG = "analytics/backfill"
 

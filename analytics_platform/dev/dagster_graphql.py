@@ -85,6 +85,9 @@ query RunStatus($runId: ID!) {
 LOCATION = "analytics_platform.definitions"
 REPOSITORY = "__repository__"
 RUN_FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+# A run's steps one after the other in its own process: the rollups are SQL statements
+# waiting on PostgreSQL, and a process per step costs seconds of start-up each.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 # Terminal states of a backfill (BulkActionStatus); COMPLETED is the pre-1.9 spelling.
 SUCCEEDED = frozenset({"COMPLETED_SUCCESS", "COMPLETED"})
@@ -154,8 +157,14 @@ def graphql(base_url: str, query: str, variables: dict[str, Any], timeout: float
     return answer["data"]
 
 
-def launch_backfill(base_url: str, ranges: Sequence[AssetPartitionRange], title: str) -> str:
-    """Launch one asset backfill of every range; returns the backfill id."""
+def launch_backfill(
+    base_url: str,
+    ranges: Sequence[AssetPartitionRange],
+    title: str,
+    run_config: dict[str, Any] | None = None,
+) -> str:
+    """Launch one asset backfill of every range (its runs with `run_config`); returns the
+    backfill id."""
     params = {
         "partitionsByAssets": [
             {
@@ -166,6 +175,8 @@ def launch_backfill(base_url: str, ranges: Sequence[AssetPartitionRange], title:
         ],
         "title": title,
     }
+    if run_config is not None:
+        params["runConfigData"] = run_config
     result = graphql(base_url, LAUNCH_BACKFILL, {"backfillParams": params})[
         "launchPartitionBackfill"
     ]

@@ -36,6 +36,7 @@ from dagster import DagsterInstance
 from analytics_platform.dev.child_processes import ChildProcess, ChildProcessError
 from analytics_platform.dev.dagster_graphql import (
     FINISHED,
+    IN_PROCESS,
     SUCCEEDED,
     AssetPartitionRange,
     BackfillFailedError,
@@ -397,7 +398,9 @@ def _serve(
         if m.grain in by_grain
     ]
     _step("launching a backfill of the history's partitions through Dagster's GraphQL API")
-    backfill_id = launch_backfill(dagster_url, ranges, title="make demo: the history")
+    backfill_id = launch_backfill(
+        dagster_url, ranges, title="make demo: the history", run_config=IN_PROCESS
+    )
     reporter = RawHistoryReporter(reports).start()
     running.threads.append(reporter)
 
