@@ -84,6 +84,9 @@ query RunStatus($runId: ID!) {
 # The code location and repository of workspace.yaml's one module.
 LOCATION = "analytics_platform.definitions"
 REPOSITORY = "__repository__"
+# How long a launch may take to answer: a launchRun over a month of hours took over 60 s
+# with the load average at 16 on 2 cores.
+LAUNCH_TIMEOUT = 300.0
 RUN_FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 # A run's steps one after the other in its own process: the rollups are SQL statements
 # waiting on PostgreSQL, and a process per step costs seconds of start-up each.
@@ -177,7 +180,7 @@ def launch_backfill(
     }
     if run_config is not None:
         params["runConfigData"] = run_config
-    result = graphql(base_url, LAUNCH_BACKFILL, {"backfillParams": params})[
+    result = graphql(base_url, LAUNCH_BACKFILL, {"backfillParams": params}, timeout=LAUNCH_TIMEOUT)[
         "launchPartitionBackfill"
     ]
     if result["__typename"] != "LaunchBackfillSuccess":
@@ -268,7 +271,10 @@ def launch_run(
         "runConfigData": run_config,
         "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }
-    result = graphql(base_url, LAUNCH_RUN, {"executionParams": params})["launchRun"]
+    # The webserver plans the run with the code server first: minutes on a loaded machine.
+    result = graphql(base_url, LAUNCH_RUN, {"executionParams": params}, timeout=LAUNCH_TIMEOUT)[
+        "launchRun"
+    ]
     if result["__typename"] != "LaunchRunSuccess":
         raise GraphQLError(f"launchRun of {job_name} answered {result}")
     return str(result["run"]["runId"])
