@@ -68,6 +68,20 @@ def test_history_ends_now_and_partitions_start_on_the_first_of_its_month():
     assert window.partitions_start_date.isoformat() == "2026-02-01"
 
 
+def test_the_week_holding_the_historys_first_day_is_a_partition():
+    from dagster import WeeklyPartitionsDefinition
+
+    # Wednesday 1 July: its week starts on Monday 29 June.
+    window = history_window(30, datetime(2026, 7, 31, 9, 0, tzinfo=UTC), UTC_ZONE)
+    assert window.start.date().isoformat() == "2026-07-01"
+    weeks = WeeklyPartitionsDefinition(
+        start_date=window.partitions_start_date.isoformat(), day_offset=1
+    )
+    first_week = weeks.time_window_for_partition_key(weeks.get_first_partition_key())
+    assert first_week.start <= window.start
+    assert window.partitions_start_date.day == 1
+
+
 def test_the_history_makes_the_transactions_a_day_it_states():
     # A week from a Monday without paydays: the weekday factors average 1.
     window = history_window(7, datetime(2026, 1, 12, tzinfo=UTC), UTC_ZONE)

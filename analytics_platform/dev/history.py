@@ -53,9 +53,12 @@ class HistoryWindow:
 
     @property
     def partitions_start_date(self) -> date:
-        """First day of the partitioned assets: the first of the month the history starts
-        in, so that month (and every week in the history) is a whole partition."""
-        return self.start.date().replace(day=1)
+        """First day of the partitioned assets: the first of the month holding the Monday
+        that starts the history's first week, so that week and every month of the
+        history are whole partitions (a history starting on Wednesday 1 July needs the
+        week of Monday 29 June, hence June)."""
+        first_day = self.start.date()
+        return (first_day - timedelta(days=first_day.weekday())).replace(day=1)
 
 
 def history_window(days: int, now: datetime, tz: ZoneInfo) -> HistoryWindow:
