@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dev_services(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics_platform.dev.dagster_processes import dagster_environment, prepare_dagster_home
     from analytics_platform.dev.services import (
         install_stop_handlers,
         start_dev_services,
@@ -78,9 +79,12 @@ def cmd_dev_services(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     stop = install_stop_handlers()
+    # A `dagster` command run beside the services without this home would use a
+    # throwaway instance: run history and check results lost.
+    home = prepare_dagster_home(settings.dagster_home)
     services = start_dev_services(settings, settings.dev_data_dir, keep_data=args.keep_data)
     try:
-        environment = services.environment()
+        environment = {**services.environment(), **dagster_environment(home)}
         if args.migrate:
             cmd_migrate(args, _with(settings, environment))
         for key, value in environment.items():
@@ -337,6 +341,38 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo_once(settings, options) if args.once else run_demo(settings, options)
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+
+    from analytics_platform.assets.rollups import PARTITIONS
+    from analytics_platform.automation.backfill import plan_backfill, run_backfill
+    from analytics_platform.rollups.families import Grain
+
+    grains = list(Grain) if args.grain == "all" else [Grain(args.grain)]
+    plans = plan_backfill(args.start, args.end, grains, PARTITIONS, datetime.now(UTC), _say)
+    try:
+        run_backfill(
+            args.dagster_url, plans, args.timeout, say=lambda line: print(line, flush=True)
+        )
+    except urllib.error.URLError as exc:
+        raise UsageError(
+            f"cannot reach the Dagster webserver at {args.dagster_url} ({exc.reason}); start it "
+            "(make demo, or dagster-webserver and dagster-daemon) or give --dagster-url"
+        ) from None
+    return 0
+
+
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import tempfile
@@ -422,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser(
         "dev-services",
-        help="run the embedded PostgreSQL and Kafka until Ctrl-C; prints their URLs",
+        help="run the embedded PostgreSQL and Kafka until Ctrl-C; prints their URLs and "
+        "DAGSTER_HOME (created with the repository's dagster.yaml)",
     )
     dev.add_argument(
         "--env-file", type=Path, help="also write the URLs to this file as KEY=value lines"
@@ -517,7 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--days", type=_positive_int, default=30, help="days of history (default 30)")
     demo.add_argument(
-        "--events-per-day", type=_positive_int, default=10_000, help="transactions (default 10000)"
+        "--events-per-day",
+        type=_positive_int,
+        default=10_000,
+        help="transactions a day, rows of raw.transactions (default 10000)",
     )
     demo.add_argument("--seed", type=int, default=42, help="history seed (default 42)")
     demo.add_argument(
@@ -537,6 +577,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(handler=cmd_demo)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="recompute the rollup marts over a range of days through Dagster (hourly, then "
+        "daily, weekly, monthly), waiting for each; needs a running webserver and daemon",
+    )
+    backfill.add_argument("--start", required=True, type=_day, help="first day (YYYY-MM-DD)")
+    backfill.add_argument("--end", required=True, type=_day, help="last day, included")
+    backfill.add_argument(
+        "--grain",
+        choices=["hourly", "daily", "weekly", "monthly", "all"],
+        default="all",
+        help="one grain, or all four in order (default all)",
+    )
+    backfill.add_argument(
+        "--dagster-url",
+        default="http://127.0.0.1:3000",
+        help="the Dagster webserver (default http://127.0.0.1:3000, as make demo serves it)",
+    )
+    backfill.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds to wait per grain (default 3600)"
+    )
+    backfill.set_defaults(handler=cmd_backfill)
 
     api = commands.add_parser(
         "api", help="serve the read API (uvicorn) on API_HOST:API_PORT; prints the docs URL"
@@ -572,6 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.api.keys import ApiKeyError, ApiKeyNotFoundError
+    from analytics_platform.automation.backfill import BackfillRangeError
+    from analytics_platform.dev.dagster_graphql import BackfillFailedError, GraphQLError
     from analytics_platform.dev.demo import DemoError
     from analytics_platform.dev.history import HistoryTooLargeError
     from analytics_platform.dev.postgres import EmbeddedPostgresError
@@ -595,6 +660,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ApiKeyNotFoundError,
         DemoError,
         HistoryTooLargeError,
+        BackfillRangeError,
+        BackfillFailedError,
+        GraphQLError,
     )
 
 

@@ -92,13 +92,15 @@ def test_generate_rejects_a_bad_fraction_with_usage_help():
 
 
 @pytest.mark.slow
-def test_dev_services_run_until_interrupted_and_print_working_urls(tmp_path):
+def test_dev_services_run_until_interrupted_and_print_working_urls_and_a_dagster_home(tmp_path):
     env_file = tmp_path / "services.env"
+    home = tmp_path / "dagster-home"
     process = subprocess.Popen(
         [sys.executable, "-m", "analytics_platform.cli", "dev-services", "--migrate",
          "--env-file", str(env_file)],
         cwd=ROOT,
-        env={**os.environ, "DEV_DATA_DIR": str(tmp_path / "data"), "KAFKA_TOPIC_PARTITIONS": "8"},
+        env={**os.environ, "DEV_DATA_DIR": str(tmp_path / "data"), "KAFKA_TOPIC_PARTITIONS": "8",
+             "DAGSTER_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,7 +113,10 @@ def test_dev_services_run_until_interrupted_and_print_working_urls(tmp_path):
         environment = dict(
             line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
         )
-        assert set(environment) == {"DATABASE_URL", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS"}
+        assert {"DATABASE_URL", "DAGSTER_PG_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= set(environment)
+        # The instance a `dagster` command run beside the services uses: the repository's.
+        assert environment["DAGSTER_HOME"] == str(home)
+        assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with psycopg.connect(environment["DATABASE_URL"]) as conn:
@@ -128,6 +133,26 @@ def test_dev_services_run_until_interrupted_and_print_working_urls(tmp_path):
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "DATABASE_URL=" in stdout and "KAFKA_BOOTSTRAP_SERVERS=" in stdout
+    assert f"DAGSTER_HOME={home}" in stdout
     assert not env_file.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(environment["DATABASE_URL"], connect_timeout=2)
+
+
+def test_backfill_without_a_dagster_webserver_exits_non_zero_saying_what_to_start():
+    done = cli(
+        "backfill", "--start", "2026-01-05", "--end", "2026-01-06", "--grain", "daily",
+        "--dagster-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot reach the Dagster webserver at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_backfill_of_days_before_the_first_partition_is_refused():
+    done = cli(
+        "backfill", "--start", "2020-01-01", "--end", "2020-01-02",
+        env={"PARTITIONS_START_DATE": "2024-01-01"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no closed hourly partition overlaps 2020-01-01..2020-01-02" in done.stderr

@@ -21,16 +21,17 @@ from confluent_kafka import Consumer, TopicPartition
 from analytics_platform.assets.rollups import PARTITIONS
 from analytics_platform.dev.dagster_graphql import FINISHED, backfill_status
 from analytics_platform.dev.demo_api import ApiAnswer, has_numbers
-from analytics_platform.dev.generator import GeneratorConfig
+from analytics_platform.dev.generator import GeneratorConfig, Simulation, generate_events
 from analytics_platform.dev.history import (
     HistoryTooLargeError,
     check_fits_embedded_kafka,
+    history_config,
     history_window,
     ingest_history,
     produce_history,
 )
 from analytics_platform.dev.history_rollups import compute_spans, partition_spans
-from analytics_platform.dev.live_stream import LiveStream, transactions_per_day
+from analytics_platform.dev.live_stream import LiveStream, live_events, transactions_per_day
 from analytics_platform.events import TOPICS
 from analytics_platform.resources.kafka import topic_name
 from analytics_platform.rollups.bookkeeping import due_buckets
@@ -65,6 +66,33 @@ def test_history_ends_now_and_partitions_start_on_the_first_of_its_month():
     assert window.end == datetime(2026, 3, 5, 14, 37, tzinfo=UTC)
     assert window.start == datetime(2026, 2, 3, 14, 37, tzinfo=UTC)
     assert window.partitions_start_date.isoformat() == "2026-02-01"
+
+
+def test_the_week_holding_the_historys_first_day_is_a_partition():
+    from dagster import WeeklyPartitionsDefinition
+
+    # Wednesday 1 July: its week starts on Monday 29 June.
+    window = history_window(30, datetime(2026, 7, 31, 9, 0, tzinfo=UTC), UTC_ZONE)
+    assert window.start.date().isoformat() == "2026-07-01"
+    weeks = WeeklyPartitionsDefinition(
+        start_date=window.partitions_start_date.isoformat(), day_offset=1
+    )
+    first_week = weeks.time_window_for_partition_key(weeks.get_first_partition_key())
+    assert first_week.start <= window.start
+    assert window.partitions_start_date.day == 1
+
+
+def test_the_history_makes_the_transactions_a_day_it_states():
+    # A week from a Monday without paydays: the weekday factors average 1.
+    window = history_window(7, datetime(2026, 1, 12, tzinfo=UTC), UTC_ZONE)
+    config = history_config(window, transactions_per_day=2_000, seed=42)
+    transaction_ids = {
+        match.group(1)
+        for event in generate_events(config)
+        if event.topic == "transactions"
+        and (match := re.search(rb'"transaction_id":"([^"]+)"', event.value))
+    }
+    assert len(transaction_ids) / 7 == pytest.approx(2_000, rel=0.05)
 
 
 def test_a_history_the_embedded_kafka_would_truncate_is_refused_before_starting():
@@ -105,7 +133,7 @@ def test_a_grain_without_a_closed_partition_has_no_span():
 def test_history_is_ingested_whole_and_rolled_up_leaving_the_automation_nothing_due(settings, conn):
     window = history_window(2, datetime.now(UTC), settings.tz)
     config = GeneratorConfig(seed=3, days=2, events_per_day=300, start=window.start)
-    produced = produce_history(settings, config, progress=False)
+    produced = produce_history(settings, Simulation(config), progress=False)
     reports = ingest_history(settings, produced, progress=False)
 
     for name in TOPICS:
@@ -161,7 +189,13 @@ def test_live_stream_sends_events_when_their_time_comes_and_stops_promptly(setti
     now = datetime.now(UTC)
     evening = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)
     offset = evening - now
-    stream = LiveStream(settings, 2.0, seed=11, clock=lambda: datetime.now(UTC) + offset)
+    history = Simulation(
+        GeneratorConfig(seed=11, days=1, events_per_day=100, start=evening - timedelta(days=1))
+    )
+    for _ in history.run():
+        pass
+    events = live_events(history, 2.0)
+    stream = LiveStream(settings, events, clock=lambda: datetime.now(UTC) + offset)
     assert transactions_per_day(2.0) == 31_418
     stream.start()
     deadline = time.monotonic() + 60
@@ -181,7 +215,8 @@ def test_live_stream_sends_events_when_their_time_comes_and_stops_promptly(setti
         occurred = re.search(rb'"occurred_at":"([^"]+)"', message.value())
         if occurred:  # malformed fault events may lack it
             at = datetime.fromisoformat(occurred.group(1).decode())
-            assert evening - timedelta(minutes=1) <= at <= latest_allowed
+            # A day's first events may lead into it (a login, a top-up before a payment).
+            assert evening - timedelta(hours=1) <= at <= latest_allowed
 
 
 # ---------------------------------------------------------------- demo --once
@@ -433,3 +468,28 @@ def test_a_failing_startup_is_reported_with_its_reason():
 
     with pytest.raises(AsgiLifespanError, match="database unreachable"):
         get_in_process(_app_with_lifespan(fail_startup=True), ["/hello"])
+
+
+# ---------------------------------------------------------------- Dagster's log
+
+
+def test_a_rollup_run_logs_at_info_not_a_debug_line_per_event(settings, monkeypatch, capfd):
+    import yaml
+    from dagster import instance_for_test
+
+    from analytics_platform.definitions import defs
+
+    # The repository's instance settings about logs, on a throwaway instance.
+    instance_config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    job = defs.resolve_job_def("rollups_hourly")
+    tags = {
+        "dagster/asset_partition_range_start": "2026-03-04-10:00",
+        "dagster/asset_partition_range_end": "2026-03-04-12:00",
+    }
+    with instance_for_test(overrides={"python_logs": instance_config["python_logs"]}) as instance:
+        assert job.execute_in_process(instance=instance, tags=tags).success
+    printed = capfd.readouterr().err
+    assert " - INFO - " in printed  # each mart says what it wrote
+    assert " - DEBUG - " not in printed

@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -326,3 +327,36 @@ def test_backfill_launched_like_the_ui_completes_and_a_partition_rerun_replaces_
         dagster_ui.url, PARTITION_STATS, {"key": {"path": ["marts", "transactions_hourly"]}}
     )
     assert stats["assetNodeOrError"]["partitionStats"]["numMaterialized"] == 2
+
+
+# ---------------------------------------------------------------- backfill from the command line
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_backfill_command_runs_the_grains_in_order_through_dagster_and_waits(dagster_ui):
+    day = (BASE_TIME - timedelta(days=1)).date()
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "analytics_platform.cli", "backfill",
+            "--start", day.isoformat(), "--end", day.isoformat(), "--grain", "all",
+            "--dagster-url", dagster_ui.url, "--timeout", "300",
+        ],
+        env=dagster_ui.environment,
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    launched = re.findall(
+        r"^(hourly|daily|weekly|monthly): partitions (\S+) \.\. (\S+)", done.stdout, re.M
+    )
+    assert [g for g, *_ in launched][:2] == ["hourly", "daily"]
+    assert launched[0][1:] == (f"{day}-00:00", f"{day}-23:00")
+    assert "backfill done" in done.stdout
+    for asset, expected in (
+        (["marts", "transactions_hourly"], 24),
+        (["marts", "transactions_daily"], 1),
+    ):
+        stats = graphql(dagster_ui.url, PARTITION_STATS, {"key": {"path": asset}})
+        assert stats["assetNodeOrError"]["partitionStats"]["numMaterialized"] >= expected

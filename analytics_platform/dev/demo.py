@@ -36,11 +36,13 @@ from dagster import DagsterInstance
 from analytics_platform.dev.child_processes import ChildProcess, ChildProcessError
 from analytics_platform.dev.dagster_graphql import (
     FINISHED,
+    IN_PROCESS,
     SUCCEEDED,
     AssetPartitionRange,
     BackfillFailedError,
     GraphQLError,
     backfill_failures,
+    backfill_runs,
     backfill_status,
     backfill_url,
     launch_backfill,
@@ -48,6 +50,7 @@ from analytics_platform.dev.dagster_graphql import (
 from analytics_platform.dev.dagster_processes import (
     STARTUP_TIMEOUT_SECONDS,
     dagster_dev,
+    dagster_environment,
     prepare_dagster_home,
     server_info_url,
 )
@@ -68,6 +71,7 @@ from analytics_platform.dev.demo_summary import (
     grain_lines,
     topic_lines,
 )
+from analytics_platform.dev.generator import Simulation
 from analytics_platform.dev.history import (
     HistoryWindow,
     check_fits_embedded_kafka,
@@ -83,7 +87,7 @@ from analytics_platform.dev.history_rollups import (
     materialize_spans,
     partition_spans,
 )
-from analytics_platform.dev.live_stream import LiveStream
+from analytics_platform.dev.live_stream import LiveStream, live_events
 from analytics_platform.dev.services import (
     DevServices,
     install_stop_handlers,
@@ -176,7 +180,7 @@ def demo_environment(
     embedded services and at the history's partitions."""
     return {
         **services.environment(),
-        "DAGSTER_HOME": str(options.data_dir / "dagster_home"),
+        **dagster_environment(options.data_dir / "dagster_home"),
         "PARTITIONS_START_DATE": window.partitions_start_date.isoformat(),
         "DAGSTER_EVENT_BATCH_SIZE": DAGSTER_EVENT_BATCH_SIZE,
     }
@@ -208,13 +212,15 @@ def _platform(
 
 def _load_history(
     settings: Settings, window: HistoryWindow, options: DemoOptions
-) -> tuple[dict[str, int], dict[str, IngestReport]]:
-    config = history_config(window, options.events_per_day, options.seed)
+) -> tuple[Simulation, dict[str, int], dict[str, IngestReport]]:
+    """Produce and ingest the history; the simulation is left at its end for the live
+    stream to carry on the same world."""
+    history = Simulation(history_config(window, options.events_per_day, options.seed))
     _step(
-        f"producing {window.days} days of events ({options.events_per_day:,} transactions a "
-        f"day, up to {window.end:%Y-%m-%d %H:%M %Z}) into Kafka"
+        f"producing {window.days} days of events (about {options.events_per_day:,} "
+        f"transactions a day, up to {window.end:%Y-%m-%d %H:%M %Z}) into Kafka"
     )
-    produced = produce_history(settings, config, options.progress)
+    produced = produce_history(settings, history, options.progress)
     _step("ingesting them into raw.* with the ingest sensors' function")
     reports = ingest_history(settings, produced, options.progress)
     for name, report in reports.items():
@@ -224,7 +230,7 @@ def _load_history(
             f"{r.dead_letters:>5,} dead letters",
             flush=True,
         )
-    return produced, reports
+    return history, produced, reports
 
 
 def _spans(window: HistoryWindow) -> list[PartitionSpan]:
@@ -239,7 +245,7 @@ def run_demo_once(settings: Settings, options: DemoOptions) -> int:
     in process, API answers in process, a summary. 0 when everything came out right."""
     window = history_window(options.days, datetime.now(UTC), settings.tz)
     with _platform(settings, window, options) as (settings, _services):
-        produced, reports = _load_history(settings, window, options)
+        _, produced, reports = _load_history(settings, window, options)
 
         from analytics_platform.assets.rollups import rollup_assets
 
@@ -297,8 +303,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     running = _Running()
     with _platform(settings, window, options) as (settings, services):
         try:
-            _, reports = _load_history(settings, window, options)
-            backfill = _serve(settings, services, window, options, reports, running)
+            history, _, reports = _load_history(settings, window, options)
+            backfill = _serve(settings, services, window, options, history, reports, running)
             # Until here Ctrl-C raises KeyboardInterrupt mid-step; the finally cleans up.
             stop = install_stop_handlers()
             print("Ctrl-C stops everything.", flush=True)
@@ -338,8 +344,12 @@ def _watch(stop: threading.Event, running: _Running, backfill: tuple[str, str]) 
                 status = f"unknown ({exc})"
             if status in FINISHED:
                 backfill_done = True
+                try:
+                    runs = backfill_runs(dagster_url, backfill_id).describe()
+                except (GraphQLError, OSError) as exc:
+                    runs = f"runs unknown: {exc}"
                 print(
-                    f"==> the history backfill ended {status}: "
+                    f"==> the history backfill ended {status} ({runs}): "
                     f"{backfill_url(dagster_url, backfill_id)}",
                     flush=True,
                 )
@@ -354,6 +364,7 @@ def _serve(
     services: DevServices,
     window: HistoryWindow,
     options: DemoOptions,
+    history: Simulation,
     reports: dict[str, IngestReport],
     running: _Running,
 ) -> tuple[str, str]:
@@ -387,15 +398,19 @@ def _serve(
         if m.grain in by_grain
     ]
     _step("launching a backfill of the history's partitions through Dagster's GraphQL API")
-    backfill_id = launch_backfill(dagster_url, ranges, title="make demo: the history")
+    backfill_id = launch_backfill(
+        dagster_url, ranges, title="make demo: the history", run_config=IN_PROCESS
+    )
     reporter = RawHistoryReporter(reports).start()
     running.threads.append(reporter)
 
     if options.live_events_per_second > 0:
-        _step(f"starting the live stream (about {options.live_events_per_second:g} events/s)")
-        running.threads.append(
-            LiveStream(settings, options.live_events_per_second, options.seed + 1000).start()
+        _step(
+            f"starting the live stream (about {options.live_events_per_second:g} events/s, "
+            "the history's users and merchants carried on)"
         )
+        events = live_events(history, options.live_events_per_second)
+        running.threads.append(LiveStream(settings, events).start())
 
     api_url = f"http://{options.host}:{options.api_port}"
     key = None

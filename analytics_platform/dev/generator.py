@@ -82,6 +82,8 @@ _REGISTERED, _SUBMITTED, _VERIFIED, _REJECTED = range(4)
 # that much of the previous day keeps the output in event-time order.
 _LOOKBACK_US = w.MICROS_PER_HOUR
 _MAX_SESSION_LEAD_US = 45 * 60 * w.MICROS_PER_SECOND
+# The end of a continued simulation (`continue_after_window`): none.
+_NO_END_US = np.iinfo(np.int64).max
 
 # Fault shapes: delays are log-uniform within these bounds.
 _LATE_DELAY_US = (60 * w.MICROS_PER_SECOND, 2 * w.MICROS_PER_DAY)
@@ -262,11 +264,11 @@ def estimate_total_events(config: GeneratorConfig) -> int:
 
 def generate_events(config: GeneratorConfig) -> Iterator[GeneratedEvent]:
     """Yield the simulated stream for `config`: same config, same bytes, same order."""
-    return _Simulation(config).run()
+    return Simulation(config).run()
 
 
 # Payload layouts: field names and order are the event contract. `occurred_at` is
-# filled in by `_Simulation._emit`, which formats every timestamp the same way.
+# filled in by `Simulation._emit`, which formats every timestamp the same way.
 class _Transaction(msgspec.Struct, gc=False):
     event_id: str
     occurred_at: str
@@ -448,8 +450,11 @@ class _DayDraws(NamedTuple):
     recipients: list[int]
 
 
-class _Simulation:
+class Simulation:
     """One run: the world, the RNGs, wallet balances, and events not yet emitted.
+
+    `run()` yields the window; `continue_after_window()` then carries the same world on
+    past it (the demo's live stream after its history).
 
     Events are encoded as soon as they are created (while their payload is still in
     the CPU cache) into two parallel lists, emission times and events; each day they
@@ -468,6 +473,8 @@ class _Simulation:
         start = config.window_start
         self.start_us = (start - _EPOCH) // timedelta(microseconds=1)
         self.end_us = self.start_us + config.days * w.MICROS_PER_DAY
+        self.events_per_day = config.events_per_day
+        self.window_done = False
         assert config.users is not None and config.merchants is not None  # set by the config
         self.world = w.build_world(
             world_rng, config.users, config.merchants, self.start_us, self.end_us
@@ -510,10 +517,33 @@ class _Simulation:
 
     # ----------------------------------------------------------------- the run
     def run(self) -> Iterator[GeneratedEvent]:
+        """The window's days; the last one also releases everything still held back."""
+        return self._days(self.start_us, self.config.days)
+
+    def continue_after_window(self, events_per_day: int) -> Iterator[GeneratedEvent]:
+        """Day after day from the window's end, endlessly, at `events_per_day`: the same
+        users, merchants, tastes and wallet balances as the window (a live stream that
+        carries on a history). Call it once `run()` is exhausted. The world admits no new
+        users after the window, and the lifecycle plan ends with it."""
+        if not self.window_done:
+            raise RuntimeError("continue_after_window() needs the window's run() exhausted first")
+        if events_per_day < 1:
+            raise GeneratorConfigError(
+                f"events_per_day={events_per_day}: ask for at least 1 transaction per day"
+            )
+        self.events_per_day = events_per_day
+        first = self.end_us
+        # Nothing after the window is cut off any more: retries and sessions that run
+        # into the next day wait in the held-back part of the day.
+        self.end_us = _NO_END_US
+        return self._days(first, None)
+
+    def _days(self, first_start: int, days: int | None) -> Iterator[GeneratedEvent]:
+        """`days` days (None: endlessly) from `first_start`, in emission order."""
         pending_us = np.empty(0, dtype=np.int64)
         pending: list[GeneratedEvent] = []
-        for day in range(self.config.days):
-            day_start = self.start_us + day * w.MICROS_PER_DAY
+        for day in itertools.count() if days is None else range(days):
+            day_start = first_start + day * w.MICROS_PER_DAY
             with _collection_paused():
                 self.minute_prefixes.clear()
                 self._simulate_day(day_start)
@@ -524,7 +554,7 @@ class _Simulation:
                 order = np.argsort(emit_us, kind="stable")
                 emit_us = emit_us[order]
                 events = [events[i] for i in order.tolist()]
-                if day + 1 < self.config.days:
+                if days is None or day + 1 < days:
                     # Later days date nothing before their start minus the lookback.
                     cutoff = day_start + w.MICROS_PER_DAY - _LOOKBACK_US
                     split = int(np.searchsorted(emit_us, cutoff, side="left"))
@@ -532,6 +562,7 @@ class _Simulation:
                     split = len(events)
                 ready, pending, pending_us = events[:split], events[split:], emit_us[split:]
             yield from ready
+        self.window_done = True
 
     def _emit(self, micros: int, topic: int, key: bytes, payload: _Payload) -> None:
         """Encode one event now (its payload is still in the CPU cache), due at its event time.
@@ -618,9 +649,9 @@ class _Simulation:
 
     def _draw_day(self, day_start: int) -> _DayDraws:
         """Every per-transaction draw of the day that does not depend on balances."""
-        rng, config = self.rng, self.config
+        rng = self.rng
         users, merchants = self.world.users, self.world.merchants
-        count = int(rng.poisson(config.events_per_day * w.day_volume_factor(day_start)))
+        count = int(rng.poisson(self.events_per_day * w.day_volume_factor(day_start)))
         times = w.draw_times_in_day(rng, day_start, count)
         who = self._pick_users(times)
         types = rng.choice(len(w.TRANSACTION_TYPES), size=count, p=w.TRANSACTION_TYPE_WEIGHTS)

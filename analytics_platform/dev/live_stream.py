@@ -1,10 +1,14 @@
-"""A live event stream for the demo: the generator's events, sent when their time comes.
+"""A live event stream for the demo: the history's world carried on, each event sent when
+its time comes.
 
-The generator simulates whole days at a time; the stream simulates the day starting now
-at a volume that makes about `events_per_second` events (all topics), and produces each
-event once the clock reaches its `occurred_at`. Late and duplicate events keep their
-place in the generated order, so they arrive late, as in production. A new day is
-simulated (with a new seed, so event ids never repeat) when one runs out.
+The stream continues the very simulation that made the demo's history
+(`Simulation.continue_after_window`): the same users and merchants, their tastes and
+their wallet balances, so a user or merchant seen in `/realtime` has a history too. It
+simulates a day at a time from the history's end, at a volume that makes about
+`events_per_second` events (all topics), and produces each event once the clock
+reaches its `occurred_at`; the minutes between the history's end and the stream's
+start are sent at once. Late and duplicate events keep their place in the generated
+order, so they arrive late, as in production.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Producer
 
-from analytics_platform.dev.generator import GeneratedEvent, GeneratorConfig, generate_events
+from analytics_platform.dev.generator import GeneratedEvent, Simulation
 from analytics_platform.resources.kafka import producer_config
 from analytics_platform.settings import Settings
 
@@ -33,34 +37,23 @@ def transactions_per_day(events_per_second: float) -> int:
     return max(1, round(events_per_second * SECONDS_PER_DAY / EVENTS_PER_TRANSACTION))
 
 
-def live_events(events_per_second: float, seed: int, start: datetime) -> Iterator[GeneratedEvent]:
-    """Day after day of generated events from `start`, in the order they are sent."""
-    day = 0
-    while True:
-        config = GeneratorConfig(
-            seed=seed + day,
-            days=1,
-            events_per_day=transactions_per_day(events_per_second),
-            start=start,
-        )
-        yield from generate_events(config)
-        start = config.window_end
-        day += 1
+def live_events(history: Simulation, events_per_second: float) -> Iterator[GeneratedEvent]:
+    """Day after day of events after `history`'s window (its `run()` exhausted), in the
+    order they are sent."""
+    return history.continue_after_window(transactions_per_day(events_per_second))
 
 
 class LiveStream:
-    """A thread producing `live_events` to Kafka in real time until `stop()`."""
+    """A thread producing `events` (`live_events`) to Kafka in real time until `stop()`."""
 
     def __init__(
         self,
         settings: Settings,
-        events_per_second: float,
-        seed: int,
+        events: Iterator[GeneratedEvent],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._events_per_second = events_per_second
-        self._seed = seed
+        self._events = events
         self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-stream", daemon=True)
@@ -84,7 +77,7 @@ class LiveStream:
         producer = Producer(producer_config(self._settings))
         prefix = self._settings.kafka_topic_prefix
         try:
-            for event in live_events(self._events_per_second, self._seed, self._clock()):
+            for event in self._events:
                 if not self._wait_until(event.occurred_at):
                     break
                 producer.produce(prefix + event.topic, value=event.value, key=event.key)
