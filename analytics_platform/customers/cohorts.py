@@ -1,0 +1,46 @@
+"""customers/cohorts: registration cohorts by week and month against periods since.
+
+A cell (cohort, period) only changes on the days of its period, so a day writes the
+cells whose period holds it, one per cohort and grain (and currency), computed from raw
+over the period so far: no state carried, any day can be re-run on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from analytics_platform.customers.days import Day, WindowStats, midnight, replace_days, run
+
+ASSET = "customers/cohorts"
+
+
+def cohort_params(day: Day, tz: ZoneInfo) -> dict[str, Any]:
+    week = day.day - timedelta(days=day.day.weekday())
+    month = day.day.replace(day=1)
+    week_start, month_start = midnight(week, tz), midnight(month, tz)
+    return {
+        **day.params,
+        "tz": tz.key,
+        "week_day": week,
+        "week_start": week_start,
+        "month_day": month,
+        "month_start": month_start,
+        "scan_start": min(week_start, month_start),
+    }
+
+
+def materialize_cohorts(
+    conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
+) -> WindowStats:
+    """Write the cohort cells of the days of [start, end) in one transaction."""
+
+    def write_day(conn: psycopg.Connection, day: Day) -> int:
+        params = cohort_params(day, tz)
+        run(conn, "cohorts_delete_day.sql", params)
+        return run(conn, "cohorts_insert_day.sql", params)
+
+    return replace_days(conn, ASSET, start, end, tz, write_day)
