@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from analytics_platform.customers.days import Day, WindowStats, midnight, replace_days, run
+from analytics_platform.customers.days import (
+    Day,
+    DayCheck,
+    WindowStats,
+    check_days,
+    midnight,
+    replace_days,
+    run,
+)
 
 ASSET = "customers/cohorts"
 
@@ -44,3 +52,23 @@ def materialize_cohorts(
         return run(conn, "cohorts_insert_day.sql", params)
 
     return replace_days(conn, ASSET, start, end, tz, write_day)
+
+
+def check_cohorts(
+    conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[DayCheck]:
+    """The cohort checks over each day of [start, end) (see cohorts_check_day.sql): needs
+    the day's user lifecycle rollup, which the automation waits for."""
+    return [
+        check_days(
+            conn,
+            "sizes_match_registrations",
+            "Each cohort's size equals the registrations marts.user_lifecycle_daily counted "
+            "over its days, and no cell has more active or paying users than its size.",
+            "cohorts_check_day.sql",
+            start,
+            end,
+            tz,
+            lambda f: f["cohorts_off"] == 0 and f["cells_over_size"] == 0,
+        )
+    ]

@@ -190,3 +190,43 @@ def plan_range(due: list[date], ready: list[date], max_days: int = 31) -> tuple[
     later = [d for d in ready if d >= first]
     last = min(max(later), first + timedelta(days=max_days - 1))
     return first, last
+
+
+@dataclass(frozen=True)
+class DayCheck:
+    """One check of one asset over the days of a window: passed when every day passed."""
+
+    name: str
+    description: str
+    passed: bool
+    failing_days: tuple[date, ...]
+    # Per-day figures of the first failing day (or the last day): for the UI.
+    figures: dict[str, Any]
+
+
+def check_days(
+    conn: psycopg.Connection,
+    name: str,
+    description: str,
+    relative: str,
+    start: datetime,
+    end: datetime,
+    tz: ZoneInfo,
+    passes: Callable[[dict[str, Any]], bool],
+) -> DayCheck:
+    """Run the check statement `relative` (one row of figures) for every day of [start,
+    end) and judge each day's figures with `passes`."""
+    failing: list[date] = []
+    shown: dict[str, Any] = {}
+    for day in days_in(start, end, tz):
+        cursor = conn.execute(read_sql(f"customers/{relative}"), {**day.params, "tz": tz.key})
+        names = [d.name for d in cursor.description or ()]
+        row = cursor.fetchone()
+        figures = dict(zip(names, row or (), strict=True))
+        if not passes(figures):
+            if not failing:
+                shown = {"day": day.day.isoformat(), **figures}
+            failing.append(day.day)
+        elif not failing:
+            shown = {"day": day.day.isoformat(), **figures}
+    return DayCheck(name, description, not failing, tuple(failing), shown)

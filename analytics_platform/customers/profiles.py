@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from analytics_platform.customers.days import Day, WindowStats, create_temp, replace_days, run
+from analytics_platform.customers.days import (
+    Day,
+    DayCheck,
+    WindowStats,
+    check_days,
+    create_temp,
+    replace_days,
+    run,
+)
 
 ASSET = "customers/user_profiles"
 
@@ -47,3 +55,34 @@ def materialize_user_profiles(
     """Write the days of [start, end) (a partition window), oldest first, in one
     transaction. Each day needs the day before it materialized."""
     return replace_days(conn, ASSET, start, end, tz, write_profiles_day, carries_state=True)
+
+
+def check_user_profiles(
+    conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[DayCheck]:
+    """The profile checks over each day of [start, end) (see profiles_check_day.sql)."""
+    return [
+        check_days(
+            conn,
+            "one_version_per_user",
+            "Every user with an event in the day has exactly one version valid on it, and "
+            "the day wrote no other versions.",
+            "profiles_check_day.sql",
+            start,
+            end,
+            tz,
+            lambda f: (
+                f["users_seen"] == f["versions"] and f["users_with_overlapping_versions"] == 0
+            ),
+        ),
+        check_days(
+            conn,
+            "totals_match_currencies",
+            "A changed user's success count equals the sum of their per-currency counts.",
+            "profiles_check_day.sql",
+            start,
+            end,
+            tz,
+            lambda f: f["users_with_mismatched_totals"] == 0,
+        ),
+    ]
