@@ -23,6 +23,8 @@ from analytics_platform.customers.days import (
     run,
 )
 
+# The table, and its name in marts.rollup_buckets (the API's freshness).
+TABLE = "customer_cohorts"
 ASSET = "customers/cohorts"
 
 
@@ -51,7 +53,7 @@ def materialize_cohorts(
         run(conn, "cohorts_delete_day.sql", params)
         return run(conn, "cohorts_insert_day.sql", params)
 
-    return replace_days(conn, ASSET, start, end, tz, write_day)
+    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
 
 
 def check_cohorts(

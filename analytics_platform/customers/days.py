@@ -126,6 +126,7 @@ def run(conn: psycopg.Connection, relative: str, params: dict[str, Any]) -> int:
 def replace_days(
     conn: psycopg.Connection,
     asset: str,
+    table: str,
     start: datetime,
     end: datetime,
     tz: ZoneInfo,
@@ -136,12 +137,14 @@ def replace_days(
     day's rows and returns the rows inserted), oldest first, in ONE transaction.
 
     `carries_state`: the day builds on the day before (PreviousDayMissingError when that
-    was never materialized and ingestion wrote anything earlier).
+    was never materialized and ingestion wrote anything earlier). `table` (in schema
+    marts) names the day's record in marts.rollup_buckets, which the API's freshness reads.
     """
     began = time.perf_counter()
     stats = []
     with conn.transaction():
         conn.execute("SELECT set_config('work_mem', %s, true)", (CUSTOMERS_WORK_MEM,))
+        run(conn, "profiles_lock.sql", {"asset": asset})
         for index, day in enumerate(days_in(start, end, tz)):
             day_began = time.perf_counter()
             params = {**day.params, "asset": asset}
@@ -159,11 +162,9 @@ def replace_days(
                 read_sql("customers/profiles_day_source_rows.sql"), params
             ).fetchone()
             rows = write_day(conn, day)
-            run(
-                conn,
-                "profiles_record_day.sql",
-                {**params, "rows": rows, "source_rows": source[0] if source else 0},
-            )
+            record = {**params, "rows": rows, "source_rows": source[0] if source else 0}
+            run(conn, "profiles_record_day.sql", record)
+            run(conn, "profiles_record_bucket.sql", {**record, "mart": table})
             stats.append(DayStats(day.day, rows, time.perf_counter() - day_began))
     return WindowStats(asset, start, end, tuple(stats), time.perf_counter() - began)
 

@@ -25,6 +25,8 @@ from analytics_platform.customers.days import (
     run,
 )
 
+# The table, and its name in marts.rollup_buckets (the API's freshness).
+TABLE = "customer_profiles"
 ASSET = "customers/user_profiles"
 
 
@@ -54,7 +56,7 @@ def materialize_user_profiles(
 ) -> WindowStats:
     """Write the days of [start, end) (a partition window), oldest first, in one
     transaction. Each day needs the day before it materialized."""
-    return replace_days(conn, ASSET, start, end, tz, write_profiles_day, carries_state=True)
+    return replace_days(conn, ASSET, TABLE, start, end, tz, write_profiles_day, carries_state=True)
 
 
 def check_user_profiles(

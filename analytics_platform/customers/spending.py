@@ -29,6 +29,8 @@ from analytics_platform.customers.days import (
     run,
 )
 
+# The table, and its name in marts.rollup_buckets (the API's freshness).
+TABLE = "customer_spending"
 ASSET = "customers/spending"
 TOP_MERCHANTS = 5
 
@@ -99,7 +101,7 @@ def materialize_spending(
         create_temp(conn, "spending_users", "spending_day_users.sql", params)
         return run(conn, "spending_insert_day.sql", params)
 
-    return replace_days(conn, ASSET, start, end, tz, write_day)
+    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
 
 
 def check_spending(
