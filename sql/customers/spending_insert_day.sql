@@ -25,6 +25,12 @@ cells AS (
     FROM tx
     GROUP BY GROUPING SETS ((user_id, currency, category), (user_id, currency))
 ),
+-- The month's spend in the currency beside every row (a window, not a self-join of the
+-- CTE: its row estimate is a guess, and a nested loop over it took minutes).
+shared AS (
+    SELECT *, max(spend) FILTER (WHERE category = '') OVER (PARTITION BY user_id, currency) AS total
+    FROM cells
+),
 merchants AS (
     SELECT user_id, currency, coalesce(category, '') AS category, merchant_id,
         sum(amount) AS spend, count(*) AS transactions
@@ -49,11 +55,10 @@ top AS (
     GROUP BY 1, 2, 3
 )
 SELECT c.user_id, %(month)s, c.currency, c.category, %(day)s, c.spend, c.transactions,
-    round(c.spend / nullif(total.spend, 0), 6),
+    round(c.spend / nullif(c.total, 0), 6),
     c.previous_spend,
     c.spend - c.previous_spend,
     round((c.spend - c.previous_spend) * 100 / c.previous_spend, 6),
     coalesce(top.top_merchants, '[]'::jsonb)
-FROM cells c
-JOIN cells total ON total.user_id = c.user_id AND total.currency = c.currency AND total.category = ''
+FROM shared c
 LEFT JOIN top ON top.user_id = c.user_id AND top.currency = c.currency AND top.category = c.category
