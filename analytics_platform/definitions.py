@@ -6,6 +6,11 @@ from datetime import timedelta
 
 from dagster import Definitions
 
+from analytics_platform.assets.customers import (
+    build_customers_sensor,
+    customer_assets,
+    customers_job,
+)
 from analytics_platform.assets.raw import raw_assets
 from analytics_platform.assets.rollups import rollup_assets
 from analytics_platform.automation.sensors import build_rollup_sensor, rollup_jobs
@@ -16,11 +21,17 @@ from analytics_platform.settings import load_settings
 _settings = load_settings()
 
 defs = Definitions(
-    assets=[*raw_assets, *rollup_assets],
-    jobs=[ingest_catch_up, *rollup_jobs.values()],
+    assets=[*raw_assets, *rollup_assets, *customer_assets],
+    jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job],
     sensors=[
         *ingest_sensors,
         build_rollup_sensor(
+            grace=timedelta(minutes=_settings.rollup_grace_minutes),
+            minimum_interval_seconds=_settings.rollup_sensor_interval_seconds,
+            retry_after=timedelta(minutes=_settings.rollup_retry_after_minutes),
+        ),
+        # Customer days wait for the same grace as the rollups, plus their daily rollups.
+        build_customers_sensor(
             grace=timedelta(minutes=_settings.rollup_grace_minutes),
             minimum_interval_seconds=_settings.rollup_sensor_interval_seconds,
             retry_after=timedelta(minutes=_settings.rollup_retry_after_minutes),

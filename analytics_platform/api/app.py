@@ -26,7 +26,7 @@ from analytics_platform.api.errors import install_error_handlers, problem_schema
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
 from analytics_platform.api.rate_limit import RateLimiter
-from analytics_platform.api.routers import health, metrics, users
+from analytics_platform.api.routers import cohorts, health, metrics, users
 from analytics_platform.api.serving import API_PREFIX
 from analytics_platform.api.state import ApiState
 from analytics_platform.api.zones import Zones
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(cohorts.router, prefix=API_PREFIX)
     app.add_middleware(
         FastPath,
         shortcuts=state.shortcuts,

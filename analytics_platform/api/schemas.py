@@ -7,7 +7,7 @@ the requested `timezone`. Every bucket is half-open, [bucketStart, bucketEnd).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -426,6 +426,31 @@ class UserMetrics(ApiModel):
     )
     active_days: int = Field(examples=[11])
     currencies: list[UserCurrency]
+    profile: UserProfile | None = Field(
+        default=None,
+        description="customers/user_profiles as of its latest day before the window's end "
+        "(None: no profile yet)",
+    )
+
+
+class UserProfile(ApiModel):
+    as_of: date = Field(description="the day the profile is as of (end of it)")
+    kyc_status: Literal["none", "pending", "verified", "rejected"] = Field(
+        description="from the user's latest KYC event", examples=["verified"]
+    )
+    kyc_level: int | None = Field(examples=[2])
+    registered_at: datetime | None
+    country: str | None = Field(description="of the registration", examples=["ID"])
+    account_age_days: int | None = Field(
+        description="days from the local day of registration to as_of", examples=[120]
+    )
+    first_seen_at: datetime
+    last_activity_at: datetime = Field(description="the user's latest event of any kind")
+    first_success_at: datetime | None
+    last_success_at: datetime | None
+    main_currency: str | None = Field(
+        description="the currency of most successful transactions", examples=["IDR"]
+    )
 
 
 class SpendingTrendsRequest(ApiModel):
@@ -453,14 +478,55 @@ class SpendingMonth(ApiModel):
     net: Decimal = Field(examples=["180000.00"])
     transactions: int = Field(examples=[25])
     spending_change_percent: float | None = Field(
-        description="against the month before, same currency", examples=[-12.5]
+        description="against the whole month before, same currency (for a month still "
+        "running, see complete and sameDaysChangePercent)",
+        examples=[-12.5],
     )
+    complete: bool = Field(description="false: the month so far (complete days)")
+    same_days_previous_spending: Decimal | None = Field(
+        default=None,
+        description="one user: the month before over the same days (days 1..d, the whole "
+        "month once this one is complete), from customers/spending",
+    )
+    same_days_change_percent: float | None = Field(
+        default=None, description="spending against same_days_previous_spending"
+    )
+
+
+class TopMerchant(ApiModel):
+    merchant_id: str = Field(examples=["mch_17"])
+    spending: Decimal = Field(examples=["120000.00"])
+    transactions: int = Field(examples=[3])
+
+
+class SpendingCategory(ApiModel):
+    month: str = Field(examples=["2026-05"])
+    currency: str = Field(examples=["IDR"])
+    category: str = Field(examples=["food"])
+    spending: Decimal = Field(examples=["120000.00"])
+    transactions: int = Field(examples=[3])
+    month_share: float | None = Field(
+        description="of the month's spending in the currency, percent", examples=[37.5]
+    )
+    previous_spending: Decimal | None = Field(
+        description="the month before over the same days (NULL: no spending then)"
+    )
+    change_amount: Decimal | None
+    change_percent: float | None = Field(examples=[-12.5])
+    compared_through: date = Field(description="last day of the month before compared")
+    top_merchants: list[TopMerchant] = Field(description="at most 5, largest first")
 
 
 class SpendingTrends(ApiModel):
     user_id: str | None = Field(examples=["usr_1042"])
     window: WindowOut
     months: list[SpendingMonth]
+    as_of: date | None = Field(
+        default=None, description="the day customers/spending is as of (one user only)"
+    )
+    categories: list[SpendingCategory] = Field(
+        default_factory=list, description="one user: per month, currency and category"
+    )
 
 
 class CashflowRequest(ApiModel):
@@ -589,3 +655,38 @@ class Readiness(BaseModel):
     lag_minutes: float | None = Field(examples=[25.0])
     max_lag_minutes: int = Field(examples=[180])
     problems: list[str] = Field(examples=[[]])
+
+
+class CohortCell(ApiModel):
+    cohort_start: date = Field(description="local week (Monday) or month of registration")
+    period: int = Field(description="weeks or months since the cohort's start", examples=[2])
+    currency: str = Field(description="'' for payers in any currency", examples=[""])
+    cohort_size: int = Field(examples=[1200])
+    active_users: int = Field(description="users with any event in the period", examples=[640])
+    paying_users: int = Field(examples=[410])
+    revenue: Decimal | None = Field(description="per currency; null for ''")
+    retention_rate: float = Field(description="active / size, percent", examples=[53.33])
+
+
+class Cohorts(ApiModel):
+    grain: Literal["week", "month"]
+    as_of: date | None = Field(description="the day customers/cohorts is as of")
+    window: WindowOut
+    items: list[CohortCell]
+    next_cursor: str | None = Field(examples=[None])
+
+
+class RetentionPoint(ApiModel):
+    cohort_start: date
+    period: int
+    cohort_size: int
+    active_users: int
+    retention_rate: float = Field(examples=[53.33])
+
+
+class Retention(ApiModel):
+    grain: Literal["week", "month"]
+    as_of: date | None
+    window: WindowOut
+    items: list[RetentionPoint]
+    next_cursor: str | None = Field(examples=[None])

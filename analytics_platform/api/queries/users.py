@@ -5,7 +5,7 @@ Platform-wide data: admin keys only (row-level security returns nothing to other
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,14 +29,56 @@ from analytics_platform.api.schemas import (
     Funnel,
     FunnelFigures,
     FunnelPoint,
+    SpendingCategory,
     SpendingMonth,
     SpendingTrends,
+    TopMerchant,
     UserCurrency,
     UserMetrics,
+    UserProfile,
 )
+from analytics_platform.customers.spending import Comparison
 from analytics_platform.rollups.families import Grain
 
 CASHFLOW_DAILY = "cashflow_daily"
+# customers/user_profiles and customers/spending, by their names in marts.rollup_buckets.
+CUSTOMER_PROFILES = "customer_profiles"
+CUSTOMER_SPENDING = "customer_spending"
+PROFILES_ASSET = "customers/user_profiles"
+SPENDING_ASSET = "customers/spending"
+
+
+async def latest_day(ask: Ask, asset: str, before: date) -> date | None:
+    """The newest day `asset` has materialized before `before` (None: none)."""
+    (row,) = await ask.rows("customers/profiles_latest_day.sql", {"asset": asset, "before": before})
+    return row["day"]
+
+
+async def user_profile(ask: Ask, user_id: str, before: date) -> UserProfile | None:
+    """The user's profile as of the newest profile day before `before`."""
+    day = await latest_day(ask, PROFILES_ASSET, before)
+    if day is None:
+        return None
+    rows = await ask.rows(
+        "customers/profiles_api_user.sql",
+        {"user_id": user_id, "day": day, "tz": ask.reporting_tz.key},
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    return UserProfile(
+        as_of=day,
+        kyc_status=r["kyc_status"],
+        kyc_level=r["kyc_level"],
+        registered_at=ask.at(r["registered_at"]) if r["registered_at"] else None,
+        country=r["country"],
+        account_age_days=r["account_age_days"],
+        first_seen_at=ask.at(r["first_seen_at"]),
+        last_activity_at=ask.at(r["last_activity_at"]),
+        first_success_at=ask.at(r["first_success_at"]) if r["first_success_at"] else None,
+        last_success_at=ask.at(r["last_success_at"]) if r["last_success_at"] else None,
+        main_currency=r["main_currency"],
+    )
 
 
 async def ensure_user(ask: Ask, user_id: str) -> None:
@@ -84,8 +126,9 @@ async def user_metrics(ask: Ask, user_id: str, window: Window) -> tuple[UserMetr
         last_transaction_date=ask.at(overall["last_day"]) if overall else None,
         active_days=overall["active_days"] if overall else 0,
         currencies=currencies,
+        profile=await user_profile(ask, user_id, window.end.astimezone(ask.reporting_tz).date()),
     )
-    return model, await ask.freshness([CASHFLOW_DAILY], window)
+    return model, await ask.freshness([CASHFLOW_DAILY, CUSTOMER_PROFILES], window)
 
 
 async def spending_trends(
@@ -104,6 +147,20 @@ async def spending_trends(
         "api/spending_months.sql",
         {"user_id": user_id or "", "tz": tz.key, "window_start": start, "window_end": end},
     )
+    as_of = None
+    same_days: dict[tuple[date, str], dict[str, Any]] = {}
+    categories: list[SpendingCategory] = []
+    if user_id is not None:
+        as_of = await latest_day(ask, SPENDING_ASSET, day_start(ask.now, tz).date())
+    if as_of is not None:
+        for row in await ask.rows(
+            "customers/spending_as_of.sql",
+            {"day": as_of, "from_month": shown.start.astimezone(tz).date(), "user_id": user_id},
+        ):
+            if row["category"] == "":
+                same_days[(row["month"], row["currency"])] = row
+            else:
+                categories.append(_category(row, as_of))
     previous: dict[str, Decimal] = {}
     result = []
     for r in rows:
@@ -125,10 +182,53 @@ async def spending_trends(
                 spending_change_percent=None
                 if before is None
                 else percent(spending - before, before),
+                complete=add_months(local.date(), 1) <= day_start(ask.now, tz).date(),
+                **_same_days(same_days.get((local.date(), r["currency"]))),
             )
         )
-    model = SpendingTrends(user_id=user_id, window=ask.window(shown), months=result)
-    return model, await ask.freshness([CASHFLOW_DAILY], read)
+    model = SpendingTrends(
+        user_id=user_id,
+        window=ask.window(shown),
+        months=result,
+        as_of=as_of,
+        categories=categories,
+    )
+    return model, await ask.freshness([CASHFLOW_DAILY, CUSTOMER_SPENDING], read)
+
+
+def _same_days(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {
+        "same_days_previous_spending": row["previous_spend"],
+        "same_days_change_percent": rounded(row["change_percent"]),
+    }
+
+
+def _category(row: dict[str, Any], as_of: date) -> SpendingCategory:
+    """A customers/spending row as served; compared_through follows the as-of day."""
+    month: date = row["month"]
+    day = as_of if add_months(month, 1) > as_of else add_months(month, 1) - timedelta(days=1)
+    return SpendingCategory(
+        month=f"{month.year:04d}-{month.month:02d}",
+        currency=row["currency"],
+        category=row["category"],
+        spending=row["spend"],
+        transactions=row["transactions"],
+        month_share=None if row["month_share"] is None else rounded(row["month_share"] * 100),
+        previous_spending=row["previous_spend"],
+        change_amount=row["change_amount"],
+        change_percent=rounded(row["change_percent"]),
+        compared_through=Comparison.of(day).compared_through,
+        top_merchants=[
+            TopMerchant(
+                merchant_id=m["merchant_id"],
+                spending=Decimal(str(m["spend"])),
+                transactions=m["transactions"],
+            )
+            for m in row["top_merchants"]
+        ],
+    )
 
 
 def _point_key(point: Any) -> Key:

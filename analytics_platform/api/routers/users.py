@@ -68,7 +68,9 @@ async def user_metrics(
 ) -> Response:
     """Successful transactions of one user per currency (count, inflow, outflow, net,
     average) with the first and last day they moved money, over [start, end) (default:
-    everything up to today). `ANA_VAL_001` when the user never moved money."""
+    everything up to today), and the user's profile (KYC status and level, account age,
+    last activity, main currency) as of the newest day of customers/user_profiles before
+    the window's end. `ANA_VAL_001` when the user never moved money."""
     ctx = context(request, principal, timezone, platform_only="user metrics")
     require_json(request.headers.get("accept"))
     settings = ctx.state.settings
@@ -82,7 +84,7 @@ async def user_metrics(
         request,
         ctx,
         key=("user-metrics", user_id, window.key()),
-        sources=(users.CASHFLOW_DAILY,),
+        sources=(users.CASHFLOW_DAILY, users.CUSTOMER_PROFILES),
         max_age=MAX_AGE[Grain.DAILY],
         compute=lambda ask: users.user_metrics(ask, user_id, window),
     )
@@ -101,7 +103,10 @@ async def spending_trends(
 ) -> Response:
     """Spending (outflow), income (inflow), net and transactions per calendar month and
     currency, with the change of spending against the month before; the current month
-    counts its complete days. One user, or the platform when userId is omitted."""
+    counts its complete days (`complete` false). For one user, also the same-days
+    comparison of a running month and the per-category months of customers/spending
+    (spending, share, change against the same days of the month before, top merchants).
+    One user, or the platform when userId is omitted."""
     ctx = context(request, principal, body.timezone, platform_only="spending trends")
     month = periods.month_start(ctx.now, ctx.state.settings.tz)
     day = periods.day_start(ctx.now, ctx.state.settings.tz)
@@ -109,7 +114,7 @@ async def spending_trends(
         request,
         ctx,
         key=("spending-trends", body.user_id, body.months, month, day),
-        sources=(users.CASHFLOW_DAILY,),
+        sources=(users.CASHFLOW_DAILY, users.CUSTOMER_SPENDING),
         max_age=MAX_AGE[Grain.DAILY],
         compute=lambda ask: users.spending_trends(ask, body.user_id, body.months),
     )

@@ -1,0 +1,1 @@
+"""What the platform knows about each customer: plain functions and SQL (no Dagster)."""

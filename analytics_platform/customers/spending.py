@@ -1,0 +1,128 @@
+"""customers/spending: each user's spending per month, currency and category, as of a day.
+
+A day writes versions only for the users whose rows changed: those who spent that day,
+and those whose comparison figure moved. The previous month is compared over the same
+days while the month is partial (days 1..d, d the day of the month, clamped to the
+previous month's length) and whole once the month is complete, so a partial month is
+never set against a full one. Each version is computed from raw over the month so far
+and the compared days (no state carried), so any day can be re-run on its own.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from analytics_platform.customers.days import (
+    Day,
+    DayCheck,
+    WindowStats,
+    check_days,
+    create_temp,
+    midnight,
+    replace_days,
+    run,
+)
+
+# The table, and its name in marts.rollup_buckets (the API's freshness).
+TABLE = "customer_spending"
+ASSET = "customers/spending"
+TOP_MERCHANTS = 5
+
+
+def add_months(day: date, months: int) -> date:
+    """The first of the month `months` after the month of `day`."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def compared_end(day: date) -> date:
+    """The first day of the previous month NOT compared with the month of `day` as of
+    `day`: days 1..d of the previous month while the month is partial, all of it once
+    `day` is the month's last day."""
+    month = day.replace(day=1)
+    previous = add_months(month, -1)
+    if (day + timedelta(days=1)).month != day.month:
+        return month
+    length = calendar.monthrange(previous.year, previous.month)[1]
+    return previous + timedelta(days=min(day.day, length))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The months a day's spending rows cover, as local dates."""
+
+    month: date
+    previous: date
+    compared_end: date
+    # The previous month's days the comparison takes in on this day: [newly_from, compared_end)
+    newly_from: date
+
+    @classmethod
+    def of(cls, day: date) -> Comparison:
+        month = day.replace(day=1)
+        previous = add_months(month, -1)
+        yesterday = day - timedelta(days=1)
+        newly_from = compared_end(yesterday) if yesterday.month == day.month else previous
+        return cls(month, previous, compared_end(day), newly_from)
+
+    @property
+    def compared_through(self) -> date:
+        return self.compared_end - timedelta(days=1)
+
+
+def spending_params(day: Day, tz: ZoneInfo) -> dict[str, Any]:
+    c = Comparison.of(day.day)
+    return {
+        **day.params,
+        "month": c.month,
+        "month_start": midnight(c.month, tz),
+        "previous_start": midnight(c.previous, tz),
+        "previous_end": midnight(c.compared_end, tz),
+        "compared_from": midnight(c.newly_from, tz),
+        "compared_to": midnight(c.compared_end, tz),
+        "top_merchants": TOP_MERCHANTS,
+    }
+
+
+def materialize_spending(
+    conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
+) -> WindowStats:
+    """Write the spending versions of the days of [start, end) in one transaction."""
+
+    def write_day(conn: psycopg.Connection, day: Day) -> int:
+        params = spending_params(day, tz)
+        run(conn, "spending_delete_day.sql", params)
+        create_temp(conn, "spending_users", "spending_day_users.sql", params)
+        # The insert joins CTEs whose sizes the planner can only guess (it guesses far
+        # too few rows): a nested loop over them ran for minutes on 4,000 users.
+        run(conn, "spending_plan.sql", params)
+        return run(conn, "spending_insert_day.sql", params)
+
+    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
+
+
+def check_spending(
+    conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[DayCheck]:
+    """The spending checks over each day of [start, end) (see spending_check_day.sql)."""
+    return [
+        check_days(
+            conn,
+            "categories_add_up",
+            "Per user, month and currency the categories' spend adds up to the "
+            "all-categories row, and month shares lie in [0, 1].",
+            "spending_check_day.sql",
+            start,
+            end,
+            tz,
+            lambda f: (
+                f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
+            ),
+        )
+    ]

@@ -1,0 +1,1 @@
+DELETE FROM marts.customer_cohorts WHERE valid_from = %(day)s

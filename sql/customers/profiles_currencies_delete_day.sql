@@ -1,0 +1,1 @@
+DELETE FROM marts.customer_profile_currencies WHERE valid_from = %(day)s

@@ -1,0 +1,6 @@
+-- Rows ingestion had committed into the day's own hours of the raw tables the customer
+-- assets read, read before the day is written: a different sum later means late events.
+SELECT coalesce(sum(rows_ingested), 0)::bigint AS source_rows
+FROM ingest.touched_hours
+WHERE raw_table IN ('raw.transactions', 'raw.user_activity', 'raw.user_events')
+    AND hour_start >= %(window_start)s AND hour_start < %(window_end)s

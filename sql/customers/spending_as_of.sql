@@ -1,0 +1,9 @@
+-- Spending rows as of day %(day)s (the latest version of each user, month, currency and
+-- category on or before it) of months [from_month, %(day)s]; one user or everyone.
+SELECT DISTINCT ON (s.user_id, s.month, s.currency, s.category)
+    s.user_id, s.month, s.currency, s.category, s.valid_from, s.spend, s.transactions,
+    s.month_share, s.previous_spend, s.change_amount, s.change_percent, s.top_merchants
+FROM marts.customer_spending s
+WHERE s.valid_from <= %(day)s AND s.month >= %(from_month)s
+    AND (%(user_id)s::text IS NULL OR s.user_id = %(user_id)s)
+ORDER BY s.user_id, s.month, s.currency, s.category, s.valid_from DESC
