@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dagster import Definitions
 
+from analytics_platform.assets.customer_scores import customer_score_assets
 from analytics_platform.assets.raw import raw_assets
 from analytics_platform.assets.rollups import rollup_assets
 from analytics_platform.automation.sensors import build_rollup_sensor, rollup_jobs
@@ -16,7 +17,7 @@ from analytics_platform.settings import load_settings
 _settings = load_settings()
 
 defs = Definitions(
-    assets=[*raw_assets, *rollup_assets],
+    assets=[*raw_assets, *rollup_assets, *customer_score_assets],
     jobs=[ingest_catch_up, *rollup_jobs.values()],
     sensors=[
         *ingest_sensors,
