@@ -95,6 +95,13 @@ def _ranges(days: list[date]) -> list[tuple[date, date]]:
     return ranges
 
 
+def _summarize_raw(conn: psycopg.Connection, first: date, last: date, tz: str) -> None:
+    conn.execute(
+        read_sql("customers/rfm_summarize_raw_index.sql"),
+        {"first_day": first, "last_day": last, "tz": tz},
+    )
+
+
 def _compute_purchases(conn: psycopg.Connection, first: date, last: date, tz: str) -> int:
     params = {"first_day": first, "last_day": last, "tz": tz}
     conn.execute(read_sql("customers/rfm_purchases_delete.sql"), params)
@@ -165,11 +172,10 @@ def materialize_rfm(
     days = days_of(first_day, last_day)
     cells = cell_params(rules)
     window_first = first_day - timedelta(days=lookback_days - 1)
+    # Its own short transaction, over the run's days only (the window's earlier days are
+    # read from raw only when missing, below): summarizing locks raw partitions.
     with conn.transaction():
-        conn.execute(
-            read_sql("customers/rfm_summarize_raw_index.sql"),
-            {"first_day": window_first, "last_day": last_day, "tz": tz},
-        )
+        _summarize_raw(conn, first_day, last_day, tz)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
@@ -182,6 +188,7 @@ def materialize_rfm(
             )
         ]
         for first, last in _ranges(missing):
+            _summarize_raw(conn, first, last, tz)
             computed += _compute_purchases(conn, first, last, tz)
         done = []
         for day in days:

@@ -1,0 +1,1 @@
+"""Customers: what the platform knows about each customer (RFM scores, segments, ...)."""
