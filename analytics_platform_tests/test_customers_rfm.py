@@ -57,6 +57,7 @@ def db(module_db: psycopg.Connection) -> psycopg.Connection:
             "customers.rfm_breakpoints",
             "customers.rfm_score_days",
             "customers.segment_transitions",
+            "customers.segment_transition_days",
         ):
             module_db.execute(f"DELETE FROM {table}")
     return module_db

@@ -42,6 +42,7 @@ TABLES = [
     "customers.rfm_breakpoints",
     "customers.rfm_score_days",
     "customers.segment_transitions",
+    "customers.segment_transition_days",
 ]
 
 

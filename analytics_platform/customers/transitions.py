@@ -61,15 +61,21 @@ def materialize_transitions(
             )
         for day in days:
             conn.execute(read_sql("customers/segment_transitions_delete.sql"), {"day": day})
+            day_rows = 0
             for since, back in BASES:
                 base_day = day - timedelta(days=back)
                 if base_day >= start_date and base_day not in scored:
                     skipped.append((day, since))
                     continue
-                rows += conn.execute(
+                day_rows += conn.execute(
                     read_sql("customers/segment_transitions_insert.sql"),
                     {"day": day, "since": since, "base_day": base_day},
                 ).rowcount
+            conn.execute(
+                read_sql("customers/segment_transition_days_record.sql"),
+                {"day": day, "rows": day_rows},
+            )
+            rows += day_rows
     return TransitionsResult(
         first_day, last_day, rows, tuple(skipped), time.perf_counter() - started
     )

@@ -94,6 +94,12 @@ CREATE TABLE IF NOT EXISTS customers.segment_transitions (
     PRIMARY KEY (day, since, from_segment, to_segment)
 );
 
+CREATE TABLE IF NOT EXISTS customers.segment_transition_days (
+    day date PRIMARY KEY,
+    rows integer NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- The partition of `parent` holding `p_day` (created on first use). Runs of different
 -- days may create partitions at once: the advisory lock makes that one at a time.
 CREATE OR REPLACE FUNCTION customers.day_partition(parent regclass, p_day date)
@@ -124,7 +130,8 @@ END
 $$;
 
 -- The API reads scores and transitions (admin scope only: these are platform-wide user
--- rows, see docs/customer-scores.md for merchant keys).
+-- rows, see docs/customer-scores.md for merchant keys). The *_days tables hold no user
+-- data and stay readable without a scope: the API's cache watermarks read them.
 DO $$
 DECLARE
     t text;
@@ -134,7 +141,7 @@ BEGIN
         GRANT SELECT ON ALL TABLES IN SCHEMA customers TO analytics_reader;
         ALTER DEFAULT PRIVILEGES IN SCHEMA customers GRANT SELECT ON TABLES TO analytics_reader;
     END IF;
-    FOREACH t IN ARRAY ARRAY['rfm_scores', 'rfm_breakpoints', 'rfm_score_days', 'segment_transitions'] LOOP
+    FOREACH t IN ARRAY ARRAY['rfm_scores', 'rfm_breakpoints', 'segment_transitions'] LOOP
         EXECUTE format('ALTER TABLE customers.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('DROP POLICY IF EXISTS api_scope ON customers.%I', t);
         EXECUTE format('CREATE POLICY api_scope ON customers.%I FOR SELECT USING (api.scope_sees(NULL::text))', t);
