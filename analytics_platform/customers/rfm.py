@@ -135,6 +135,7 @@ def _state(conn: psycopg.Connection, day: date, lookback_days: int, incremental:
             method = "incremental"
     conn.execute(read_sql("customers/rfm_state_clear_day.sql"), params)
     conn.execute(read_sql(f"customers/rfm_state_{method}.sql"), params)
+    conn.execute(read_sql("customers/rfm_state_analyze.sql"), params)
     conn.execute(
         read_sql("customers/rfm_state_record.sql"),
         {**params, "payments": payments, "amount": amount, "method": method},
@@ -179,6 +180,10 @@ def materialize_rfm(
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
+        # The state's anti-join against the day's few changed users is a hash join over a
+        # seq scan; with a fresh partition's estimates the planner would sort a million
+        # rows twice for a merge join instead.
+        conn.execute("SELECT set_config('enable_mergejoin', 'off', true)")
         computed = _compute_purchases(conn, first_day, last_day, tz)
         missing = [
             row[0]

@@ -87,9 +87,12 @@ def cell_map(rules: tuple[SegmentRule, ...]) -> dict[tuple[int, int, int], str]:
 
 
 def cell_params(rules: tuple[SegmentRule, ...]) -> dict[str, list]:
-    """The cell map as the array parameters of `rfm_scores_insert.sql`."""
+    """The cell map as parameters of the SQL: `cell_segments` in (r, f, m) order, so the
+    segment of (r, f, m) is element (r - 1) * 25 + (f - 1) * 5 + m (1-based); and the
+    cells as four arrays for the check that joins on them."""
     cells = cell_map(rules)
     return {
+        "cell_segments": [cells[(r, f, m)] for r in SCORES for f in SCORES for m in SCORES],
         "cell_r": [k[0] for k in cells],
         "cell_f": [k[1] for k in cells],
         "cell_m": [k[2] for k in cells],

@@ -129,6 +129,18 @@ BEGIN
 END
 $$;
 
+-- ANALYZE of a day's partition (a fresh partition has no statistics until autovacuum
+-- gets to it, and the next statement of the run reads it).
+CREATE OR REPLACE FUNCTION customers.analyze_day(parent regclass, p_day date)
+RETURNS regclass LANGUAGE plpgsql AS $$
+DECLARE
+    part regclass := customers.day_partition(parent, p_day);
+BEGIN
+    EXECUTE format('ANALYZE %s', part);
+    RETURN part;
+END
+$$;
+
 -- The API reads scores and transitions (admin scope only: these are platform-wide user
 -- rows, see docs/customer-scores.md for merchant keys). The *_days tables hold no user
 -- data and stay readable without a scope: the API's cache watermarks read them.
