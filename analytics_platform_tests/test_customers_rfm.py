@@ -286,3 +286,29 @@ def test_transitions_add_up_and_need_the_day_scored(db):
         "previous_day": len(scores(db, first)),
         "30_days_before": len(scores(db, first)),
     }
+
+
+@pytest.mark.slow
+def test_dagster_materializes_a_day_and_its_transitions_with_passing_checks(
+    db, module_db, monkeypatch
+):
+    from dagster import DagsterInstance, materialize
+
+    from analytics_platform.assets.customer_scores import customer_score_assets
+
+    url = module_db.info.dsn
+    monkeypatch.setenv("DATABASE_URL", psycopg.conninfo.make_conninfo(url, password=None))
+    monkeypatch.setenv("PARTITIONS_START_DATE", "2024-03-01")
+    monkeypatch.setenv("RFM_LOOKBACK_DAYS", "5")
+    RawLoaders(UTC_ZONE).insert(db, "raw.transactions", world(10, date(2024, 3, 1)))
+    result = materialize(
+        customer_score_assets,
+        partition_key="2024-03-10",
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    assert scores(db, date(2024, 3, 10)) == expected_scores(
+        world(10, date(2024, 3, 1)), UTC_ZONE, date(2024, 3, 10), 5, RULES
+    )
