@@ -178,6 +178,11 @@ def materialize_rfm(
     with conn.transaction():
         _summarize_raw(conn, first_day, last_day, tz)
     with conn.transaction():
+        conn.execute(
+            read_sql("customers/rfm_day_partitions.sql"),
+            {"first_day": first_day, "last_day": last_day},
+        )
+    with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
         # The state's anti-join against the day's few changed users is a hash join over a
