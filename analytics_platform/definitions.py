@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from dagster import Definitions
 
+from analytics_platform.assets.customer_scores import customer_score_assets
 from analytics_platform.assets.customers import (
     build_customers_sensor,
     customer_assets,
@@ -21,7 +22,7 @@ from analytics_platform.settings import load_settings
 _settings = load_settings()
 
 defs = Definitions(
-    assets=[*raw_assets, *rollup_assets, *customer_assets],
+    assets=[*raw_assets, *rollup_assets, *customer_assets, *customer_score_assets],
     jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job],
     sensors=[
         *ingest_sensors,

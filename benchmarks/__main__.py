@@ -23,6 +23,7 @@ MODULES = [
     "ingest_latency",
     "rollups",
     "backfill",
+    "customers",
     "api_load",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"

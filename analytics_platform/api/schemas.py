@@ -416,6 +416,23 @@ class UserCurrency(CurrencyFlows):
     average_transaction: Decimal | None = Field(examples=["32800.00"])
 
 
+class RfmScores(ApiModel):
+    """A user's RFM measures and scores as of the end of `day` (docs/customer-scores.md)."""
+
+    day: date = Field(description="the day the scores are as of", examples=["2026-05-31"])
+    currency: str = Field(description="main currency: monetary is in it", examples=["IDR"])
+    recency_days: int = Field(description="days since the last purchase", examples=[3])
+    frequency: int = Field(description="successful purchases in the look-back", examples=[12])
+    monetary: Decimal = Field(
+        description="their amount in the main currency", examples=["1520000.00"]
+    )
+    last_purchase_day: date = Field(examples=["2026-05-28"])
+    r_score: int = Field(ge=1, le=5, examples=[5])
+    f_score: int = Field(ge=1, le=5, examples=[4])
+    m_score: int = Field(ge=1, le=5, examples=[4])
+    segment: str = Field(examples=["Champions"])
+
+
 class UserMetrics(ApiModel):
     user_id: str = Field(examples=["usr_1042"])
     window: WindowOut
@@ -430,6 +447,12 @@ class UserMetrics(ApiModel):
         default=None,
         description="customers/user_profiles as of its latest day before the window's end "
         "(None: no profile yet)",
+    )
+    rfm: RfmScores | None = Field(
+        default=None,
+        examples=[None],
+        description="RFM scores and segment on the newest scored day (null: no purchase in "
+        "its look-back, or no scores yet)",
     )
 
 
@@ -690,3 +713,81 @@ class Retention(ApiModel):
     window: WindowOut
     items: list[RetentionPoint]
     next_cursor: str | None = Field(examples=[None])
+
+
+# ------------------------------------------------------------- customers: RFM scores
+class RfmUser(ApiModel):
+    user_id: str = Field(examples=["usr_1042"])
+    currency: str = Field(description="main currency", examples=["IDR"])
+    recency_days: int = Field(examples=[3])
+    frequency: int = Field(examples=[12])
+    monetary: Decimal = Field(examples=["1520000.00"])
+    last_purchase_day: date = Field(examples=["2026-05-28"])
+    r_score: int = Field(examples=[5])
+    f_score: int = Field(examples=[4])
+    m_score: int = Field(examples=[4])
+    segment: str = Field(examples=["Champions"])
+
+
+class RfmPage(ApiModel):
+    day: date | None = Field(
+        description="the scored day read (null: no scores yet)", examples=["2026-05-31"]
+    )
+    lookback_days: int | None = Field(examples=[365])
+    items: list[RfmUser]
+    next_cursor: str | None = Field(examples=[None])
+
+
+class SegmentRevenue(ApiModel):
+    currency: str = Field(examples=["IDR"])
+    revenue: Decimal = Field(
+        description="the look-back's purchases of the segment's users", examples=["98000.00"]
+    )
+    share: float | None = Field(description="share of the currency's total, 0-1", examples=[0.4])
+
+
+class SegmentFigures(ApiModel):
+    segment: str = Field(examples=["At Risk"])
+    users: int = Field(examples=[120])
+    user_share: float | None = Field(
+        description="share of the day's customers, 0-1", examples=[0.1]
+    )
+    avg_r_score: float = Field(examples=[1.6])
+    avg_f_score: float = Field(examples=[3.2])
+    avg_m_score: float = Field(examples=[3.5])
+    avg_recency_days: float = Field(examples=[140.5])
+    avg_frequency: float = Field(examples=[6.1])
+    revenue: list[SegmentRevenue]
+
+
+class SegmentMove(ApiModel):
+    since: str = Field(description="previous_day or 30_days_before", examples=["previous_day"])
+    base_day: date = Field(examples=["2026-05-30"])
+    from_segment: str = Field(
+        description="'(none)': not a customer on the base day", examples=["Need Attention"]
+    )
+    to_segment: str = Field(description="'(none)': no longer a customer", examples=["At Risk"])
+    users: int = Field(examples=[14])
+
+
+class Segments(ApiModel):
+    day: date | None = Field(examples=["2026-05-31"])
+    customers: int = Field(examples=[1200])
+    items: list[SegmentFigures]
+    transitions: list[SegmentMove] = Field(description="the day's moves (stayers left out)")
+
+
+class Insight(ApiModel):
+    value: int | None = Field(examples=[130])
+    previous: int | None = Field(description="the same figure 30 days before", examples=[100])
+    change: int | None = Field(examples=[30])
+    change_percent: float | None = Field(examples=[30.0])
+
+
+class Insights(ApiModel):
+    day: date | None = Field(examples=["2026-05-31"])
+    previous_day: date | None = Field(examples=["2026-05-01"])
+    customers: Insight = Field(description="users with a purchase in the look-back")
+    active: Insight = Field(description="users with a purchase in the last 30 days")
+    new: Insight = Field(description="customers now who were not 30 days before")
+    at_risk: Insight = Field(description="users in At Risk or Can't Lose Them")

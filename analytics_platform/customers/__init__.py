@@ -1,1 +1,2 @@
-"""What the platform knows about each customer: plain functions and SQL (no Dagster)."""
+"""What the platform knows about each customer: profiles, spending, cohorts, RFM scores and
+segments. Plain functions and SQL (no Dagster)."""

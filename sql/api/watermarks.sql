@@ -14,3 +14,10 @@ UNION ALL
 SELECT 'raw.transactions', max(h.last_ingested_at), coalesce(sum(h.rows_ingested), 0)::bigint
 FROM ingest.touched_hours h
 WHERE h.raw_table = 'raw.transactions' AND h.hour_start >= %(raw_since)s
+UNION ALL
+-- Customer score days (customers/rfm_scores, customers/segment_transitions): the newest
+-- run and the days recorded, so a re-run of an old day also moves the watermark.
+SELECT 'customers.rfm_scores', max(computed_at), count(*)::bigint FROM customers.rfm_score_days
+UNION ALL
+SELECT 'customers.segment_transitions', max(computed_at), count(*)::bigint
+FROM customers.segment_transition_days

@@ -19,6 +19,7 @@ from analytics_platform.api.periods import (
     midnight,
     month_start,
 )
+from analytics_platform.api.queries import customers
 from analytics_platform.api.queries.common import Ask, Freshness, average, percent, rounded
 from analytics_platform.api.schemas import (
     ActiveUsers,
@@ -127,6 +128,7 @@ async def user_metrics(ask: Ask, user_id: str, window: Window) -> tuple[UserMetr
         active_days=overall["active_days"] if overall else 0,
         currencies=currencies,
         profile=await user_profile(ask, user_id, window.end.astimezone(ask.reporting_tz).date()),
+        rfm=await customers.user_rfm(ask, user_id),
     )
     return model, await ask.freshness([CASHFLOW_DAILY, CUSTOMER_PROFILES], window)
 

@@ -23,7 +23,7 @@ from analytics_platform.api.deps import (
 from analytics_platform.api.errors import error_responses
 from analytics_platform.api.export import negotiate, require_json
 from analytics_platform.api.pagination import DEFAULT_LIMIT
-from analytics_platform.api.queries import users
+from analytics_platform.api.queries import customers, users
 from analytics_platform.api.schemas import (
     ActiveUsers,
     Cashflow,
@@ -84,7 +84,7 @@ async def user_metrics(
         request,
         ctx,
         key=("user-metrics", user_id, window.key()),
-        sources=(users.CASHFLOW_DAILY, users.CUSTOMER_PROFILES),
+        sources=(users.CASHFLOW_DAILY, users.CUSTOMER_PROFILES, customers.RFM_SOURCE),
         max_age=MAX_AGE[Grain.DAILY],
         compute=lambda ask: users.user_metrics(ask, user_id, window),
     )

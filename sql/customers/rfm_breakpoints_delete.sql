@@ -1,0 +1,1 @@
+DELETE FROM customers.rfm_breakpoints WHERE day = %(day)s

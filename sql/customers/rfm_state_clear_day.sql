@@ -1,0 +1,1 @@
+SELECT customers.clear_day('customers.rfm_state'::regclass, %(day)s)

@@ -1,0 +1,1 @@
+DELETE FROM customers.segment_transitions WHERE day = %(day)s
