@@ -22,6 +22,7 @@ MODULES = [
     "ingest",
     "ingest_latency",
     "rollups",
+    "archive",
     "api_load",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -14,8 +14,9 @@ without a code change) and mapped by type:
 
 The checksum hashes one canonical text per row, built here twice, once in PostgreSQL SQL
 over the raw table and once in DuckDB SQL over the files, so that equal rows give equal
-text: times as epoch microseconds, numbers as PostgreSQL prints them, NULL as `~` and a
-value as `=` + its text, joined by the unit separator.
+text: times as epoch microseconds, numbers at the archive's fixed scale followed by `/`
+and their own scale (a value with a finer scale is never archived, see above), NULL as
+`~` and a value as `=` + its text, joined by the unit separator.
 """
 
 from __future__ import annotations
@@ -151,6 +152,10 @@ def postgres_row_hash(columns: list[RawColumn]) -> sql.Composed:
         name = sql.Identifier(c.name)
         if c.is_time:
             text = sql.SQL("(extract(epoch FROM {0}) * 1000000)::int8::text").format(name)
+        elif c.is_numeric:
+            text = sql.SQL("{0}::numeric({1}, {2})::text || '/' || scale({0})").format(
+                name, sql.Literal(DECIMAL_PRECISION), sql.Literal(DECIMAL_SCALE)
+            )
         else:
             text = sql.SQL("{0}::text").format(name)
         fields.append(sql.SQL("coalesce('=' || {0}, '~')").format(text))
@@ -166,7 +171,8 @@ def duckdb_row_hash(columns: list[RawColumn]) -> str:
         if c.is_time:
             text = f"epoch_us({name})::VARCHAR"
         elif c.is_numeric:
-            text = duckdb_exact_decimal_text(c.name)
+            scale = _duckdb_identifier(c.name + SCALE_SUFFIX)
+            text = f"{name}::VARCHAR || '/' || {scale}::VARCHAR"
         else:
             text = f"{name}::VARCHAR"
         fields.append(f"coalesce('=' || {text}, '~')")

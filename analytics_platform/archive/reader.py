@@ -22,6 +22,8 @@ from analytics_platform.archive.columns import RawColumn, raw_columns, view_sele
 from analytics_platform.archive.store import ArchiveStore
 from analytics_platform.ingestion.raw_storage import raw_table_names
 
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "TimeZone": "UTC"}
+
 
 class EmptyArchiveError(LookupError):
     """A query or read over a table the archive holds no file of."""
@@ -51,8 +53,12 @@ def archived_files(
 
 
 def archive_duckdb(conn: psycopg.Connection, store: ArchiveStore) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per archived raw table (`transactions`, ...)."""
-    con = duckdb.connect()
+    """An in-memory DuckDB with one view per archived raw table (`transactions`, ...).
+
+    Its session time zone is UTC (date_trunc and friends cut UTC days and months, as the
+    archive does), and it never installs an extension (nothing downloads at run time).
+    """
+    con = duckdb.connect(config=DUCKDB_CONFIG)
     for table in raw_table_names():
         files = archived_files(conn, table)
         if not files:

@@ -10,17 +10,18 @@ of the month are deleted only after the manifest stopped pointing at them.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import polars as pl
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from analytics_platform.archive.checksums import parquet_content
 from analytics_platform.archive.columns import (
@@ -90,18 +91,28 @@ def archive_month(
     files: list[ArchivedFile] = []
     pending: list[pl.DataFrame] = []
     pending_rows = 0
-    for day_start, day_end in days(month):
-        frame = _export(conn, statement, columns, day_start, day_end)
-        if frame.height == 0:
-            continue
-        pending.append(to_parquet_frame(frame, columns, f"raw.{table} {day_start.date()}"))
-        pending_rows += frame.height
-        while pending_rows >= rows_per_file:
-            whole = pl.concat(pending)
-            head, rest = whole.head(rows_per_file), whole.slice(rows_per_file)
-            files.append(_write_file(store, table, month, run, len(files), head, columns))
-            pending, pending_rows = ([rest] if rest.height else []), rest.height
-            progress(f"raw.{table} {month:%Y-%m}: {sum(f.rows for f in files):,} rows written")
+    # The next day's COPY runs on the server while this process parses and writes the
+    # current one (psycopg and polars release the GIL): on two cores, about half the time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-export") as prefetch:
+        day_ranges = days(month)
+        upcoming = prefetch.submit(_export, conn, statement, columns, *day_ranges[0])
+        for index, (day_start, _) in enumerate(day_ranges):
+            frame = upcoming.result()
+            if index + 1 < len(day_ranges):
+                upcoming = prefetch.submit(
+                    _export, conn, statement, columns, *day_ranges[index + 1]
+                )
+            if frame.height == 0:
+                continue
+            pending.append(to_parquet_frame(frame, columns, f"raw.{table} {day_start.date()}"))
+            pending_rows += frame.height
+            while pending_rows >= rows_per_file:
+                whole = pl.concat(pending)
+                head, rest = whole.head(rows_per_file), whole.slice(rows_per_file)
+                files.append(_write_file(store, table, month, run, len(files), head, columns))
+                pending, pending_rows = ([rest] if rest.height else []), rest.height
+                written = sum(f.rows for f in files)
+                progress(f"raw.{table} {month:%Y-%m}: {written:,} rows written")
     if pending_rows:
         files.append(_write_file(store, table, month, run, len(files), pl.concat(pending), columns))
     replaced = record_archive(conn, table, month, source_rows, files)
@@ -121,24 +132,56 @@ def _export(
     conn: psycopg.Connection,
     statement: sql.Composed,
     columns: list[RawColumn],
-    start: object,
-    end: object,
+    start: datetime,
+    end: datetime,
 ) -> pl.DataFrame:
-    buffer = io.BytesIO()
-    with conn.cursor() as cursor, cursor.copy(statement, {"start": start, "end": end}) as copy:
-        for chunk in copy:
-            buffer.write(chunk)
+    buffer = _copy_out(conn, statement, {"start": start, "end": end})
     schema = csv_schema(columns)
-    if buffer.tell() == 0:
+    if not buffer:
         return pl.DataFrame(schema=schema)
-    buffer.seek(0)
-    # PostgreSQL's CSV: an unquoted empty field is NULL, a quoted one an empty string.
-    return pl.read_csv(
-        buffer,
-        has_header=False,
-        new_columns=list(schema),
-        schema=schema,
-    )
+    # PostgreSQL's CSV: an unquoted empty field is NULL, a quoted one an empty string,
+    # which is how polars reads them too.
+    return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+
+
+def _copy_out(conn: psycopg.Connection, statement: sql.Composed, params: dict[str, Any]) -> bytes:
+    """The output of a COPY ... TO STDOUT, read with libpq directly.
+
+    psycopg's Copy iterator costs about 7 us a row in Python (one generator round per
+    row), more than the whole export may spend; libpq's blocking read is a fraction of
+    that. The values are bound the way psycopg binds COPY's (client-side literals).
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE or not conn.autocommit:
+        # The low-level path bypasses psycopg's transaction bookkeeping.
+        with conn.cursor() as cursor, cursor.copy(statement, params) as copy:
+            return b"".join(bytes(chunk) for chunk in copy)
+    query = sql.SQL(statement.as_string(conn).replace("%%", "%"))
+    rendered = psycopg.ClientCursor(conn).mogrify(query.as_string(conn), params)
+    pgconn = conn.pgconn
+    with conn.lock:
+        pgconn.send_query(rendered.encode())
+        result = pgconn.get_result()
+        if result is None or result.status != pq.ExecStatus.COPY_OUT:
+            error = result.error_message.decode(errors="replace") if result else "no result"
+            _drain(pgconn)
+            raise psycopg.DatabaseError(f"archive export failed: {error.strip()}")
+        chunks = []
+        while True:
+            size, data = pgconn.get_copy_data(0)
+            if size < 0:
+                break
+            chunks.append(bytes(data))
+        final = pgconn.get_result()
+        _drain(pgconn)
+        if final is not None and final.status != pq.ExecStatus.COMMAND_OK:
+            error = final.error_message.decode(errors="replace")
+            raise psycopg.DatabaseError(f"archive export failed: {error.strip()}")
+    return b"".join(chunks)
+
+
+def _drain(pgconn: pq.abc.PGconn) -> None:
+    while pgconn.get_result() is not None:
+        pass
 
 
 def _write_file(
