@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -147,3 +150,32 @@ def test_the_sensor_requests_every_month_never_archived_or_changed_since(
     again = archive_changed_months(build_sensor_context())
     assert [r.partition_key for r in again.run_requests] == ["2024-01-01"]
     assert "ingested since it was archived" in again.run_requests[0].tags["archive/reason"]
+
+
+def test_archive_months_map_to_raw_hours_when_the_reporting_zone_is_not_utc() -> None:
+    # Partitions are built at import from the environment: a fresh interpreter.
+    program = """
+from dagster import AssetKey
+from analytics_platform.assets.archive import archive_asset_key
+from analytics_platform.definitions import defs
+graph = defs.resolve_asset_graph()
+month = graph.get(archive_asset_key("transactions"))
+raw = graph.get(AssetKey(["raw", "transactions"]))
+mapping = graph.get_partition_mapping(month.key, raw.key)
+result = mapping.get_upstream_mapped_partitions_result_for_partitions(
+    month.partitions_def.subset_with_partition_keys(["2024-02-01"]),
+    month.partitions_def,
+    raw.partitions_def,
+)
+print(len(result.partitions_subset.get_partition_keys()) > 0)
+"""
+    environment = {**os.environ, "REPORTING_TIMEZONE": "Asia/Kolkata"}
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"

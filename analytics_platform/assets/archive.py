@@ -12,6 +12,7 @@ daily retention schedule.
 from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
+    AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -43,7 +44,7 @@ from analytics_platform.archive.store import open_store
 from analytics_platform.archive.verification import verify_month
 from analytics_platform.archive.writer import archive_month
 from analytics_platform.ingestion.raw_storage import raw_table_names
-from analytics_platform.partitions import archive_monthly_partitions
+from analytics_platform.partitions import archive_monthly_partitions, raw_hourly_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
 
@@ -58,6 +59,16 @@ SENSOR_INTERVAL_SECONDS = 300
 
 def archive_asset_key(table: str) -> AssetKey:
     return AssetKey(["archive", f"raw_{table}"])
+
+
+def _raw_dependency(table: str) -> AssetDep:
+    """The raw table a month is archived from. Dagster maps time partitions only within one
+    time zone: when the reporting zone (the raw assets' hours) is UTC, a month maps to its
+    hours; otherwise the edge stays for lineage with every hour upstream of every month."""
+    raw = AssetKey(["raw", table])
+    if raw_hourly_partitions.timezone == archive_monthly_partitions.timezone:
+        return AssetDep(raw)
+    return AssetDep(raw, partition_mapping=AllPartitionMapping())
 
 
 def _archive_asset(table: str) -> AssetsDefinition:
@@ -75,7 +86,7 @@ def _archive_asset(table: str) -> AssetsDefinition:
             "Re-running a month replaces the files that mirror raw rows."
         ),
         partitions_def=archive_monthly_partitions,
-        deps=[AssetDep(AssetKey(["raw", table]))],
+        deps=[_raw_dependency(table)],
         group_name="archive",
         kinds={"parquet", "duckdb", "postgres"},
         owners=OWNERS,
