@@ -7,6 +7,8 @@ verification found it equal to the raw table, and whether retention dropped its 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,6 +42,27 @@ class MonthState:
     files: int
     rows: int
     bytes: int
+
+
+@contextmanager
+def table_archive_lock(conn: psycopg.Connection, table: str) -> Iterator[None]:
+    """Held (session-level) while a month of the table is exported and recorded; retention
+    takes the same lock for its drop transaction (`lock_table_archive`), so a drop never
+    lands between an export reading raw rows and recording them."""
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (_lock_name(table),))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (_lock_name(table),))
+
+
+def lock_table_archive(conn: psycopg.Connection, table: str) -> None:
+    """Inside a transaction: wait for any export of the table, then keep exports out."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_lock_name(table),))
+
+
+def _lock_name(table: str) -> str:
+    return f"archive:{table}"
 
 
 def month_params(table: str, month: date) -> dict[str, object]:

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from analytics_platform.archive.checksums import raw_month_content
 from analytics_platform.archive.columns import raw_columns
-from analytics_platform.archive.manifest import month_files, month_params
+from analytics_platform.archive.manifest import lock_table_archive, month_files, month_params
 from analytics_platform.archive.months import month_end, month_start
 from analytics_platform.ingestion.raw_storage import drop_raw_data_before, raw_table_names
 from analytics_platform.resources.warehouse import read_sql
@@ -159,6 +159,7 @@ def _drop_month(
     """Drop the month in one locked transaction; a reason instead when it must stay."""
     identifier = sql.Identifier("raw", table)
     with conn.transaction():
+        lock_table_archive(conn, table)
         conn.execute(sql.SQL(read_sql("archive/lock_raw_table.sql")).format(table=identifier))
         older = conn.execute(
             sql.SQL(read_sql("archive/raw_rows_before.sql")).format(table=identifier),

@@ -31,7 +31,12 @@ from analytics_platform.archive.columns import (
     raw_columns,
     to_parquet_frame,
 )
-from analytics_platform.archive.manifest import ArchivedFile, month_source_rows, record_archive
+from analytics_platform.archive.manifest import (
+    ArchivedFile,
+    month_source_rows,
+    record_archive,
+    table_archive_lock,
+)
 from analytics_platform.archive.months import days
 from analytics_platform.archive.store import ArchiveStore, file_key
 from analytics_platform.resources.warehouse import read_sql
@@ -79,6 +84,18 @@ def archive_month(
     retention already dropped are kept (they are the only copy), and the new export
     holds only what raw has now, so together they are the month.
     """
+    with table_archive_lock(conn, table):
+        return _archive_month(conn, store, table, month, rows_per_file, progress)
+
+
+def _archive_month(
+    conn: psycopg.Connection,
+    store: ArchiveStore,
+    table: str,
+    month: date,
+    rows_per_file: int,
+    progress: Callable[[str], None],
+) -> ArchiveResult:
     started = time.perf_counter()
     columns = raw_columns(conn, table)
     # Read before the export: rows committed while it runs raise the sum again later,
