@@ -22,7 +22,7 @@ from analytics_platform.archive.columns import RawColumn, raw_columns, view_sele
 from analytics_platform.archive.store import ArchiveStore
 from analytics_platform.ingestion.raw_storage import raw_table_names
 
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "TimeZone": "UTC"}
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False}
 
 
 class EmptyArchiveError(LookupError):
@@ -59,6 +59,9 @@ def archive_duckdb(conn: psycopg.Connection, store: ArchiveStore) -> duckdb.Duck
     archive does), and it never installs an extension (nothing downloads at run time).
     """
     con = duckdb.connect(config=DUCKDB_CONFIG)
+    # A SET, not a connect option: as an option it is read before the (built-in) ICU
+    # extension is loaded, and the first connection of a process fails.
+    con.execute("SET TimeZone = 'UTC'")
     for table in raw_table_names():
         files = archived_files(conn, table)
         if not files:
