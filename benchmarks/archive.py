@@ -54,8 +54,10 @@ FIRST_MONTH = date(2025, 1, 1)
 # Each statement runs this often; the fastest run is reported (the machine is shared).
 QUERY_REPEATS = 3
 
+# The UTC month from epoch microseconds: the same month as `AT TIME ZONE 'UTC'`, without
+# ICU's time zone arithmetic per row (0.34 s against 0.59 s over 1M rows here).
 REVENUE_DUCKDB = """
-SELECT date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS month, currency, status,
+SELECT date_trunc('month', make_timestamp(epoch_us(occurred_at))) AS month, currency, status,
        sum(amount) AS revenue, count(*) AS transactions
 FROM transactions GROUP BY ALL ORDER BY ALL
 """
