@@ -13,6 +13,7 @@ import polars as pl
 import psycopg
 import pytest
 
+from analytics_platform.archive.columns import UnsupportedColumnError
 from analytics_platform.archive.due import archive_due, due_months
 from analytics_platform.archive.reader import query_archive, stream_archived_transactions
 from analytics_platform.archive.restore import rematerialize_from_archive
@@ -278,3 +279,20 @@ def test_archive_due_archives_and_verifies_every_ended_month_once(
     assert all(v.ok for _, v in done)
     assert again == []
     assert by_month.rows == raw
+
+
+def test_a_month_with_money_finer_than_the_archive_keeps_is_refused_and_leaves_nothing(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE raw.transactions SET amount = 1.0000000000000000001 WHERE event_id = ("
+            " SELECT event_id FROM raw.transactions WHERE occurred_at < %s"
+            " ORDER BY occurred_at DESC LIMIT 1)",
+            (FEB_START,),
+        )
+        with pytest.raises(UnsupportedColumnError, match="more than 18 fractional digits"):
+            archive_month(conn, store, "transactions", JANUARY, rows_per_file=1_000)
+        recorded = conn.execute("SELECT count(*) FROM archive.files").fetchone()
+    assert recorded == (0,)
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []

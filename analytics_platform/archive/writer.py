@@ -106,6 +106,42 @@ def _archive_month(
         columns=export_select_list(columns), table=sql.Identifier("raw", table)
     )
     files: list[ArchivedFile] = []
+    try:
+        _write_month(
+            conn, store, table, month, run, statement, columns, rows_per_file, files, progress
+        )
+        replaced = record_archive(conn, table, month, source_rows, files)
+    except BaseException:
+        # Files of a run that was not recorded are nobody's: remove them (readers go by
+        # the manifest and never see them, but a folder listing would).
+        for f in files:
+            store.delete(f.path)
+        raise
+    for key in replaced:
+        store.delete(key)
+    result = ArchiveResult(
+        table, month, tuple(files), tuple(replaced), source_rows, time.perf_counter() - started
+    )
+    progress(
+        f"raw.{table} {month:%Y-%m}: archived {result.rows:,} rows in {len(files)} file(s), "
+        f"{result.bytes:,} bytes, {result.seconds:.1f} s"
+    )
+    return result
+
+
+def _write_month(
+    conn: psycopg.Connection,
+    store: ArchiveStore,
+    table: str,
+    month: date,
+    run: str,
+    statement: sql.Composed,
+    columns: list[RawColumn],
+    rows_per_file: int,
+    files: list[ArchivedFile],
+    progress: Callable[[str], None],
+) -> None:
+    """Export the month day by day into part files, appending each published file."""
     pending: list[pl.DataFrame] = []
     pending_rows = 0
     # The next day's COPY runs on the server while this process parses and writes the
@@ -132,17 +168,6 @@ def _archive_month(
                 progress(f"raw.{table} {month:%Y-%m}: {written:,} rows written")
     if pending_rows:
         files.append(_write_file(store, table, month, run, len(files), pl.concat(pending), columns))
-    replaced = record_archive(conn, table, month, source_rows, files)
-    for key in replaced:
-        store.delete(key)
-    result = ArchiveResult(
-        table, month, tuple(files), tuple(replaced), source_rows, time.perf_counter() - started
-    )
-    progress(
-        f"raw.{table} {month:%Y-%m}: archived {result.rows:,} rows in {len(files)} file(s), "
-        f"{result.bytes:,} bytes, {result.seconds:.1f} s"
-    )
-    return result
 
 
 def _export(
@@ -212,18 +237,21 @@ def _write_file(
 ) -> ArchivedFile:
     key = file_key(table, month, run, number)
     staged = store.staging_path(key)
-    frame.write_parquet(
-        staged,
-        compression="zstd",
-        compression_level=ZSTD_LEVEL,
-        row_group_size=ROW_GROUP_ROWS,
-        statistics=True,
-    )
-    # Read back before publishing: the recorded checksum is what a reader gets.
-    content = parquet_content([str(staged)], columns)
-    if content.rows != frame.height:
-        raise OSError(f"{staged}: wrote {frame.height} rows but read back {content.rows}")
-    size = store.publish(staged, key)
+    try:
+        frame.write_parquet(
+            staged,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            row_group_size=ROW_GROUP_ROWS,
+            statistics=True,
+        )
+        # Read back before publishing: the recorded checksum is what a reader gets.
+        content = parquet_content([str(staged)], columns)
+        if content.rows != frame.height:
+            raise OSError(f"{staged}: wrote {frame.height} rows but read back {content.rows}")
+        size = store.publish(staged, key)
+    finally:
+        staged.unlink(missing_ok=True)
     assert content.min_occurred_at is not None and content.max_occurred_at is not None
     return ArchivedFile(
         key, content.rows, size, content.min_occurred_at, content.max_occurred_at, content.checksum
