@@ -138,7 +138,12 @@ KNOBS: tuple[Knob, ...] = (
         "7",
         "Without TimescaleDB: daily raw partitions created this many days ahead.",
     ),
-    Knob("RAW_RETENTION_DAYS", "730", "Raw events older than this are dropped (0 keeps all)."),
+    Knob(
+        "RAW_RETENTION_DAYS",
+        "730",
+        "Raw UTC months that ended longer ago than this are dropped once their Parquet "
+        "archive is verified; unarchived ones are kept and reported (0 keeps all).",
+    ),
     Knob(
         "RAW_COMPRESS_AFTER_DAYS",
         "7",
