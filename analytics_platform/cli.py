@@ -630,11 +630,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(handler=cmd_api_key_revoke)
     listing_keys = api_key_commands.add_parser("list", help="list keys (never their secret)")
     listing_keys.set_defaults(handler=cmd_api_key_list)
+
+    from analytics_platform.archive.commands import add_archive_commands
+
+    add_archive_commands(commands)
     return parser
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.api.keys import ApiKeyError, ApiKeyNotFoundError
+    from analytics_platform.archive.commands import archive_errors
     from analytics_platform.automation.backfill import BackfillRangeError
     from analytics_platform.dev.dagster_graphql import BackfillFailedError, GraphQLError
     from analytics_platform.dev.demo import DemoError
@@ -663,6 +668,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         BackfillRangeError,
         BackfillFailedError,
         GraphQLError,
+        *archive_errors(),
     )
 
 

@@ -64,6 +64,7 @@ class Settings:
     api_statement_timeout_ms: int
     api_rate_limit_per_minute: int
     api_rate_limit_burst: int
+    archive_url: str
     # Ingestion's defences (docs/event-contract.md, docs/ingest-operations.md); defaults
     # here too so that code building a Settings by hand keeps working.
     ingest_first_start: str = "earliest"
@@ -145,7 +146,12 @@ KNOBS: tuple[Knob, ...] = (
         "7",
         "Without TimescaleDB: daily raw partitions created this many days ahead.",
     ),
-    Knob("RAW_RETENTION_DAYS", "730", "Raw events older than this are dropped (0 keeps all)."),
+    Knob(
+        "RAW_RETENTION_DAYS",
+        "730",
+        "Raw UTC months that ended longer ago than this are dropped once their Parquet "
+        "archive is verified; unarchived ones are kept and reported (0 keeps all).",
+    ),
     Knob(
         "RAW_COMPRESS_AFTER_DAYS",
         "7",
@@ -240,6 +246,8 @@ KNOBS: tuple[Knob, ...] = (
         "30",
         "A read that gets nothing from Kafka for this long while the broker is "
         "unreachable (or while messages remain to read) fails with the broker's error.",
+    ),
+    Knob(
         "API_RATE_LIMIT_PER_MINUTE",
         "600",
         "Requests a minute one API key may make on average, per API process (0: no "
@@ -253,6 +261,15 @@ KNOBS: tuple[Knob, ...] = (
 )
 
 _FIRST_STARTS = ("earliest", "latest")
+
+# Not in KNOBS yet: every knob there must be in the README's table, which is being
+# rewritten on another branch; it joins KNOBS when the README documents it.
+ARCHIVE_URL_KNOB = Knob(
+    "ARCHIVE_URL",
+    str(REPO_ROOT / ".archive"),
+    "Where raw months are archived as Parquet (a local folder or file:// URL); "
+    "retention drops only months verified there.",
+)
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 _KAFKA_SERVER = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -398,4 +415,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "API_RATE_LIMIT_PER_MINUTE", default["API_RATE_LIMIT_PER_MINUTE"]
         ),
         api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
+        archive_url=env.get("ARCHIVE_URL") or ARCHIVE_URL_KNOB.default,
     )

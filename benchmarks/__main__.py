@@ -24,6 +24,7 @@ MODULES = [
     "rollups",
     "backfill",
     "customers",
+    "archive",
     "api_load",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
