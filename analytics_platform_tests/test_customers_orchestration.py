@@ -150,7 +150,7 @@ def test_the_group_is_documented_daily_postgres_assets_with_checks_and_a_running
             node.backfill_policy is not None and node.backfill_policy.max_partitions_per_run is None
         )
         assert graph.get_check_keys_for_assets({key})
-    sensor = defs.get_sensor_def("customers_automation")
+    (sensor,) = [s for s in defs.sensors or () if s.name == "customers_automation"]
     assert sensor.default_status is DefaultSensorStatus.RUNNING
     assert keys <= set(customers_job.selection.resolve(graph))
     built = build_customers_sensor(grace=timedelta(minutes=5))
