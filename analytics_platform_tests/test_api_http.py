@@ -254,7 +254,7 @@ def test_openapi_documents_every_parameter_and_response(client):
         for method, op in item.items()
         if path.startswith(API)
     ]
-    assert len(operations) == 14
+    assert len(operations) == 16  # 14 + cohort and retention (customers)
     for path, method, op in operations:
         for parameter in op.get("parameters", []):
             if parameter["in"] == "header":

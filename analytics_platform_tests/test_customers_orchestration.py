@@ -150,7 +150,7 @@ def test_the_group_is_documented_daily_postgres_assets_with_checks_and_a_running
             node.backfill_policy is not None and node.backfill_policy.max_partitions_per_run is None
         )
         assert graph.get_check_keys_for_assets({key})
-    sensor = defs.get_sensor_def("customers_automation")
+    (sensor,) = [s for s in defs.sensors or () if s.name == "customers_automation"]
     assert sensor.default_status is DefaultSensorStatus.RUNNING
     assert keys <= set(customers_job.selection.resolve(graph))
     built = build_customers_sensor(grace=timedelta(minutes=5))
@@ -213,3 +213,23 @@ def test_the_sensor_runs_days_whose_rollups_are_in_and_reruns_late_days_onward(d
     assert requested(tick(instance, DAY0 + timedelta(days=3, minutes=6))) == [
         ("2024-03-28", "2024-03-30")
     ]
+
+
+def test_the_cohort_check_fails_when_a_user_registered_twice(db):
+    # The lifecycle mart counts two registrations; the cohort holds one user.
+    for day in (0, 1):
+        _load(db, _events(day, "u1"))
+    _rollups(db, DAY0 + timedelta(days=2))
+    result = materialize(
+        customer_assets,
+        instance=DagsterInstance.ephemeral(),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2024-03-28",
+            ASSET_PARTITION_RANGE_END_TAG: "2024-03-29",
+        },
+    )
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    cohort = checks["sizes_match_registrations"]
+    assert not cohort.passed
+    assert cohort.metadata["failing_days"].value == "2024-03-29"
+    assert all(c.passed for name, c in checks.items() if name != "sizes_match_registrations")

@@ -268,7 +268,7 @@ def differences(actual: dict, expected: dict, limit: int = 6) -> list[str]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     print_blob=True,

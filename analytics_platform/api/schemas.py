@@ -447,6 +447,7 @@ class UserMetrics(ApiModel):
         default=None,
         description="customers/user_profiles as of its latest day before the window's end "
         "(None: no profile yet)",
+        examples=[None],
     )
     rfm: RfmScores | None = Field(
         default=None,
@@ -457,7 +458,9 @@ class UserMetrics(ApiModel):
 
 
 class UserProfile(ApiModel):
-    as_of: date = Field(description="the day the profile is as of (end of it)")
+    as_of: date = Field(
+        description="the day the profile is as of (end of it)", examples=["2026-05-31"]
+    )
     kyc_status: Literal["none", "pending", "verified", "rejected"] = Field(
         description="from the user's latest KYC event", examples=["verified"]
     )
@@ -505,14 +508,17 @@ class SpendingMonth(ApiModel):
         "running, see complete and sameDaysChangePercent)",
         examples=[-12.5],
     )
-    complete: bool = Field(description="false: the month so far (complete days)")
+    complete: bool = Field(description="false: the month so far (complete days)", examples=[False])
     same_days_previous_spending: Decimal | None = Field(
         default=None,
         description="one user: the month before over the same days (days 1..d, the whole "
         "month once this one is complete), from customers/spending",
+        examples=["280000.00"],
     )
     same_days_change_percent: float | None = Field(
-        default=None, description="spending against same_days_previous_spending"
+        default=None,
+        description="spending against same_days_previous_spending",
+        examples=[14.29],
     )
 
 
@@ -532,11 +538,14 @@ class SpendingCategory(ApiModel):
         description="of the month's spending in the currency, percent", examples=[37.5]
     )
     previous_spending: Decimal | None = Field(
-        description="the month before over the same days (NULL: no spending then)"
+        description="the month before over the same days (NULL: no spending then)",
+        examples=["140000.00"],
     )
-    change_amount: Decimal | None
+    change_amount: Decimal | None = Field(examples=["-20000.00"])
     change_percent: float | None = Field(examples=[-12.5])
-    compared_through: date = Field(description="last day of the month before compared")
+    compared_through: date = Field(
+        description="last day of the month before compared", examples=["2026-04-17"]
+    )
     top_merchants: list[TopMerchant] = Field(description="at most 5, largest first")
 
 
@@ -545,7 +554,9 @@ class SpendingTrends(ApiModel):
     window: WindowOut
     months: list[SpendingMonth]
     as_of: date | None = Field(
-        default=None, description="the day customers/spending is as of (one user only)"
+        default=None,
+        description="the day customers/spending is as of (one user only)",
+        examples=["2026-05-17"],
     )
     categories: list[SpendingCategory] = Field(
         default_factory=list, description="one user: per month, currency and category"
@@ -681,35 +692,41 @@ class Readiness(BaseModel):
 
 
 class CohortCell(ApiModel):
-    cohort_start: date = Field(description="local week (Monday) or month of registration")
+    cohort_start: date = Field(
+        description="local week (Monday) or month of registration", examples=["2026-03-01"]
+    )
     period: int = Field(description="weeks or months since the cohort's start", examples=[2])
     currency: str = Field(description="'' for payers in any currency", examples=[""])
     cohort_size: int = Field(examples=[1200])
     active_users: int = Field(description="users with any event in the period", examples=[640])
     paying_users: int = Field(examples=[410])
-    revenue: Decimal | None = Field(description="per currency; null for ''")
+    revenue: Decimal | None = Field(
+        description="per currency; null for ''", examples=["1250000.00"]
+    )
     retention_rate: float = Field(description="active / size, percent", examples=[53.33])
 
 
 class Cohorts(ApiModel):
-    grain: Literal["week", "month"]
-    as_of: date | None = Field(description="the day customers/cohorts is as of")
+    grain: Literal["week", "month"] = Field(examples=["month"])
+    as_of: date | None = Field(
+        description="the day customers/cohorts is as of", examples=["2026-05-17"]
+    )
     window: WindowOut
     items: list[CohortCell]
     next_cursor: str | None = Field(examples=[None])
 
 
 class RetentionPoint(ApiModel):
-    cohort_start: date
-    period: int
-    cohort_size: int
-    active_users: int
+    cohort_start: date = Field(examples=["2026-03-01"])
+    period: int = Field(examples=[2])
+    cohort_size: int = Field(examples=[1200])
+    active_users: int = Field(examples=[640])
     retention_rate: float = Field(examples=[53.33])
 
 
 class Retention(ApiModel):
-    grain: Literal["week", "month"]
-    as_of: date | None
+    grain: Literal["week", "month"] = Field(examples=["month"])
+    as_of: date | None = Field(examples=["2026-05-17"])
     window: WindowOut
     items: list[RetentionPoint]
     next_cursor: str | None = Field(examples=[None])

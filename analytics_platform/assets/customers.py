@@ -38,6 +38,8 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    TableColumn,
+    TableSchema,
     asset,
     define_asset_job,
     sensor,
@@ -68,6 +70,58 @@ ROLLUP_FAMILIES = ("transactions", "activity", "user_lifecycle")
 DAILY_ROLLUPS = [m for m in MARTS if m.family.name in ROLLUP_FAMILIES and m.grain is Grain.DAILY]
 HOURLY_ROLLUPS = [m for m in MARTS if m.family.name in ROLLUP_FAMILIES and m.grain is Grain.HOURLY]
 RAW_KEYS = [AssetKey(["raw", t]) for t in ("transactions", "user_activity", "user_events")]
+
+
+def _schema(*columns: tuple[str, str, str]) -> TableSchema:
+    return TableSchema(columns=[TableColumn(n, t, d) for n, t, d in columns])
+
+
+_VERSION = ("valid_from", "date", "key: first day this version is valid on")
+COLUMNS = {
+    "marts.customer_profiles": _schema(
+        ("user_id", "text", "key"),
+        _VERSION,
+        ("valid_to", "date", "next version's valid_from (exclusive); NULL: current"),
+        ("first_seen_at", "timestamptz", "the user's first event of any kind"),
+        ("last_activity_at", "timestamptz", "the user's latest event of any kind"),
+        ("registered_at", "timestamptz", "first user.registered"),
+        ("country", "text", "of that registration"),
+        ("kyc_status", "text", "none, pending, verified, rejected: the latest KYC event"),
+        ("kyc_event_at", "timestamptz", "time of that event"),
+        ("kyc_level", "smallint", "of the latest lifecycle event with a level"),
+        ("kyc_level_at", "timestamptz", "time of that event"),
+        ("first_success_at", "timestamptz", "first successful transaction"),
+        ("last_success_at", "timestamptz", "latest successful transaction"),
+        ("success_count", "bigint", "successful transactions"),
+        ("main_currency", "text", "currency of most successful transactions"),
+    ),
+    "marts.customer_spending": _schema(
+        ("user_id", "text", "key"),
+        ("month", "date", "key: first day of the calendar month"),
+        ("currency", "text", "key"),
+        ("category", "text", "key: '' = all categories"),
+        _VERSION,
+        ("spend", "numeric", "month to date"),
+        ("transactions", "bigint", "month to date"),
+        ("month_share", "numeric", "of the month's spend in the currency"),
+        ("previous_spend", "numeric", "previous month over the same days; NULL: none"),
+        ("change_amount", "numeric", "spend - previous_spend"),
+        ("change_percent", "numeric", "change against previous_spend, percent"),
+        ("top_merchants", "jsonb", "at most 5: merchant_id, spend, transactions"),
+    ),
+    "marts.customer_cohorts": _schema(
+        ("cohort_grain", "text", "key: week or month"),
+        ("cohort_start", "date", "key: local week (Monday) or month of registration"),
+        ("period", "integer", "key: weeks or months since cohort_start"),
+        ("currency", "text", "key: '' = payers in any currency"),
+        _VERSION,
+        ("cohort_size", "bigint", "users registered in the cohort"),
+        ("active_users", "bigint", "users with any event in the period"),
+        ("paying_users", "bigint", "users with successful spending in the period"),
+        ("revenue", "numeric", "their spending in the currency; NULL for ''"),
+        ("retention_rate", "numeric", "active_users / cohort_size"),
+    ),
+}
 
 Materialize = Callable[[psycopg.Connection, datetime, datetime, ZoneInfo], WindowStats]
 Check = Callable[[psycopg.Connection, datetime, datetime, ZoneInfo], list[DayCheck]]
@@ -114,7 +168,9 @@ def customer_asset(
         group_name=GROUP,
         kinds={"postgres"},
         owners=OWNERS,
-        metadata={"dagster/table_name": table},
+        # Not dagster/table_name: the UI's catalog takes that for the asset key's path,
+        # and the key (customers/...) is not the table's name.
+        metadata={"table": table, "dagster/column_schema": COLUMNS[table]},
         check_specs=[
             AssetCheckSpec(check_name, asset=key, description=text)
             for check_name, text in checks.items()

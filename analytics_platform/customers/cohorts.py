@@ -16,6 +16,7 @@ import psycopg
 from analytics_platform.customers.days import (
     Day,
     DayCheck,
+    Judgment,
     WindowStats,
     check_days,
     midnight,
@@ -61,16 +62,19 @@ def check_cohorts(
 ) -> list[DayCheck]:
     """The cohort checks over each day of [start, end) (see cohorts_check_day.sql): needs
     the day's user lifecycle rollup, which the automation waits for."""
-    return [
-        check_days(
-            conn,
-            "sizes_match_registrations",
-            "Each cohort's size equals the registrations marts.user_lifecycle_daily counted "
-            "over its days, and no cell has more active or paying users than its size.",
-            "cohorts_check_day.sql",
-            start,
-            end,
-            tz,
-            lambda f: f["cohorts_off"] == 0 and f["cells_over_size"] == 0,
-        )
-    ]
+    return check_days(
+        conn,
+        "cohorts_check_day.sql",
+        start,
+        end,
+        tz,
+        [
+            Judgment(
+                "sizes_match_registrations",
+                "Each cohort's size equals the registrations marts.user_lifecycle_daily "
+                "counted over its days, and no cell has more active or paying users than "
+                "its size.",
+                lambda f: f["cohorts_off"] == 0 and f["cells_over_size"] == 0,
+            )
+        ],
+    )

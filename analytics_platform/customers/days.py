@@ -205,29 +205,43 @@ class DayCheck:
     figures: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Judgment:
+    """One check judged from a check statement's figures of a day."""
+
+    name: str
+    description: str
+    passes: Callable[[dict[str, Any]], bool]
+
+
 def check_days(
     conn: psycopg.Connection,
-    name: str,
-    description: str,
     relative: str,
     start: datetime,
     end: datetime,
     tz: ZoneInfo,
-    passes: Callable[[dict[str, Any]], bool],
-) -> DayCheck:
-    """Run the check statement `relative` (one row of figures) for every day of [start,
-    end) and judge each day's figures with `passes`."""
-    failing: list[date] = []
-    shown: dict[str, Any] = {}
+    judgments: list[Judgment],
+) -> list[DayCheck]:
+    """Run the check statement `relative` (one row of figures) once for every day of
+    [start, end) and judge each day's figures with every judgment."""
+    figures_by_day: list[tuple[date, dict[str, Any]]] = []
     for day in days_in(start, end, tz):
         cursor = conn.execute(read_sql(f"customers/{relative}"), {**day.params, "tz": tz.key})
         names = [d.name for d in cursor.description or ()]
         row = cursor.fetchone()
-        figures = dict(zip(names, row or (), strict=True))
-        if not passes(figures):
-            if not failing:
-                shown = {"day": day.day.isoformat(), **figures}
-            failing.append(day.day)
-        elif not failing:
-            shown = {"day": day.day.isoformat(), **figures}
-    return DayCheck(name, description, not failing, tuple(failing), shown)
+        figures_by_day.append((day.day, dict(zip(names, row or (), strict=True))))
+    checks = []
+    for judgment in judgments:
+        failing = [d for d, figures in figures_by_day if not judgment.passes(figures)]
+        shown_day = failing[0] if failing else figures_by_day[-1][0]
+        shown = next(f for d, f in figures_by_day if d == shown_day)
+        checks.append(
+            DayCheck(
+                judgment.name,
+                judgment.description,
+                not failing,
+                tuple(failing),
+                {"day": shown_day.isoformat(), **shown},
+            )
+        )
+    return checks

@@ -18,6 +18,7 @@ import psycopg
 from analytics_platform.customers.days import (
     Day,
     DayCheck,
+    Judgment,
     WindowStats,
     check_days,
     create_temp,
@@ -63,28 +64,25 @@ def check_user_profiles(
     conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
 ) -> list[DayCheck]:
     """The profile checks over each day of [start, end) (see profiles_check_day.sql)."""
-    return [
-        check_days(
-            conn,
-            "one_version_per_user",
-            "Every user with an event in the day has exactly one version valid on it, and "
-            "the day wrote no other versions.",
-            "profiles_check_day.sql",
-            start,
-            end,
-            tz,
-            lambda f: (
-                f["users_seen"] == f["versions"] and f["users_with_overlapping_versions"] == 0
+    return check_days(
+        conn,
+        "profiles_check_day.sql",
+        start,
+        end,
+        tz,
+        [
+            Judgment(
+                "one_version_per_user",
+                "Every user with an event in the day has exactly one version valid on it, "
+                "and the day wrote no other versions.",
+                lambda f: (
+                    f["users_seen"] == f["versions"] and f["users_with_overlapping_versions"] == 0
+                ),
             ),
-        ),
-        check_days(
-            conn,
-            "totals_match_currencies",
-            "A changed user's success count equals the sum of their per-currency counts.",
-            "profiles_check_day.sql",
-            start,
-            end,
-            tz,
-            lambda f: f["users_with_mismatched_totals"] == 0,
-        ),
-    ]
+            Judgment(
+                "totals_match_currencies",
+                "A changed user's success count equals the sum of their per-currency counts.",
+                lambda f: f["users_with_mismatched_totals"] == 0,
+            ),
+        ],
+    )

@@ -21,6 +21,7 @@ import psycopg
 from analytics_platform.customers.days import (
     Day,
     DayCheck,
+    Judgment,
     WindowStats,
     check_days,
     create_temp,
@@ -111,18 +112,20 @@ def check_spending(
     conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
 ) -> list[DayCheck]:
     """The spending checks over each day of [start, end) (see spending_check_day.sql)."""
-    return [
-        check_days(
-            conn,
-            "categories_add_up",
-            "Per user, month and currency the categories' spend adds up to the "
-            "all-categories row, and month shares lie in [0, 1].",
-            "spending_check_day.sql",
-            start,
-            end,
-            tz,
-            lambda f: (
-                f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
-            ),
-        )
-    ]
+    return check_days(
+        conn,
+        "spending_check_day.sql",
+        start,
+        end,
+        tz,
+        [
+            Judgment(
+                "categories_add_up",
+                "Per user, month and currency the categories' spend adds up to the "
+                "all-categories row, and month shares lie in [0, 1].",
+                lambda f: (
+                    f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
+                ),
+            )
+        ],
+    )
