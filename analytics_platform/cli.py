@@ -481,11 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(handler=cmd_api_key_revoke)
     listing_keys = api_key_commands.add_parser("list", help="list keys (never their secret)")
     listing_keys.set_defaults(handler=cmd_api_key_list)
+
+    from analytics_platform.archive.commands import add_archive_commands
+
+    add_archive_commands(commands)
     return parser
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.api.keys import ApiKeyError, ApiKeyNotFoundError
+    from analytics_platform.archive.commands import archive_errors
     from analytics_platform.dev.demo import DemoError
     from analytics_platform.dev.history import HistoryTooLargeError
     from analytics_platform.dev.postgres import EmbeddedPostgresError
@@ -509,6 +514,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         ApiKeyNotFoundError,
         DemoError,
         HistoryTooLargeError,
+        *archive_errors(),
     )
 
 

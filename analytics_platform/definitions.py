@@ -6,6 +6,13 @@ from datetime import timedelta
 
 from dagster import Definitions
 
+from analytics_platform.assets.archive import (
+    archive_assets,
+    archive_jobs,
+    archive_schedules,
+    archive_sensors,
+    raw_retention,
+)
 from analytics_platform.assets.customer_scores import customer_score_assets
 from analytics_platform.assets.raw import raw_assets
 from analytics_platform.assets.rollups import rollup_assets
@@ -17,9 +24,11 @@ from analytics_platform.settings import load_settings
 _settings = load_settings()
 
 defs = Definitions(
-    assets=[*raw_assets, *rollup_assets, *customer_score_assets],
-    jobs=[ingest_catch_up, *rollup_jobs.values()],
+    assets=[*raw_assets, *rollup_assets, *customer_score_assets, *archive_assets, raw_retention],
+    jobs=[ingest_catch_up, *rollup_jobs.values(), *archive_jobs],
+    schedules=archive_schedules,
     sensors=[
+        *archive_sensors,
         *ingest_sensors,
         build_rollup_sensor(
             grace=timedelta(minutes=_settings.rollup_grace_minutes),

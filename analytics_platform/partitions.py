@@ -34,3 +34,9 @@ weekly_partitions = WeeklyPartitionsDefinition(
 monthly_partitions = MonthlyPartitionsDefinition(
     start_date=START_DATE.isoformat(), timezone=TIMEZONE
 )
+# The cold archive's months are UTC months whatever the reporting zone: raw partitions and
+# TimescaleDB chunks are cut on UTC days, so a UTC month is whole partitions that retention
+# can drop exactly (analytics_platform/archive/store.py).
+archive_monthly_partitions = MonthlyPartitionsDefinition(
+    start_date=START_DATE.isoformat(), timezone="UTC"
+)

@@ -62,6 +62,7 @@ class Settings:
     api_key_cache_seconds: int
     api_ready_max_lag_minutes: int
     api_statement_timeout_ms: int
+    archive_url: str
 
     @property
     def tz(self) -> ZoneInfo:
@@ -209,6 +210,12 @@ KNOBS: tuple[Knob, ...] = (
         "5000",
         "PostgreSQL statement_timeout of the API's queries.",
     ),
+    Knob(
+        "ARCHIVE_URL",
+        str(REPO_ROOT / ".archive"),
+        "Where raw months are archived as Parquet (a local folder or file:// URL); "
+        "retention drops only months verified there.",
+    ),
 )
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -338,4 +345,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_statement_timeout_ms=_int(
             env, "API_STATEMENT_TIMEOUT_MS", default["API_STATEMENT_TIMEOUT_MS"], 1
         ),
+        archive_url=get("ARCHIVE_URL"),
     )

@@ -1,0 +1,164 @@
+"""Re-materializing a rollup window whose raw rows retention dropped, from the archive.
+
+The rollup SQL reads `raw.<table>`; rather than a second copy of every template, the
+archived rows are put back into the raw table for the length of one transaction: staged
+from the Parquet files (DuckDB writes them as CSV, COPY reads it into a temporary table),
+inserted into the raw table with their exact values, the rollup window materialized by
+the ordinary runner, and the restored rows deleted again before COMMIT. No other session
+ever sees them, and the mart rows are the ones the raw rows gave (same SQL, same values,
+same scales), to the cent and the percentile.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import psycopg
+from psycopg import pq, sql
+
+from analytics_platform.archive.columns import RawColumn, duckdb_exact_decimal_text, raw_columns
+from analytics_platform.archive.store import ArchiveStore
+from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
+from analytics_platform.resources.warehouse import read_sql
+from analytics_platform.rollups.families import Mart
+from analytics_platform.rollups.runner import RollupResult, materialize_window
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RestoreInTransactionError(RuntimeError):
+    """Restoring needs a connection outside a transaction (it must own the transaction)."""
+
+
+def dropped_files(
+    conn: psycopg.Connection, table: str, start: datetime, end: datetime
+) -> list[str]:
+    """Files whose raw rows were dropped and that hold rows in [start, end)."""
+    rows = conn.execute(
+        "SELECT path FROM archive.files WHERE raw_table = %s AND raw_dropped_at IS NOT NULL"
+        " AND min_occurred_at < %s AND max_occurred_at >= %s ORDER BY min_occurred_at",
+        (table, end, start),
+    )
+    return [r[0] for r in rows.fetchall()]
+
+
+def restore_dropped_rows(
+    conn: psycopg.Connection, store: ArchiveStore, table: str, start: datetime, end: datetime
+) -> int:
+    """Insert the archived rows of [start, end) that retention dropped back into
+    raw.<table>, inside the caller's transaction; returns how many."""
+    files = dropped_files(conn, table, start, end)
+    if not files:
+        return 0
+    columns = raw_columns(conn, table)
+    with tempfile.TemporaryDirectory(prefix="archive-restore-") as scratch:
+        staged = Path(scratch) / "rows.csv"
+        statement = (
+            read_sql("archive/restore_export.duckdb.sql")
+            .replace("{columns}", _duckdb_export_list(columns))
+            .replace("{target}", str(staged).replace("'", "''"))
+        )
+        with duckdb.connect() as con:
+            con.execute(
+                statement,
+                {
+                    "files": [store.read_location(f) for f in files],
+                    "start_us": _epoch_us(start),
+                    "end_us": _epoch_us(end),
+                },
+            )
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE archive_restore ({}) ON COMMIT DROP").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_staging_type(c)))
+                    for c in columns
+                )
+            )
+        )
+        with (
+            conn.cursor() as cursor,
+            cursor.copy("COPY pg_temp.archive_restore FROM STDIN (FORMAT csv)") as copy,
+            staged.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+    ensure_raw_partitions(conn, table, start, end)
+    inserted = conn.execute(
+        sql.SQL(read_sql("archive/restore_rows.sql")).format(
+            table=sql.Identifier("raw", table),
+            columns=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns),
+            values=sql.SQL(", ").join(_restore_value(c) for c in columns),
+        )
+    )
+    return inserted.rowcount
+
+
+def rematerialize_from_archive(
+    conn: psycopg.Connection,
+    store: ArchiveStore,
+    mart: Mart,
+    start: datetime,
+    end: datetime,
+    tz: str,
+) -> tuple[RollupResult, int]:
+    """Materialize the mart's window [start, end) with the dropped raw rows it reads
+    restored from the archive for the transaction; returns the run and the rows restored.
+
+    `conn` must not be inside a transaction: the restored rows are recognized, and
+    removed, as the rows of this transaction (`xmin`).
+    """
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RestoreInTransactionError(
+            "rematerialize_from_archive needs a connection outside a transaction; "
+            "commit or roll back first"
+        )
+    table = mart.family.raw_table.removeprefix("raw.")
+    read_from = start - mart.family.lookback
+    with conn.transaction():
+        restored = restore_dropped_rows(conn, store, table, read_from, end)
+        result = materialize_window(conn, mart, start, end, tz)
+        if restored:
+            conn.execute(
+                sql.SQL(read_sql("archive/unrestore_rows.sql")).format(
+                    table=sql.Identifier("raw", table)
+                ),
+                {"start": read_from, "end": end},
+            )
+    return result, restored
+
+
+def _duckdb_export_list(columns: list[RawColumn]) -> str:
+    parts = []
+    for c in columns:
+        name = '"' + c.name.replace('"', '""') + '"'
+        if c.is_time:
+            parts.append(f"epoch_us({name})")
+        elif c.is_numeric:
+            parts.append(duckdb_exact_decimal_text(c.name))
+        else:
+            parts.append(name)
+    return ", ".join(parts)
+
+
+def _staging_type(column: RawColumn) -> str:
+    if column.is_time:
+        return "bigint"
+    if column.pg_type in ("uuid", "jsonb", "numeric", "text"):
+        return "text"
+    return column.pg_type
+
+
+def _restore_value(column: RawColumn) -> sql.Composable:
+    name = sql.Identifier(column.name)
+    if column.is_time:
+        return sql.SQL("timestamptz 'epoch' + {} * interval '1 microsecond'").format(name)
+    if column.pg_type in ("uuid", "jsonb", "numeric"):
+        return sql.SQL("{}::{}").format(name, sql.SQL(column.pg_type))
+    return name
+
+
+def _epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)

@@ -1,0 +1,280 @@
+"""The cold archive: Parquet months, verification, retention that loses nothing, reading
+back (DuckDB views, streaming, rollups re-materialized from the archive)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import polars as pl
+import psycopg
+import pytest
+
+from analytics_platform.archive.due import archive_due, due_months
+from analytics_platform.archive.reader import query_archive, stream_archived_transactions
+from analytics_platform.archive.restore import rematerialize_from_archive
+from analytics_platform.archive.retention import apply_retention, retention_warnings
+from analytics_platform.archive.store import LocalArchiveStore
+from analytics_platform.archive.verification import verify_month
+from analytics_platform.archive.writer import archive_month
+from analytics_platform.dev.generator import GeneratorConfig
+from analytics_platform.dev.raw_rows import load_generated_rows
+from analytics_platform.rollups.families import TRANSACTIONS, WEBHOOKS, Grain, Mart
+from analytics_platform.rollups.runner import materialize_window
+from analytics_platform.settings import Settings
+
+JANUARY = date(2024, 1, 1)
+FEBRUARY = date(2024, 2, 1)
+JAN_START = datetime(2024, 1, 1, tzinfo=UTC)
+FEB_START = datetime(2024, 2, 1, tzinfo=UTC)
+MAR_START = datetime(2024, 3, 1, tzinfo=UTC)
+# Both months end more than 30 days before this.
+LATER = datetime(2024, 6, 1, tzinfo=UTC)
+RETENTION_DAYS = 30
+TOPICS_LOADED = ("transactions", "webhook-deliveries")
+
+
+@pytest.fixture
+def history(settings: Settings) -> Settings:
+    """Transactions and webhook deliveries from 2024-01-24 to 2024-02-06: two UTC months."""
+    config = GeneratorConfig(
+        seed=16,
+        days=14,
+        events_per_day=300,
+        start=datetime(2024, 1, 24, tzinfo=UTC),
+        malformed_fraction=0.0,
+    )
+    load_generated_rows(settings.database_url, config, MAR_START, ZoneInfo("UTC"), TOPICS_LOADED)
+    return settings
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalArchiveStore:
+    return LocalArchiveStore(tmp_path / "archive")
+
+
+def _raw_transactions(conn: psycopg.Connection, start: datetime, end: datetime) -> list[tuple]:
+    return conn.execute(
+        "SELECT event_id::text, occurred_at, amount::text, metadata::text, merchant_id"
+        " FROM raw.transactions WHERE occurred_at >= %s AND occurred_at < %s"
+        " ORDER BY occurred_at, event_id",
+        (start, end),
+    ).fetchall()
+
+
+def _mart_rows(conn: psycopg.Connection, mart: Mart, start: datetime, end: datetime) -> list:
+    return conn.execute(
+        f"SELECT * FROM {mart.table} WHERE bucket_start >= %s AND bucket_start < %s"
+        " ORDER BY 1, 2, 3, 4",
+        (start, end),
+    ).fetchall()
+
+
+def test_a_month_is_written_as_hive_parquet_with_exact_money_and_utc_instants(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        result = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
+        raw = _raw_transactions(conn, JAN_START, FEB_START)
+
+    assert result.rows == len(raw) > 2_000
+    assert len(result.files) == -(-len(raw) // 2_000)
+    for f in result.files:
+        assert f.path.startswith("raw-utc/table=transactions/year=2024/month=01/part-")
+        assert f.path.endswith(".parquet")
+    files = [store.read_location(f.path) for f in result.files]
+    assert not list(store.root.rglob(".*.tmp")), "no staging file is left behind"
+    with duckdb.connect() as con:
+        types = dict(
+            con.execute("SELECT name, type FROM parquet_schema($f)", {"f": files[0]}).fetchall()
+        )
+        metadata = con.execute("SELECT compression FROM parquet_metadata($f)", {"f": files})
+        codecs = {r[0] for r in metadata.fetchall()}
+    assert types["amount"] == "FIXED_LEN_BYTE_ARRAY"  # DECIMAL(38, 18), not a float
+    assert codecs == {"ZSTD"}
+    archived = pl.concat([pl.read_parquet(f) for f in files]).sort("occurred_at", "event_id")
+    assert archived.schema["amount"] == pl.Decimal(38, 18)
+    assert archived.schema["occurred_at"] == pl.Datetime("us", "UTC")
+    assert archived["event_id"].to_list() == [r[0] for r in raw]
+    assert archived["occurred_at"].to_list() == [r[1] for r in raw]
+    # Exact values, with the scale each one had.
+    scales = archived["amount__scale"].to_list()
+    amounts = archived["amount"].to_list()
+    exact = [a.quantize(Decimal(1).scaleb(-s)) for a, s in zip(amounts, scales, strict=True)]
+    assert [str(a) for a in exact] == [r[2] for r in raw]
+    assert archived["metadata"].to_list() == [r[3] for r in raw]
+
+
+def test_verification_passes_for_an_unchanged_month_and_fails_once_raw_changes(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        archive_month(conn, store, "transactions", JANUARY)
+        assert verify_month(conn, store, "transactions", JANUARY).ok
+        conn.execute(
+            "UPDATE raw.transactions SET amount = amount + 0.01 WHERE event_id = ("
+            " SELECT event_id FROM raw.transactions WHERE occurred_at < %s LIMIT 1)",
+            (FEB_START,),
+        )
+        changed = verify_month(conn, store, "transactions", JANUARY)
+        verified_at = conn.execute(
+            "SELECT verified_at FROM archive.months WHERE raw_table = 'transactions'"
+        ).fetchone()
+    assert not changed.ok
+    assert "changed since it was archived" in changed.problems[0]
+    assert verified_at == (None,)
+
+
+def test_verification_fails_for_a_damaged_file(history: Settings, store: LocalArchiveStore) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        result = archive_month(conn, store, "transactions", JANUARY)
+        path = Path(store.read_location(result.files[0].path))
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        verification = verify_month(conn, store, "transactions", JANUARY)
+    assert not verification.ok
+    assert "cannot be read" in verification.problems[0]
+
+
+def test_retention_drops_a_month_only_after_its_archive_is_verified_and_keeps_an_unarchived_one(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        january_rows = len(_raw_transactions(conn, JAN_START, FEB_START))
+        february_rows = len(_raw_transactions(conn, FEB_START, MAR_START))
+
+        # Past retention, archived but not yet verified: kept.
+        archive_month(conn, store, "transactions", JANUARY)
+        conn.execute("UPDATE archive.months SET verified_at = NULL")
+        unverified = apply_retention(conn, "transactions", LATER, RETENTION_DAYS)
+        assert unverified.dropped_months == ()
+        assert "not verified" in unverified.held[0].reason
+        assert len(_raw_transactions(conn, JAN_START, FEB_START)) == january_rows
+
+        # Verified: January goes; February, never archived, stays and is reported.
+        assert verify_month(conn, store, "transactions", JANUARY).ok
+        result = apply_retention(conn, "transactions", LATER, RETENTION_DAYS)
+        assert result.dropped_months == (JANUARY,)
+        assert [(h.month, h.reason.split(" (")[0]) for h in result.held] == [
+            (FEBRUARY, "it has not been archived")
+        ]
+        assert _raw_transactions(conn, JAN_START, FEB_START) == []
+        assert len(_raw_transactions(conn, FEB_START, MAR_START)) == february_rows
+        warnings = retention_warnings(conn, LATER, RETENTION_DAYS)
+        assert "raw.transactions 2024-02 is past RAW_RETENTION_DAYS=30 but kept" in warnings[0]
+
+        # The dropped month is still all there, in the archive.
+        streamed = sum(
+            f.height for f in stream_archived_transactions(conn, store, JAN_START, FEB_START)
+        )
+        assert streamed == january_rows
+
+
+def test_retention_keeps_a_verified_month_that_changed_before_the_drop(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        archive_month(conn, store, "transactions", JANUARY)
+        assert verify_month(conn, store, "transactions", JANUARY).ok
+        # A change that ingestion did not record (so only the final checksum can see it).
+        conn.execute(
+            "DELETE FROM raw.transactions WHERE event_id = ("
+            " SELECT event_id FROM raw.transactions WHERE occurred_at < %s LIMIT 1)",
+            (FEB_START,),
+        )
+        result = apply_retention(conn, "transactions", LATER, RETENTION_DAYS)
+        assert result.dropped_months == ()
+        assert "no longer equals its verified archive" in result.held[0].reason
+        assert _raw_transactions(conn, JAN_START, FEB_START) != []
+
+
+def test_late_rows_in_a_dropped_month_are_archived_beside_its_files_and_dropped_again(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        first = archive_month(conn, store, "transactions", JANUARY)
+        verify_month(conn, store, "transactions", JANUARY)
+        apply_retention(conn, "transactions", LATER, RETENTION_DAYS)
+        due = [(d.table, d.month) for d in due_months(conn, LATER, timedelta(0))]
+        assert ("transactions", JANUARY) not in due
+
+        late = GeneratorConfig(
+            seed=99,
+            days=1,
+            events_per_day=50,
+            start=datetime(2024, 1, 25, tzinfo=UTC),
+            malformed_fraction=0.0,
+        )
+        load_generated_rows(
+            history.database_url, late, FEB_START, ZoneInfo("UTC"), topics=("transactions",)
+        )
+        late_rows = len(_raw_transactions(conn, JAN_START, FEB_START))
+        due = [d for d in due_months(conn, LATER, timedelta(0)) if d.table == "transactions"]
+        assert (due[0].month, due[0].reason) == (
+            JANUARY,
+            f"{late_rows} rows ingested since it was archived",
+        )
+
+        second = archive_month(conn, store, "transactions", JANUARY)
+        assert late_rows > 0 and second.rows == late_rows and second.replaced == ()
+        assert verify_month(conn, store, "transactions", JANUARY).ok
+        assert apply_retention(conn, "transactions", LATER, RETENTION_DAYS).dropped_months == (
+            JANUARY,
+        )
+        archived = query_archive(
+            conn, store, "SELECT count(*) FROM transactions WHERE occurred_at < '2024-02-01'"
+        )
+    assert archived.rows == [(first.rows + late_rows,)]
+
+
+@pytest.mark.parametrize("family", [TRANSACTIONS, WEBHOOKS], ids=lambda f: f.name)
+def test_a_rollup_month_rematerialized_from_the_archive_equals_the_one_from_raw(
+    history: Settings, store: LocalArchiveStore, family
+) -> None:
+    marts = [Mart(family, Grain.MONTHLY), Mart(family, Grain.DAILY)]
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        from_raw = {}
+        for mart in marts:
+            materialize_window(conn, mart, JAN_START, FEB_START, "UTC")
+            from_raw[mart] = _mart_rows(conn, mart, JAN_START, FEB_START)
+        table = family.raw_table.removeprefix("raw.")
+        archive_month(conn, store, table, JANUARY)
+        assert verify_month(conn, store, table, JANUARY).ok
+        assert apply_retention(conn, table, LATER, RETENTION_DAYS).dropped_months == (JANUARY,)
+
+        for mart in marts:
+            _, restored = rematerialize_from_archive(conn, store, mart, JAN_START, FEB_START, "UTC")
+            assert restored > 0
+            assert _mart_rows(conn, mart, JAN_START, FEB_START) == from_raw[mart]
+        leftover = conn.execute(
+            f"SELECT count(*) FROM {family.raw_table} WHERE occurred_at < %s",
+            (FEB_START,),
+        ).fetchone()
+    assert from_raw[marts[0]], "the month had mart rows to compare"
+    assert leftover == (0,), "the restored rows are gone again after the run"
+
+
+def test_archive_due_archives_and_verifies_every_ended_month_once(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        done = archive_due(conn, store, LATER)
+        again = archive_due(conn, store, LATER)
+        by_month = query_archive(
+            conn,
+            store,
+            "SELECT strftime(occurred_at, '%Y-%m') AS month, currency, status, sum(amount),"
+            " count(*) FROM transactions GROUP BY ALL ORDER BY ALL",
+        )
+        raw = conn.execute(
+            "SELECT to_char(occurred_at, 'YYYY-MM'), currency, status, sum(amount), count(*)"
+            " FROM raw.transactions GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ).fetchall()
+    assert {(r.table, r.month) for r, _ in done} == {
+        (t, m) for t in ("transactions", "webhook_deliveries") for m in (JANUARY, FEBRUARY)
+    }
+    assert all(v.ok for _, v in done)
+    assert again == []
+    assert by_month.rows == raw

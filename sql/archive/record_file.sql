@@ -1,0 +1,6 @@
+INSERT INTO archive.files (
+    raw_table, month, path, rows, bytes, min_occurred_at, max_occurred_at, checksum
+) VALUES (
+    %(raw_table)s, %(month)s, %(path)s, %(rows)s, %(bytes)s,
+    %(min_occurred_at)s, %(max_occurred_at)s, %(checksum)s
+)
