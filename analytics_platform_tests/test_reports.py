@@ -1,0 +1,171 @@
+"""Monthly reports over the API world's February (a complete month after a partial
+January): the numbers equal the marts and tie out, a tampered number fails the check,
+data is escaped in the HTML and its SVG, and the page prints on A4 in Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from analytics_platform.assets.reports import month_problems
+from analytics_platform.reports.model import MonthlyReport, Ranked
+from analytics_platform.reports.months import ReportMonth
+from analytics_platform.reports.reconciliation import verify
+from analytics_platform.reports.render import render_html
+from analytics_platform.reports.store import StoredReport, render_month
+
+from .api_world import World
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "reports"
+CHROMIUM = Path("/usr/bin/chromium")
+PDFTOPPM = Path("/usr/bin/pdftoppm")
+RENDERED_AT = datetime(2026, 3, 2, 3, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def february(world: World) -> Iterator[tuple[ReportMonth, list[StoredReport]]]:
+    month = ReportMonth.parse("2026-02", world.settings.reporting_timezone)
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        stored = render_month(conn, month, RENDERED_AT, "scheduled")
+    yield month, stored
+
+
+def platform_of(stored: list[StoredReport]) -> MonthlyReport:
+    return next(s.document for s in stored if s.merchant_id is None)
+
+
+def test_a_month_renders_the_platform_and_every_active_merchant(world: World, february) -> None:
+    month, stored = february
+    merchants = world.query(
+        "SELECT count(DISTINCT merchant_id) AS n FROM raw.transactions "
+        "WHERE merchant_id IS NOT NULL AND occurred_at >= %s AND occurred_at < %s",
+        (month.start, month.end),
+    )[0]["n"]
+    assert len(stored) == merchants + 1
+    rows = world.query(
+        "SELECT count(*) AS n FROM reports.monthly_reports WHERE month = %s", (month.first_day,)
+    )
+    assert rows[0]["n"] == len(stored)
+
+
+def test_platform_report_numbers_are_the_monthly_mart_and_tie_out(world: World, february) -> None:
+    month, stored = february
+    report = platform_of(stored)
+    mart = world.query(
+        "SELECT currency, revenue, transaction_count FROM marts.transactions_monthly "
+        "WHERE bucket_start = %s AND dimension = 'platform'",
+        (month.start,),
+    )
+    revenue = {f.currency: Decimal(f.value) for f in report.summary if f.name == "revenue"}
+    assert revenue == {r["currency"]: r["revenue"] for r in mart if r["currency"]}
+    total = next(f for f in report.summary if f.name == "transactions")
+    assert int(total.value) == next(r["transaction_count"] for r in mart if r["currency"] == "")
+    assert len(report.daily) == 28
+    assert report.reconciliation.ties_out
+    assert report.reconciliation.wallets and all(w.ties_out for w in report.reconciliation.wallets)
+    assert {s.mart for s in report.sources} >= {"transactions_monthly", "transactions_daily"}
+    assert report.customers is not None and report.customers.registrations >= 0
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        assert verify(conn, report) == []
+
+
+def test_merchant_report_is_that_merchants_mart_rows(world: World, february) -> None:
+    month, stored = february
+    report = next(s.document for s in stored if s.merchant_id == world.merchant)
+    mart = world.query(
+        "SELECT currency, revenue FROM marts.transactions_monthly "
+        "WHERE bucket_start = %s AND dimension = 'merchant' AND dimension_value = %s",
+        (month.start, world.merchant),
+    )
+    revenue = {f.currency: Decimal(f.value) for f in report.summary if f.name == "revenue"}
+    assert revenue == {r["currency"]: r["revenue"] for r in mart if r["revenue"] is not None}
+    assert report.reconciliation.ties_out and report.top_merchants == []
+    assert report.webhooks is not None and report.webhooks.deliveries > 0
+
+
+def test_a_tampered_daily_revenue_fails_the_tie_out_check(world: World, february) -> None:
+    month, _ = february
+    assert month_problems(world.url, month) == (month_problems(world.url, month)[0], [])
+    tamper = (
+        "UPDATE reports.monthly_reports SET document = jsonb_set(document, "
+        "'{daily,3,revenue,0,amount}', to_jsonb((((document #>> '{daily,3,revenue,0,amount}')"
+        "::numeric) + %s)::text)) WHERE month = %s AND merchant_id = ''"
+    )
+    world.query(tamper + " RETURNING 1", (Decimal("0.01"), month.first_day))
+    try:
+        _, problems = month_problems(world.url, month)
+        assert len(problems) == 1 and problems[0].startswith("platform 2026-02 revenue")
+    finally:
+        world.query(tamper + " RETURNING 1", (Decimal("-0.01"), month.first_day))
+    assert month_problems(world.url, month)[1] == []
+
+
+def test_merchant_ids_are_escaped_in_the_html_and_its_svg(february) -> None:
+    _, stored = february
+    hostile = '<script>alert("x")</script>'
+    report = platform_of(stored).model_copy(
+        update={
+            "merchant_id": hostile,
+            "top_merchants": [
+                Ranked(value=hostile, transactions=5, successful=4, success_rate="0.8", revenue=[])
+            ],
+        }
+    )
+    html = render_html(report)
+    assert "<script" not in html
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.DOTALL)
+    assert any("&lt;script&gt;" in svg for svg in svgs)
+    assert "&lt;script&gt;alert(" in html.split("<svg")[0]
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() or not PDFTOPPM.exists(),
+    reason="needs Debian's chromium and poppler-utils (.ci/run installs both)",
+)
+def test_platform_report_prints_on_a_few_a4_pages_in_chromium(february, tmp_path: Path) -> None:
+    _, stored = february
+    page = tmp_path / "report.html"
+    page.write_text(next(s.html for s in stored if s.merchant_id is None))
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}", page.as_uri(),
+        ],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, flags=re.MULTILINE).group(1))
+    size = re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", info, flags=re.MULTILINE)
+    assert 2 <= pages <= 6
+    assert (round(float(size.group(1))), round(float(size.group(2)))) == (595, 842)  # A4
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / "platform-2026-02-page1"
+    subprocess.run(
+        [
+            str(PDFTOPPM),
+            "-png",
+            "-r",
+            "80",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(pdf),
+            str(png),
+        ],
+        check=True,
+        timeout=60,
+    )
+    assert png.with_suffix(".png").stat().st_size > 20_000
