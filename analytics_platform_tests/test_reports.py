@@ -169,3 +169,61 @@ def test_platform_report_prints_on_a_few_a4_pages_in_chromium(february, tmp_path
         timeout=60,
     )
     assert png.with_suffix(".png").stat().st_size > 20_000
+
+
+def test_api_serves_the_platform_report_to_admin_keys_with_an_etag(world: World, february) -> None:
+    with world.client() as client:
+        client.headers["X-API-Key"] = world.admin_key
+        answer = client.get("/api/v1/analytics/reports/monthly", params={"month": "2026-02"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["scope"] == "platform" and body["reconciliation"]["ties_out"]
+        assert all(isinstance(m["amount"], str) for d in body["daily"] for m in d["revenue"])
+        again = client.get(
+            "/api/v1/analytics/reports/monthly",
+            params={"month": "2026-02"},
+            headers={"If-None-Match": answer.headers["etag"]},
+        )
+        assert again.status_code == 304
+        html = client.get(
+            "/api/v1/analytics/reports/monthly", params={"month": "2026-02", "format": "html"}
+        )
+        assert html.headers["content-type"].startswith("text/html")
+        assert "<svg" in html.text and html.headers["etag"] != answer.headers["etag"]
+        missing = client.get("/api/v1/analytics/reports/monthly", params={"month": "2025-01"})
+        assert missing.status_code == 404 and missing.json()["code"] == "ANA_RPT_001"
+
+
+def test_merchant_keys_get_only_their_own_report(world: World, february) -> None:
+    with world.client() as client:
+        client.headers["X-API-Key"] = world.merchant_key
+        own = client.get("/api/v1/analytics/reports/monthly", params={"month": "2026-02"})
+        assert own.status_code == 200 and own.json()["merchant_id"] == world.merchant
+        other = client.get(
+            "/api/v1/analytics/reports/monthly",
+            params={"month": "2026-02", "merchant_id": world.other_merchant},
+        )
+        assert other.status_code == 403
+
+
+def test_export_streams_one_csv_row_per_transaction_in_the_keys_scope(world: World) -> None:
+    window = {"start": "2026-02-01", "end": "2026-03-01"}
+    expected = world.query(
+        "SELECT count(*) FILTER (WHERE merchant_id = %s) AS merchant, count(*) AS total "
+        "FROM raw.transactions WHERE occurred_at >= '2026-02-01Z' AND occurred_at < '2026-03-01Z'",
+        (world.merchant,),
+    )[0]
+    with world.client() as client:
+        client.headers["X-API-Key"] = world.admin_key
+        answer = client.get("/api/v1/analytics/exports/transactions", params=window)
+        assert answer.status_code == 200, answer.text
+        lines = answer.text.splitlines()
+        header = lines[0].split(",")
+        assert {"occurred_at_utc", "occurred_at_reporting_zone", "amount"} <= set(header)
+        assert len(lines) - 1 == expected["total"]
+        client.headers["X-API-Key"] = world.merchant_key
+        rows = client.get(
+            "/api/v1/analytics/exports/transactions", params={**window, "format": "json"}
+        ).text.splitlines()
+        assert len(rows) == expected["merchant"] > 0
+        assert all(f'"merchant_id":"{world.merchant}"' in row for row in rows)

@@ -25,7 +25,7 @@ from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
-from analytics_platform.api.routers import customers, health, metrics, users
+from analytics_platform.api.routers import customers, health, metrics, reports, users
 from analytics_platform.api.serving import API_PREFIX
 from analytics_platform.api.state import ApiState
 from analytics_platform.settings import Settings, load_settings
@@ -126,6 +126,7 @@ def create_app(
     app.include_router(metrics.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(customers.router, prefix=customers.CUSTOMERS_PREFIX)
+    app.include_router(reports.router, prefix=API_PREFIX)
     app.add_middleware(
         FastPath,
         shortcuts=state.shortcuts,
@@ -135,7 +136,10 @@ def create_app(
         prefix=API_PREFIX,
     )
     # Added last, so outermost: it also sees the answers of the fast path.
-    prefixes = {id(r): API_PREFIX for r in (*metrics.router.routes, *users.router.routes)}
+    prefixes = {
+        id(r): API_PREFIX
+        for r in (*metrics.router.routes, *users.router.routes, *reports.router.routes)
+    }
     prefixes.update({id(r): customers.CUSTOMERS_PREFIX for r in customers.router.routes})
     app.add_middleware(RequestObserver, metrics=state.metrics, prefixes=prefixes)
     return app
