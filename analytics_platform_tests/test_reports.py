@@ -227,3 +227,12 @@ def test_export_streams_one_csv_row_per_transaction_in_the_keys_scope(world: Wor
         ).text.splitlines()
         assert len(rows) == expected["merchant"] > 0
         assert all(f'"merchant_id":"{world.merchant}"' in row for row in rows)
+
+
+def test_openapi_documents_the_report_schema_and_both_export_formats(client) -> None:
+    spec = client.get("/openapi.json").json()
+    report = spec["paths"]["/api/v1/analytics/reports/monthly"]["get"]["responses"]
+    assert report["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/MonthlyReport")
+    assert "404" in report and "text/html" in report["200"]["content"]
+    export = spec["paths"]["/api/v1/analytics/exports/transactions"]["get"]["responses"]
+    assert {"text/csv", "application/x-ndjson"} <= set(export["200"]["content"])
