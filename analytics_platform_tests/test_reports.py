@@ -236,3 +236,34 @@ def test_openapi_documents_the_report_schema_and_both_export_formats(client) -> 
     assert "404" in report and "text/html" in report["200"]["content"]
     export = spec["paths"]["/api/v1/analytics/exports/transactions"]["get"]["responses"]
     assert {"text/csv", "application/x-ndjson"} <= set(export["200"]["content"])
+
+
+def test_report_render_command_writes_one_merchants_files(
+    world: World, february, tmp_path: Path, capsys
+) -> None:
+    from analytics_platform.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", world.url)
+        code = main(
+            [
+                "report",
+                "render",
+                "--month",
+                "2026-02",
+                "--merchant",
+                world.merchant,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    assert code == 0, capsys.readouterr().err
+    written = sorted(p.name for p in (tmp_path / "2026-02").iterdir())
+    assert written == [f"merchant-{world.merchant}.html", f"merchant-{world.merchant}.json"]
+    assert "1/1 reports" in capsys.readouterr().err
+    rendering = world.query(
+        "SELECT render_reason, first_rendered_at FROM reports.monthly_reports "
+        "WHERE month = '2026-02-01' AND merchant_id = %s",
+        (world.merchant,),
+    )[0]
+    assert rendering == {"render_reason": "manual", "first_rendered_at": RENDERED_AT}
