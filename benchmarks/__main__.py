@@ -24,6 +24,7 @@ MODULES = [
     "rollups",
     "customers",
     "api_load",
+    "reports",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 
