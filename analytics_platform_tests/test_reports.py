@@ -7,34 +7,38 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from dagster import DefaultScheduleStatus, DefaultSensorStatus, materialize
 
-from analytics_platform.assets.reports import month_problems
+from analytics_platform.assets.reports import REASON_TAG, month_problems, monthly_reports
+from analytics_platform.reports.due import ROLLUPS_IN, DueMonth, due_months
 from analytics_platform.reports.model import MonthlyReport, Ranked
 from analytics_platform.reports.months import ReportMonth
 from analytics_platform.reports.reconciliation import verify
 from analytics_platform.reports.render import render_html
 from analytics_platform.reports.store import StoredReport, render_month
 
-from .api_world import World
+from .api_world import NOW, World
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "reports"
 CHROMIUM = Path("/usr/bin/chromium")
 PDFTOPPM = Path("/usr/bin/pdftoppm")
-RENDERED_AT = datetime(2026, 3, 2, 3, 20, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def february(world: World) -> Iterator[tuple[ReportMonth, list[StoredReport]]]:
     month = ReportMonth.parse("2026-02", world.settings.reporting_timezone)
+    # The real clock, not the world's NOW: a report is stale when a mart it read was
+    # materialized after it, and the world's marts were materialized just now.
     with psycopg.connect(world.url, autocommit=True) as conn:
-        stored = render_month(conn, month, RENDERED_AT, "scheduled")
+        stored = render_month(conn, month, datetime.now(UTC), "scheduled")
     yield month, stored
 
 
@@ -266,4 +270,84 @@ def test_report_render_command_writes_one_merchants_files(
         "WHERE month = '2026-02-01' AND merchant_id = %s",
         (world.merchant,),
     )[0]
-    assert rendering == {"render_reason": "manual", "first_rendered_at": RENDERED_AT}
+    first = next(s for s in february[1] if s.merchant_id == world.merchant)
+    assert rendering == {
+        "render_reason": "manual",
+        "first_rendered_at": first.document.rendering.rendered_at,
+    }
+
+
+def test_due_months_are_closed_unrendered_months_and_months_with_late_data(
+    world: World, february
+) -> None:
+    month, _ = february
+    tz = world.settings.reporting_timezone
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        before = due_months(conn, NOW, tz)
+        # January is closed and rolled up but has no report; February has one.
+        assert DueMonth(date(2026, 1, 1), ROLLUPS_IN) in before
+        assert all(d.month != month.first_day for d in before)
+        # Late data re-ran February 14th: the automation re-materialized the day, then
+        # the month; both are newer than the report.
+        later = datetime.now(UTC) + timedelta(days=1)
+        buckets = {
+            "transactions_daily": datetime(2026, 2, 14, tzinfo=ZoneInfo(tz)),
+            "transactions_monthly": month.start,
+        }
+        originals = {
+            mart: conn.execute(
+                "SELECT materialized_at FROM marts.rollup_buckets "
+                "WHERE mart = %s AND bucket_start = %s",
+                (mart, bucket),
+            ).fetchone()[0]
+            for mart, bucket in buckets.items()
+        }
+        stamp = (
+            "UPDATE marts.rollup_buckets SET materialized_at = %s "
+            "WHERE mart = %s AND bucket_start = %s"
+        )
+        conn.execute(stamp, (later, "transactions_daily", buckets["transactions_daily"]))
+        try:
+            # The month is not ready until its monthly bucket is newer than the day.
+            assert all(d.month != month.first_day for d in due_months(conn, NOW, tz))
+            conn.execute(
+                stamp,
+                (later + timedelta(seconds=1), "transactions_monthly", month.start),
+            )
+            late = [d for d in due_months(conn, NOW, tz) if d.month == month.first_day]
+        finally:
+            for mart, bucket in buckets.items():
+                conn.execute(stamp, (originals[mart], mart, bucket))
+    assert len(late) == 1
+    assert late[0].reason.startswith("late data: transactions_daily 2026-02-14 re-materialized")
+
+
+def test_the_asset_renders_a_month_from_dagster_and_its_check_passes(
+    world: World, february, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    month, stored = february
+    monkeypatch.setenv("DATABASE_URL", world.url)
+    result = materialize(
+        [monthly_reports], partition_key="2026-02-01", tags={REASON_TAG: "late data: test"}
+    )
+    assert result.success
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed, check.description
+    [materialization] = result.asset_materializations_for_node(monthly_reports.op.name)
+    reports = world.query(
+        "SELECT count(*) AS n, min(render_reason) AS reason, "
+        "bool_and(first_rendered_at = %s) AS first_kept "
+        "FROM reports.monthly_reports WHERE month = %s",
+        (stored[0].document.rendering.rendered_at, month.first_day),
+    )[0]
+    assert materialization.metadata["dagster/row_count"].value == reports["n"]
+    assert reports["reason"] == "late data: test" and reports["first_kept"]
+
+
+def test_the_report_schedule_and_late_data_sensor_run_by_default() -> None:
+    from analytics_platform.definitions import defs
+
+    schedule = defs.resolve_schedule_def("monthly_reports_schedule")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    sensor = defs.resolve_sensor_def("monthly_reports_late_data")
+    assert sensor.default_status == DefaultSensorStatus.RUNNING

@@ -3,8 +3,8 @@
 --   every daily bucket of the month (the rollup automation builds months from days) and
 --   that has no platform report yet;
 -- - 'late data': a month with a platform report, one of whose mart buckets the report
---   reads was re-materialized after the report was rendered (a re-run day); the reason
---   names the newest such bucket.
+--   reads was re-materialized after the report was rendered (a re-run day), once the
+--   month is ready again as above; the reason names the newest such day.
 WITH months AS (
     SELECT r.bucket_start AS month_start, r.bucket_end AS month_end,
         r.materialized_at AS month_materialized_at
@@ -38,7 +38,8 @@ CROSS JOIN LATERAL (
     WHERE b.mart = ANY(%(marts)s)
         AND b.bucket_start >= ready.month_start AND b.bucket_start < ready.month_end
         AND b.materialized_at > p.rendered_at
-    ORDER BY b.materialized_at DESC
+    -- A re-run day re-materializes its hours, its day and its month: name the day.
+    ORDER BY b.mart LIKE '%%daily' DESC, b.materialized_at DESC
     LIMIT 1
 ) late
 ORDER BY 1
