@@ -634,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     from analytics_platform.archive.commands import add_archive_commands
 
     add_archive_commands(commands)
+    from analytics_platform.reports.commands import add_report_commands
+
+    add_report_commands(commands)
     return parser
 
 
@@ -648,6 +651,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from analytics_platform.ingestion.gaps import NoGapError
     from analytics_platform.ingestion.runner import IngestionBlockedError, OffsetBeyondEndError
     from analytics_platform.migrations import MigrationError
+    from analytics_platform.reports.commands import report_errors
     from analytics_platform.resources.kafka import KafkaAccessError
     from analytics_platform.resources.warehouse import WarehouseUnavailableError
 
@@ -669,6 +673,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         BackfillFailedError,
         GraphQLError,
         *archive_errors(),
+        *report_errors(),
     )
 
 

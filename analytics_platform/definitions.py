@@ -20,6 +20,12 @@ from analytics_platform.assets.customers import (
     customers_job,
 )
 from analytics_platform.assets.raw import raw_assets
+from analytics_platform.assets.reports import (
+    report_assets,
+    report_jobs,
+    report_schedules,
+    report_sensors,
+)
 from analytics_platform.assets.rollups import rollup_assets
 from analytics_platform.automation.sensors import build_rollup_sensor, rollup_jobs
 from analytics_platform.ingestion.jobs import ingest_catch_up
@@ -36,11 +42,13 @@ defs = Definitions(
         *customer_score_assets,
         *archive_assets,
         raw_retention,
+        *report_assets,
     ],
-    jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job, *archive_jobs],
-    schedules=archive_schedules,
+    jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job, *archive_jobs, *report_jobs],
+    schedules=[*archive_schedules, *report_schedules],
     sensors=[
         *archive_sensors,
+        *report_sensors,
         *ingest_sensors,
         build_rollup_sensor(
             grace=timedelta(minutes=_settings.rollup_grace_minutes),

@@ -26,6 +26,7 @@ MODULES = [
     "customers",
     "archive",
     "api_load",
+    "reports",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 

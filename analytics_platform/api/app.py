@@ -26,7 +26,7 @@ from analytics_platform.api.errors import install_error_handlers, problem_schema
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
 from analytics_platform.api.rate_limit import RateLimiter
-from analytics_platform.api.routers import cohorts, customers, health, metrics, users
+from analytics_platform.api.routers import cohorts, customers, health, metrics, reports, users
 from analytics_platform.api.serving import API_PREFIX
 from analytics_platform.api.state import ApiState
 from analytics_platform.api.zones import Zones
@@ -136,6 +136,7 @@ def create_app(
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(cohorts.router, prefix=API_PREFIX)
     app.include_router(customers.router, prefix=customers.CUSTOMERS_PREFIX)
+    app.include_router(reports.router, prefix=API_PREFIX)
     app.add_middleware(
         FastPath,
         shortcuts=state.shortcuts,
@@ -146,7 +147,10 @@ def create_app(
         prefix=API_PREFIX,
     )
     # Added last, so outermost: it also sees the answers of the fast path.
-    prefixes = {id(r): API_PREFIX for r in (*metrics.router.routes, *users.router.routes)}
+    prefixes = {
+        id(r): API_PREFIX
+        for r in (*metrics.router.routes, *users.router.routes, *reports.router.routes)
+    }
     prefixes.update({id(r): customers.CUSTOMERS_PREFIX for r in customers.router.routes})
     app.add_middleware(RequestObserver, metrics=state.metrics, prefixes=prefixes)
     return app

@@ -47,6 +47,7 @@ _KINDS = (
     ErrorKind("ANA_VAL_006", 406, "Unsupported export format"),
     ErrorKind("ANA_VAL_007", 404, "No such endpoint"),
     ErrorKind("ANA_VAL_008", 405, "Method not allowed"),
+    ErrorKind("ANA_RPT_001", 404, "Report not rendered"),
     ErrorKind("ANA_AUTH_001", 401, "API key missing"),
     ErrorKind("ANA_AUTH_002", 401, "API key invalid or revoked"),
     ErrorKind("ANA_AUTH_003", 403, "Not allowed for this key's scope"),

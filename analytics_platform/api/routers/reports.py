@@ -1,0 +1,179 @@
+"""Reports and exports: the stored monthly reports (reports/monthly) and the itemized
+transaction export, streamed from PostgreSQL.
+
+Both read under the key's scope in the database (row-level security on
+reports.monthly_reports, the security-barrier view api.export_transactions), so a merchant
+key can never read another merchant's report or rows whatever the parameters say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from psycopg import sql
+
+from analytics_platform.api.deps import Auth, EndParam, StartParam, context
+from analytics_platform.api.errors import ApiError, error_responses, invalid
+from analytics_platform.api.periods import parse_instant
+from analytics_platform.reports.model import MonthlyReport
+from analytics_platform.reports.months import InvalidMonth, ReportMonth
+
+router = APIRouter(tags=["reports"])
+
+# Rows per fetch of the JSON export's server-side cursor, and bytes per chunk sent: COPY
+# hands over one row per read, and a chunk per row costs more in the ASGI stack than the
+# row itself.
+_FETCH_ROWS = 5_000
+_CHUNK_BYTES = 256 * 1024
+# An export's statement lasts as long as the client takes to read it, so the API's
+# per-query timeout (API_STATEMENT_TIMEOUT_MS, for interactive reads) does not fit it.
+_EXPORT_TIMEOUT = "30min"
+# The longest export window in one request: a few months of rows stream fine, a decade
+# is a mistake.
+MAX_EXPORT_DAYS = 93
+
+
+_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
+
+
+def _merchant_scope(principal: Any, merchant_id: str | None) -> str | None:
+    scope = principal.scope
+    return scope.merchant_id if scope.kind == "merchant" else merchant_id
+
+
+@router.get(
+    "/reports/monthly",
+    response_model=MonthlyReport,
+    responses={
+        **error_responses("ANA_VAL_002", "ANA_AUTH_003", "ANA_RPT_001"),
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "description": "the report document, or its HTML rendering (format=html)",
+        },
+    },
+    summary="A month's report (platform or merchant) as JSON or print-ready HTML",
+)
+async def monthly_report(
+    request: Request,
+    principal: Auth,
+    month: Annotated[str, Query(description="YYYY-MM", examples=["2026-02"], max_length=7)],
+    format: Annotated[Literal["json", "html"], Query(description="json or html")] = "json",
+    merchant_id: Annotated[
+        str | None,
+        Query(
+            description="admin keys: this merchant's report instead of the platform's; "
+            "merchant keys: their own (default)",
+            max_length=200,
+        ),
+    ] = None,
+) -> Response:
+    """The report rendered by reports/monthly for the month (reporting zone): the same
+    document the HTML shows, with its reconciliation block and the marts it read. The
+    ETag is the rendering's: it changes when the month is re-rendered with new numbers."""
+    ctx = context(request, principal, None, merchant_id)
+    try:
+        report_month = ReportMonth.parse(month, ctx.state.settings.reporting_timezone)
+    except InvalidMonth as error:
+        raise invalid("month", str(error)) from None
+    merchant = _merchant_scope(principal, merchant_id)
+    db = ctx.state.db
+    async with db.scoped(principal.scope) as conn:
+        rows = await db.rows(
+            conn,
+            "reports/report_of.sql",
+            {"month": report_month.first_day, "merchant": merchant or ""},
+        )
+    if not rows:
+        raise ApiError(
+            "ANA_RPT_001",
+            f"no report of {report_month.label} for {merchant or 'the platform'} has been "
+            "rendered (reports/monthly renders a month once its rollups are in)",
+        )
+    row = rows[0]
+    etag = f'"{row["etag"]}-{format}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=300"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if format == "html":
+        return HTMLResponse(row["html"], headers=headers)
+    return Response(
+        MonthlyReport.model_validate(row["document"]).model_dump_json(),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.get(
+    "/exports/transactions",
+    responses={
+        **error_responses("ANA_VAL_002", "ANA_VAL_003"),
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+            "description": "one row per transaction (docs/reports.md lists the columns)",
+        },
+    },
+    summary="Itemized transactions for accounting, streamed as CSV or JSON lines",
+)
+async def export_transactions(
+    request: Request,
+    principal: Auth,
+    start: StartParam = None,
+    end: EndParam = None,
+    format: Annotated[Literal["csv", "json"], Query(description="csv or json (lines)")] = "csv",
+) -> StreamingResponse:
+    """Every transaction with occurred_at in [start, end) visible to the key, oldest first,
+    amounts in major units, times in UTC (`*_utc`) and in the reporting zone
+    (`*_reporting_zone`, the zone in the Reporting-Timezone header). Streamed: rows leave
+    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read."""
+    ctx = context(request, principal)
+    if start is None or end is None:
+        raise invalid("start" if start is None else "end", "required (e.g. 2026-02-01)")
+    begin = parse_instant(start, ctx.tz, "start")
+    finish = parse_instant(end, ctx.tz, "end")
+    if not begin < finish <= begin + timedelta(days=MAX_EXPORT_DAYS):
+        raise invalid(
+            "end", f"must be after start and at most {MAX_EXPORT_DAYS} days later", "ANA_VAL_003"
+        )
+    zone_name = ctx.state.settings.reporting_timezone
+    params = {"start": begin, "end": finish, "tz": zone_name}
+    db = ctx.state.db
+    query = sql.SQL(db.text("reports/export_transactions.sql").rstrip().rstrip(";"))
+
+    async def csv_rows() -> AsyncIterator[bytes]:
+        copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER)").format(query)
+        async with db.scoped(principal.scope) as conn:
+            await conn.execute(_TIMEOUT, (_EXPORT_TIMEOUT,))
+            buffer = bytearray()
+            async with conn.cursor().copy(copy, params) as out:
+                async for row in out:
+                    buffer += row
+                    if len(buffer) >= _CHUNK_BYTES:
+                        yield bytes(buffer)
+                        buffer.clear()
+            if buffer:
+                yield bytes(buffer)
+
+    async def json_rows() -> AsyncIterator[bytes]:
+        lines = sql.SQL("SELECT row_to_json(t)::text FROM ({}) t").format(query)
+        async with (
+            db.scoped(principal.scope) as conn,
+            conn.cursor(name="transaction_export") as cursor,
+        ):
+            await conn.execute(_TIMEOUT, (_EXPORT_TIMEOUT,))
+            await cursor.execute(lines, params)
+            while batch := await cursor.fetchmany(_FETCH_ROWS):
+                yield "".join(f"{line}\n" for (line,) in batch).encode()
+
+    name = f"transactions_{begin.date().isoformat()}_{finish.date().isoformat()}"
+    headers = {"Reporting-Timezone": zone_name, "Cache-Control": "no-store"}
+    if format == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return StreamingResponse(csv_rows(), media_type="text/csv", headers=headers)
+    return StreamingResponse(json_rows(), media_type="application/x-ndjson", headers=headers)
