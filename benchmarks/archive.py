@@ -10,6 +10,9 @@
    over the raw table, in the same run (target: DuckDB >= 5x faster); then the monthly
    transactions mart of one month re-materialized from the archive after retention
    dropped its raw rows (seconds), beside the same month from raw.
+3. What every rollup run pays when nothing it reads was dropped: the manifest query of
+   `archive.restore.dropped_rows_restored` over a manifest of PROBE_MONTHS months of
+   five tables (four files each, half of them dropped), per call (wall, server CPU).
 
 Client CPU is this process's (polars, DuckDB), server CPU the PostgreSQL backend's
 (/proc), so a run on a noisy machine still says what the work costs per row. Rows go
@@ -34,7 +37,7 @@ import psycopg
 
 from analytics_platform.archive.months import month_end, months_between
 from analytics_platform.archive.reader import archive_duckdb
-from analytics_platform.archive.restore import rematerialize_from_archive
+from analytics_platform.archive.restore import dropped_files, rematerialize_from_archive
 from analytics_platform.archive.retention import apply_retention
 from analytics_platform.archive.store import LocalArchiveStore
 from analytics_platform.archive.verification import verify_month
@@ -51,6 +54,8 @@ MONTH_EVENTS = int(os.environ.get("ARCHIVE_BENCH_MONTH_EVENTS", "6000000"))
 YEAR_EVENTS = int(os.environ.get("ARCHIVE_BENCH_YEAR_EVENTS", "24000000"))
 YEAR_MONTHS = int(os.environ.get("ARCHIVE_BENCH_YEAR_MONTHS", "12"))
 FIRST_MONTH = date(2025, 1, 1)
+PROBE_MONTHS = 24
+PROBE_CALLS = 2000
 # Each statement runs this often; the fastest run is reported (the machine is shared).
 QUERY_REPEATS = 3
 
@@ -234,6 +239,43 @@ def _measure_year(url: str, store: LocalArchiveStore) -> dict[str, dict]:
     }
 
 
+def _measure_probe(url: str) -> dict[str, dict]:
+    """The manifest query a rollup run makes, for a window nothing was dropped in."""
+    first = datetime(2023, 1, 1, tzinfo=UTC)
+    tables = ("transactions", "user_activity", "webhook_deliveries", "user_events", "kyc")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE archive.files")
+        # Synthetic rows: only the manifest's size matters here, not real files.
+        conn.execute(
+            "INSERT INTO archive.files (raw_table, month, path, rows, bytes, min_occurred_at,"
+            " max_occurred_at, checksum, raw_dropped_at)"
+            " SELECT t, m::date, t || '/' || m::date || '/' || f, 1000, 1000, m,"
+            " m + interval '1 month' - interval '1 microsecond', 0,"
+            " CASE WHEN m < %(first)s + %(months)s / 2 * interval '1 month' THEN now() END"
+            " FROM unnest(%(tables)s::text[]) t,"
+            " generate_series(%(first)s, %(first)s + (%(months)s - 1) * interval '1 month',"
+            " interval '1 month') m, generate_series(1, 4) f",
+            {"first": first, "months": PROBE_MONTHS, "tables": list(tables)},
+        )
+        conn.execute("ANALYZE archive.files")
+        manifest = conn.execute("SELECT count(*) FROM archive.files").fetchone()
+        start = first + timedelta(days=31 * PROBE_MONTHS - 10)
+        meter = Meter(conn)
+        found, wall, _, server = meter.measure(
+            lambda: [
+                dropped_files(conn, "transactions", start, start + timedelta(hours=1))
+                for _ in range(PROBE_CALLS)
+            ]
+        )
+        assert found[0] == [], "the probe's window holds no dropped rows"
+        conn.execute("TRUNCATE archive.files")
+    return {
+        "rollup_probe_manifest_rows": _metric(manifest[0] if manifest else 0, "rows"),
+        "rollup_probe_per_run_ms": _metric(wall / PROBE_CALLS * 1e3, "ms"),
+        "rollup_probe_server_cpu_per_run_ms": _metric(server / PROBE_CALLS * 1e3, "ms"),
+    }
+
+
 def run() -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
@@ -241,7 +283,8 @@ def run() -> dict[str, dict]:
             settings = load_settings({"DATABASE_URL": server.url("bench")})
             migrate(settings)
             store = LocalArchiveStore(Path(tmp) / "archive")
-            metrics = _measure_month(settings.database_url, store)
+            metrics = _measure_probe(settings.database_url)
+            metrics.update(_measure_month(settings.database_url, store))
             metrics.update(_measure_year(settings.database_url, store))
             return metrics
         finally:

@@ -7,24 +7,36 @@ inserted into the raw table with their exact values, the rollup window materiali
 the ordinary runner, and the restored rows deleted again before COMMIT. No other session
 ever sees them, and the mart rows are the ones the raw rows gave (same SQL, same values,
 same scales), to the cent and the percentile.
+
+Every rollup run goes through `dropped_rows_restored` (the Dagster asset, the history
+rollups, `rematerialize_from_archive`), so a run over a dropped month -- from the UI, a
+backfill, or the automation re-running an hour a late event arrived in -- computes the
+mart from the month's rows, not from the empty (or late-rows-only) raw table. When
+nothing the window reads was dropped, that costs one manifest query and no transaction;
+DuckDB and the column mapping are imported only when rows are restored, so a rollup
+process that never reads the archive never loads them.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import psycopg
 from psycopg import pq, sql
 
-from analytics_platform.archive.columns import RawColumn, duckdb_exact_decimal_text, raw_columns
 from analytics_platform.archive.store import ArchiveStore
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.resources.warehouse import read_sql
 from analytics_platform.rollups.families import Mart
 from analytics_platform.rollups.runner import RollupResult, materialize_window
+
+if TYPE_CHECKING:
+    from analytics_platform.archive.columns import RawColumn
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,13 +58,25 @@ def dropped_files(
 
 
 def restore_dropped_rows(
-    conn: psycopg.Connection, store: ArchiveStore, table: str, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    store: ArchiveStore,
+    table: str,
+    start: datetime,
+    end: datetime,
+    files: Sequence[str] | None = None,
 ) -> int:
     """Insert the archived rows of [start, end) that retention dropped back into
-    raw.<table>, inside the caller's transaction; returns how many."""
-    files = dropped_files(conn, table, start, end)
+    raw.<table>, inside the caller's transaction; returns how many. `files`: the
+    `dropped_files` of the window when the caller already listed them."""
+    if files is None:
+        files = dropped_files(conn, table, start, end)
     if not files:
         return 0
+    # Imported here: a rollup run imports this module, and restores only rarely.
+    import duckdb
+
+    from analytics_platform.archive.columns import raw_columns
+
     columns = raw_columns(conn, table)
     with tempfile.TemporaryDirectory(prefix="archive-restore-") as scratch:
         staged = Path(scratch) / "rows.csv"
@@ -96,6 +120,52 @@ def restore_dropped_rows(
     return inserted.rowcount
 
 
+@contextmanager
+def dropped_rows_restored(
+    conn: psycopg.Connection, store: ArchiveStore, table: str, start: datetime, end: datetime
+) -> Iterator[int]:
+    """For the body of the `with`, raw.<table> holds again the archived rows of
+    [start, end) that retention dropped; yields how many were restored.
+
+    With nothing dropped there (the common case) this is one manifest query: the body
+    runs as it would without it, and yields 0. Otherwise the body runs inside one
+    transaction that restores the rows first and deletes exactly them (this
+    transaction's own, by `xmin`) before COMMIT, so no other session ever sees them and
+    rows another session commits meanwhile stay; an exception rolls everything back.
+    `conn` must then not be inside a transaction already.
+    """
+    files = dropped_files(conn, table, start, end)
+    if not files:
+        yield 0
+        return
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RestoreInTransactionError(
+            f"restoring the dropped rows of raw.{table} needs a connection outside a "
+            "transaction (it owns the transaction); commit or roll back first"
+        )
+    with conn.transaction():
+        restored = restore_dropped_rows(conn, store, table, start, end, files)
+        yield restored
+        if restored:
+            conn.execute(
+                sql.SQL(read_sql("archive/unrestore_rows.sql")).format(
+                    table=sql.Identifier("raw", table)
+                ),
+                {"start": start, "end": end},
+            )
+
+
+def mart_reads_restored(
+    conn: psycopg.Connection, store: ArchiveStore, mart: Mart, start: datetime, end: datetime
+) -> AbstractContextManager[int]:
+    """`dropped_rows_restored` over what a run of the mart's window [start, end) reads:
+    its raw table from the family's look-back before `start` to `end`. The run, its
+    preview and its checks go inside the `with`."""
+    return dropped_rows_restored(
+        conn, store, mart.family.raw_table.removeprefix("raw."), start - mart.family.lookback, end
+    )
+
+
 def rematerialize_from_archive(
     conn: psycopg.Connection,
     store: ArchiveStore,
@@ -107,30 +177,16 @@ def rematerialize_from_archive(
     """Materialize the mart's window [start, end) with the dropped raw rows it reads
     restored from the archive for the transaction; returns the run and the rows restored.
 
-    `conn` must not be inside a transaction: the restored rows are recognized, and
-    removed, as the rows of this transaction (`xmin`).
+    `conn` must not be inside a transaction (see `dropped_rows_restored`).
     """
-    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-        raise RestoreInTransactionError(
-            "rematerialize_from_archive needs a connection outside a transaction; "
-            "commit or roll back first"
-        )
-    table = mart.family.raw_table.removeprefix("raw.")
-    read_from = start - mart.family.lookback
-    with conn.transaction():
-        restored = restore_dropped_rows(conn, store, table, read_from, end)
+    with mart_reads_restored(conn, store, mart, start, end) as restored:
         result = materialize_window(conn, mart, start, end, tz)
-        if restored:
-            conn.execute(
-                sql.SQL(read_sql("archive/unrestore_rows.sql")).format(
-                    table=sql.Identifier("raw", table)
-                ),
-                {"start": read_from, "end": end},
-            )
     return result, restored
 
 
 def _duckdb_export_list(columns: list[RawColumn]) -> str:
+    from analytics_platform.archive.columns import duckdb_exact_decimal_text
+
     parts = []
     for c in columns:
         name = '"' + c.name.replace('"', '""') + '"'

@@ -28,6 +28,8 @@ from dagster import (
     asset,
 )
 
+from analytics_platform.archive.restore import mart_reads_restored
+from analytics_platform.archive.store import open_store
 from analytics_platform.assets.checks import (
     mart_asset_key,
     rollup_check_results,
@@ -134,7 +136,16 @@ def rollup_asset(mart: Mart) -> AssetsDefinition:
     def _rollup(context: AssetExecutionContext) -> MaterializeResult:
         window = context.partition_time_window
         tz = partitions_def.timezone
-        with connect(load_settings().database_url, autocommit=True) as conn:
+        settings = load_settings()
+        with (
+            connect(settings.database_url, autocommit=True) as conn,
+            # Raw rows retention dropped come back from the archive for the run, its
+            # preview and its checks: otherwise the run would replace the mart's rows
+            # with those of an empty raw month.
+            mart_reads_restored(
+                conn, open_store(settings.archive_url), mart, window.start, window.end
+            ) as restored,
+        ):
             result = materialize_window(conn, mart, window.start, window.end, tz)
             first_rows = preview(conn, mart, window.start, window.end)
             outcomes = run_checks(conn, mart, window.start, window.end, tz)
@@ -147,6 +158,7 @@ def rollup_asset(mart: Mart) -> AssetsDefinition:
                 "buckets": MetadataValue.int(len(result.buckets)),
                 "window": MetadataValue.text(f"[{facts['window_start']}, {facts['window_end']})"),
                 "duration_seconds": MetadataValue.float(result.seconds),
+                "raw_rows_restored_from_archive": MetadataValue.int(restored),
                 "preview": MetadataValue.md(_markdown_table(first_rows)),
             },
             check_results=rollup_check_results(mart, outcomes),
