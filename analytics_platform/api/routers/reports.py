@@ -1,5 +1,6 @@
 """Reports and exports: the stored monthly reports (reports/monthly) and the itemized
-transaction export, streamed from PostgreSQL.
+transaction export, streamed from PostgreSQL (months retention dropped from raw come from
+the archive, printed by PostgreSQL all the same: api/export_archive.py).
 
 Both read under the key's scope in the database (row-level security on
 reports.monthly_reports, the security-barrier view api.export_transactions), so a merchant
@@ -142,7 +143,8 @@ async def export_transactions(
     """Every transaction with occurred_at in [start, end) visible to the key, oldest first,
     amounts in major units, times in UTC (`*_utc`) and in the reporting zone
     (`*_reporting_zone`, the zone in the Reporting-Timezone header). Streamed: rows leave
-    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read."""
+    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read; rows
+    of months retention dropped are read from the archive a UTC day at a time."""
     ctx = context(request, principal)
     if start is None or end is None:
         raise invalid("start" if start is None else "end", "required (e.g. 2026-02-01)")
@@ -155,7 +157,6 @@ async def export_transactions(
     zone_name = ctx.state.settings.reporting_timezone
     merchant = principal.scope.merchant_id if principal.scope.kind == "merchant" else None
     db = ctx.state.db
-    store = open_store(ctx.state.settings.archive_url)
     template = db.text("reports/export_transactions.sql").rstrip().rstrip(";")
     from_raw = sql.SQL(template).format(rows=sql.SQL("api.export_transactions"))
     with_archive = sql.SQL(template).format(
@@ -167,6 +168,8 @@ async def export_transactions(
         await conn.execute(_TIMEOUT, (_EXPORT_TIMEOUT,))
         files = await dropped_files(conn, begin, finish)
         if files:
+            # Only now: an export that reads no dropped month does not need the archive.
+            store = open_store(ctx.state.settings.archive_url)
             await create_staging(conn)
         for segment in segments(begin, finish, files):
             params = {"start": segment.start, "end": segment.end, "tz": zone_name}
