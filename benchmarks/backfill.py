@@ -67,11 +67,8 @@ def _timed(results: dict[str, float], name: str, pids: list[int]) -> Iterator[No
         own_before.ru_utime + own_before.ru_stime
     )
     # Said at once: a later phase may fail or be cut short.
-    print(
-        f"{name}: {results[f'{name}_s']:.1f} s, Dagster CPU {results[f'{name}_dagster_cpu_s']:.1f} s",
-        file=sys.stderr,
-        flush=True,
-    )
+    wall, cpu = results[f"{name}_s"], results[f"{name}_dagster_cpu_s"]
+    print(f"{name}: {wall:.1f} s, Dagster CPU {cpu:.1f} s", file=sys.stderr, flush=True)
 
 
 def run() -> dict[str, dict]:
