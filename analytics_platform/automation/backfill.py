@@ -22,11 +22,6 @@ from zoneinfo import ZoneInfo
 
 from dagster import TimeWindowPartitionsDefinition
 
-from analytics_platform.automation.sensors import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    rollup_jobs,
-)
 from analytics_platform.dev.dagster_graphql import (
     IN_PROCESS,
     AssetPartitionRange,
@@ -121,6 +116,14 @@ def run_backfill(
 ) -> None:
     """Launch the plans one grain after the other, each waited for; raises
     BackfillFailedError (with the failed steps) on the first grain that fails."""
+    # Imported here: the sensors module reads the settings at import, and the command
+    # line imports this module's errors even when the settings are what went wrong.
+    from analytics_platform.automation.sensors import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+        rollup_jobs,
+    )
+
     label = f"{plans[0].first_key}..{plans[-1].last_key}" if plans else ""
     for plan in plans:
         marts = len(plan.ranges())
