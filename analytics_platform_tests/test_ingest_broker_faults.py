@@ -137,3 +137,20 @@ def test_a_bounded_read_from_an_unreachable_broker_fails_within_the_stall_limit(
         assert time.monotonic() - started < 5
     finally:
         reader.close()
+
+
+def test_a_quiet_topic_after_a_transient_broker_error_is_not_a_stall(settings, cluster):
+    settings = on_cluster(settings, cluster, ingest_stall_seconds=1)
+    produce(settings, "transactions", events("transactions", 5))
+
+    def broker_restarts(*_: object) -> None:  # librdkafka reports it, then reconnects
+        for broker in (1, 2, 3):
+            cluster.broker_set_down(broker)
+        time.sleep(0.3)
+        for broker in (1, 2, 3):
+            cluster.broker_set_up(broker)
+
+    report = ingest_topic(
+        settings, "transactions", follow=True, time_budget=5, on_batch=broker_restarts
+    )
+    assert report.result.rows_inserted == 5 and report.stopped_because == "time budget"

@@ -145,7 +145,7 @@ def test_daemon_ticks_launch_a_catch_up_run_then_ingest_inline_and_say_what_they
         # page shows the latest tick's summary.
         [state] = [s for s in instance.all_instigator_state() if s.instigator_name == SENSOR]
         latest = finished_ticks(instance)[0]
-        assert latest.status == TickStatus.SKIPPED
+        assert latest.status == TickStatus.SKIPPED, latest.tick_data.error
         assert state.instigator_data.cursor == latest.cursor
     finally:
         if instance is not None:

@@ -167,7 +167,12 @@ class PreparedBatch:
     duplicates: int
     # Per message, what `write` needs to insert the rows one by one when PostgreSQL
     # refuses the batch (see `RawLoader._isolate`): none of it is looked at otherwise.
-    sources: Sequence[KafkaMessage] = ()
+    # Keys, not the messages: confluent_kafka Messages are tracked by the garbage
+    # collector, and keeping a batch of them alive until the write ends made each
+    # collection between batches walk them.
+    keys: Sequence[bytes | None] = ()
+    partition_list: Sequence[int | None] = ()
+    offset_list: Sequence[int | None] = ()
     values: Sequence[bytes | None] = ()
     kept: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     encoded: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
@@ -471,7 +476,9 @@ class RawLoader:
             letters=letters,
             micros=micros[keep],
             duplicates=int(np.count_nonzero(candidate)) - kept,
-            sources=messages,
+            keys=[m.key() for m in messages],
+            partition_list=partition_list,
+            offset_list=offset_list,
             values=values,
             kept=keep,
             encoded=encoded,
@@ -631,13 +638,12 @@ class RawLoader:
                     pending += [indices[middle:], indices[:middle]]
                     continue
                 i = indices[0]
-                message = batch.sources[i]
                 letters.append(
                     (
                         self.topic,
-                        message.partition(),
-                        message.offset(),
-                        message.key(),
+                        batch.partition_list[i],
+                        batch.offset_list[i],
+                        batch.keys[i],
                         batch.values[i],
                         f"PostgreSQL refused the row ({exc.sqlstate}): "
                         f"{exc.diag.message_primary or exc}",

@@ -178,6 +178,18 @@ class TopicReader:
             if error is not None
             else "no broker error was reported"
         )
+        if not waiting:
+            # A quiet topic is normal when following, and librdkafka also reports
+            # transient errors (an idle connection closed) that it recovers from: ask the
+            # cluster before calling it a stall.
+            try:
+                self.consumer.list_topics(self.topic, timeout=min(5.0, self._stall_seconds))
+            except KafkaException as exc:
+                cause += f"; asking for the topic's metadata failed too ({exc})"
+            else:
+                self._broker_error = None
+                self._last_progress = time.monotonic()
+                return
         raise KafkaStalledError(
             f"{self.topic}: nothing received from Kafka for {silent:.0f} s while {what}; "
             f"{cause}. Check that the brokers at {self.settings.kafka_bootstrap_servers} are "
