@@ -267,6 +267,12 @@ def test_demo_once_produces_ingests_materializes_and_answers_then_exits_zero(tmp
     assert _number(hourly[1]) == 6 and _number(hourly[2]) == 6 * 48
     assert "0 failed" in " ".join(grains["daily"])
 
+    # The customer tables of the closed day: every scored user in one RFM segment.
+    segments = re.search(r"^customers \(RFM segments on \S+.*\n((?: {4}.+\n)+)", out, re.M)
+    assert segments, out[-3000:]
+    assert sum(_number(line.split()[-1]) for line in segments[1].splitlines()) > 0
+    assert re.search(r"^archive: ", out, re.M)
+
     answers = re.findall(r"^GET (\S+) -> (\d+)\n +(.*)$", out, re.MULTILINE)
     assert len(answers) == 3, out[-2000:]
     for target, status, excerpt in answers:

@@ -80,6 +80,7 @@ from analytics_platform.dev.history import (
     ingest_history,
     produce_history,
 )
+from analytics_platform.dev.history_customers import compute_customers, format_customers
 from analytics_platform.dev.history_raw_events import RawHistoryReporter
 from analytics_platform.dev.history_rollups import (
     PartitionSpan,
@@ -183,6 +184,8 @@ def demo_environment(
         **dagster_environment(options.data_dir / "dagster_home"),
         "PARTITIONS_START_DATE": window.partitions_start_date.isoformat(),
         "DAGSTER_EVENT_BATCH_SIZE": DAGSTER_EVENT_BATCH_SIZE,
+        # The demo's archive lives with its other data, not in the repository's .archive/.
+        "ARCHIVE_URL": str(options.data_dir / "archive"),
     }
 
 
@@ -256,6 +259,8 @@ def run_demo_once(settings: Settings, options: DemoOptions) -> int:
         )
         with DagsterInstance.ephemeral() as instance:
             materialized = materialize_spans(rollup_assets, spans, instance, options.progress)
+        _step("computing the customer tables and archiving the raw months that are due")
+        customers = format_customers(compute_customers(settings, window.start, window.end))
 
         answers: list[ApiAnswer] = []
         note = None
@@ -270,6 +275,7 @@ def run_demo_once(settings: Settings, options: DemoOptions) -> int:
             grains=grain_lines(materialized),
             answers=answers,
             api_note=note,
+            customers=customers,
         )
         print(format_summary(summary), flush=True)
     problems = _problems(summary)
@@ -376,6 +382,9 @@ def _serve(
         + " partitions"
     )
     compute_spans(settings.database_url, spans, settings.reporting_timezone, options.progress)
+    _step("computing the customer tables and archiving the raw months that are due")
+    for line in format_customers(compute_customers(settings, window.start, window.end)):
+        print(f"    {line}", flush=True)
 
     logs = options.data_dir / "logs"
     environment = dict(os.environ)

@@ -1,9 +1,10 @@
-"""What `demo --once` prints at the end: events per topic, partitions, API answers."""
+"""What `demo --once` prints at the end: events per topic, partitions, customer segments and
+the archive, API answers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analytics_platform.dev.demo_api import ApiAnswer
 from analytics_platform.dev.history_rollups import MaterializedSpan
@@ -40,6 +41,8 @@ class DemoSummary:
     grains: list[GrainLine]
     answers: list[ApiAnswer]
     api_note: str | None = None
+    # Lines about the customer tables and the archive (dev/history_customers.py).
+    customers: list[str] = field(default_factory=list)
 
     @property
     def checks_failed(self) -> int:
@@ -109,6 +112,8 @@ def format_summary(summary: DemoSummary) -> str:
         out.append(f"{g.grain:<8} {g.marts:>5} {g.partitions:>10,}  {span:<40} {checks:>14}")
     if not summary.grains:
         out.append("(no closed partition in the history)")
+    if summary.customers:
+        out += ["", *summary.customers]
     out += ["", "API answers (in process, demo admin key)"]
     if summary.api_note:
         out.append(summary.api_note)
