@@ -196,6 +196,7 @@ STATUS_BLOCKED = 3
 
 def ingest_status(settings: Settings) -> dict[str, Any]:
     """Every topic's state as `ingest status --json` prints it (see its help)."""
+    from analytics_platform.archive.retention import retention_warnings
     from analytics_platform.events import TOPICS
     from analytics_platform.ingestion.gaps import list_gaps
     from analytics_platform.ingestion.reader import TopicReader
@@ -243,6 +244,9 @@ def ingest_status(settings: Settings) -> dict[str, Any]:
                 conn, settings.kafka_consumer_group
             )
         ]
+        # Raw months past RAW_RETENTION_DAYS that retention keeps (not archived and
+        # verified): loud here, so nobody learns of them from a full disk.
+        held = retention_warnings(conn, datetime.now(UTC), settings.raw_retention_days)
     states = {t["state"] for t in topics}
     code = (
         STATUS_BLOCKED
@@ -251,7 +255,13 @@ def ingest_status(settings: Settings) -> dict[str, Any]:
         if "behind" in states
         else STATUS_CAUGHT_UP
     )
-    return {"exit_code": code, "ok": code == STATUS_CAUGHT_UP, "topics": topics, "gaps": gaps}
+    return {
+        "exit_code": code,
+        "ok": code == STATUS_CAUGHT_UP,
+        "topics": topics,
+        "gaps": gaps,
+        "retention_held": held,
+    }
 
 
 def cmd_ingest_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -276,6 +286,8 @@ def cmd_ingest_status(args: argparse.Namespace, settings: Settings) -> int:
             f"gap: {gap['topic']} [{gap['partition']}] offsets {gap['lost_from']}.."
             f"{gap['lost_to'] - 1} lost (detected {gap['detected_at']})"
         )
+    for warning in status["retention_held"]:
+        print(f"retention: {warning}")
     return status["exit_code"]
 
 

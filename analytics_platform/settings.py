@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg.conninfo
@@ -258,20 +259,39 @@ KNOBS: tuple[Knob, ...] = (
         "100",
         "Requests one API key may make at once before API_RATE_LIMIT_PER_MINUTE paces it.",
     ),
+    Knob(
+        "ARCHIVE_URL",
+        str(REPO_ROOT / ".archive"),
+        "Where raw months are archived as Parquet (a local folder or file:// URL); "
+        "retention drops only months verified there (docs/archive.md).",
+    ),
+    Knob(
+        "RFM_LOOKBACK_DAYS",
+        "365",
+        "Days of successful purchases each day's RFM scores look back over "
+        "(docs/customer-scores.md).",
+    ),
 )
 
 _FIRST_STARTS = ("earliest", "latest")
 
-# Not in KNOBS yet: every knob there must be in the README's table, which is being
-# rewritten on another branch; it joins KNOBS when the README documents it.
-ARCHIVE_URL_KNOB = Knob(
-    "ARCHIVE_URL",
-    str(REPO_ROOT / ".archive"),
-    "Where raw months are archived as Parquet (a local folder or file:// URL); "
-    "retention drops only months verified there.",
-)
-
 _URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _archive_url(value: str) -> str:
+    # Checked here, not when a rollup run first opens the archive: a typo would otherwise
+    # fail every rollup run (they all look for archived rows of dropped months).
+    scheme = urlsplit(value).scheme
+    if scheme not in ("", "file"):
+        raise SettingsError(
+            "ARCHIVE_URL",
+            value,
+            "only a local folder or a file:// URL is supported (an object store needs an "
+            "ArchiveStore in analytics_platform/archive/store.py)",
+        )
+    return value
+
+
 _KAFKA_SERVER = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
@@ -415,5 +435,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "API_RATE_LIMIT_PER_MINUTE", default["API_RATE_LIMIT_PER_MINUTE"]
         ),
         api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
-        archive_url=env.get("ARCHIVE_URL") or ARCHIVE_URL_KNOB.default,
+        archive_url=_archive_url(get("ARCHIVE_URL")),
     )

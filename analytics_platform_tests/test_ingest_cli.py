@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -155,3 +156,26 @@ def test_ingest_status_json_and_exit_code_say_whether_every_topic_is_caught_up(s
     table = cli(settings, "ingest", "status")
     assert table.returncode == 3
     assert "blocked:" in table.stdout and "failing" not in table.stdout
+
+
+def test_ingest_status_reports_raw_months_kept_past_retention_because_unarchived(settings):
+    from zoneinfo import ZoneInfo
+
+    from analytics_platform.dev.generator import GeneratorConfig
+    from analytics_platform.dev.raw_rows import load_generated_rows
+
+    config = GeneratorConfig(
+        seed=16, days=3, events_per_day=50, start=datetime(2024, 1, 10, tzinfo=UTC)
+    )
+    load_generated_rows(
+        settings.database_url,
+        config,
+        datetime(2024, 2, 1, tzinfo=UTC),
+        ZoneInfo("UTC"),
+        ("transactions",),
+    )
+    status = cli(settings, "ingest", "status", "--json", RAW_RETENTION_DAYS="30")
+    held = json.loads(status.stdout)["retention_held"]
+    assert any("raw.transactions 2024-01 is past RAW_RETENTION_DAYS=30 but kept" in w for w in held)
+    table = cli(settings, "ingest", "status", RAW_RETENTION_DAYS="30")
+    assert "retention: raw.transactions 2024-01 is past RAW_RETENTION_DAYS=30" in table.stdout

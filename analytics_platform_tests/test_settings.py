@@ -59,3 +59,9 @@ def test_every_knob_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [k.variable for k in KNOBS if f"`{k.variable}`" not in readme]
     assert missing == []
+
+
+def test_an_archive_url_the_platform_cannot_write_is_refused_at_start():
+    with pytest.raises(SettingsError, match="ARCHIVE_URL='s3://bucket/raw'"):
+        load_settings({"ARCHIVE_URL": "s3://bucket/raw"})
+    assert load_settings({"ARCHIVE_URL": "file:///srv/archive"}).archive_url.startswith("file:")
