@@ -9,7 +9,7 @@ day deletes and rewrites it in one transaction (idempotent).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import psycopg
@@ -51,6 +51,23 @@ def build_day(conn: psycopg.Connection, day: date, tz: str) -> int:
     with conn.transaction():
         run_sql_file(conn, "ml/features_delete_day.sql", {"day": day})
         return run_sql_file(conn, "ml/features_insert_day.sql", {"day": day, "tz": tz}).rowcount
+
+
+def build_missing_days(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> int:
+    """Build the days of [first_day, last_day] that have no rows yet; returns how many."""
+    present = {
+        row[0]
+        for row in run_sql_file(
+            conn, "ml/features_days_present.sql", {"first_day": first_day, "last_day": last_day}
+        )
+    }
+    built, day = 0, first_day
+    while day <= last_day:
+        if day not in present:
+            build_day(conn, day, tz)
+            built += 1
+        day += timedelta(days=1)
+    return built
 
 
 def read_days(conn: psycopg.Connection, first_day: date, last_day: date) -> FeatureFrame:

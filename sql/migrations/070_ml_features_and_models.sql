@@ -1,7 +1,7 @@
 -- Schema `ml`: the recommendation models' feature table and model store (issue 14).
 --
 -- No role used by the API is granted anything here: models are loaded from ml.models
--- and deserialized with joblib (pickle), which runs code, so only the platform's own
+-- and unpickled, which runs code, so only the platform's own
 -- assets may ever write that table.
 CREATE SCHEMA IF NOT EXISTS ml;
 
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS ml.user_features (
     PRIMARY KEY (day, user_id)
 );
 
--- The model store: one row per trained model version. `artifact` is the joblib dump of
+-- The model store: one row per trained model version. `artifact` is the pickle of
 -- the fitted estimator; `metrics` the holdout evaluation beside the baseline's;
 -- `accepted` whether the blocking check let it become the champion.
 CREATE TABLE IF NOT EXISTS ml.models (
