@@ -20,6 +20,13 @@ from analytics_platform.assets.customers import (
     customers_job,
 )
 from analytics_platform.assets.raw import raw_assets
+from analytics_platform.assets.recommendations import (
+    ml_assets,
+    ml_training_job,
+    ml_training_schedule,
+    recommendations_job,
+    recommendations_schedule,
+)
 from analytics_platform.assets.rollups import rollup_assets
 from analytics_platform.automation.sensors import build_rollup_sensor, rollup_jobs
 from analytics_platform.ingestion.jobs import ingest_catch_up
@@ -36,9 +43,17 @@ defs = Definitions(
         *customer_score_assets,
         *archive_assets,
         raw_retention,
+        *ml_assets,
     ],
-    jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job, *archive_jobs],
-    schedules=archive_schedules,
+    jobs=[
+        ingest_catch_up,
+        *rollup_jobs.values(),
+        customers_job,
+        *archive_jobs,
+        ml_training_job,
+        recommendations_job,
+    ],
+    schedules=[*archive_schedules, ml_training_schedule, recommendations_schedule],
     sensors=[
         *archive_sensors,
         *ingest_sensors,
