@@ -163,3 +163,11 @@ def test_with_a_champion_its_probabilities_score_the_day(with_tastes):
         rows = stored_recommendations(conn, day)
         assert rows and all(row[5] >= scoring.REMIND_THRESHOLD for row in rows)
         assert all(row[8] == champion_version for row in rows)
+
+
+@pytest.mark.parametrize("statement", ["SELECT count(*) FROM ml.models", "DELETE FROM ml.models"])
+def test_the_api_role_can_neither_read_nor_write_the_model_store(without_tastes, statement):
+    with psycopg.connect(without_tastes) as conn:
+        conn.execute("SET ROLE analytics_api")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
