@@ -10,7 +10,11 @@ import pytest
 from dagster import AssetCheckSeverity, materialize
 from sklearn.metrics import roc_auc_score
 
-from analytics_platform.assets.recommendations import BEATS_BASELINE_CHECK, inactivity_model
+from analytics_platform.assets.recommendations import (
+    BEATS_BASELINE_CHECK,
+    daily_recommendations,
+    inactivity_model,
+)
 from analytics_platform.ml import features, inactivity, model_store, scoring
 
 from .conftest import PostgresCluster
@@ -171,3 +175,15 @@ def test_the_api_role_can_neither_read_nor_write_the_model_store(without_tastes,
         conn.execute("SET ROLE analytics_api")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
+
+
+def test_the_daily_asset_says_when_the_baseline_rule_scored(without_tastes, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", without_tastes)
+    day = inactivity.windows(day_of(DAYS - 1), HORIZON, HOLDOUT, TRAIN).holdout_last
+    result = materialize([daily_recommendations], partition_key=day.isoformat())
+    [materialization] = result.asset_materializations_for_node("recommendations__daily")
+    metadata = materialization.metadata
+    assert metadata["model_name"].value == scoring.BASELINE_MODEL_NAME
+    assert "no accepted inactivity model" in metadata["fallback"].value
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        assert len(stored_recommendations(conn, day)) == metadata["dagster/row_count"].value
