@@ -193,7 +193,6 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
 recommendations_job = define_asset_job(
     "recommendations_daily",
     selection=[FEATURES_KEY, RECOMMENDATIONS_KEY],
-    partitions_def=daily_partitions,
 )
 # Each day's partition at 04:00 reporting time, when the day's events are in (the
 # ingest grace and the rollups take minutes, not hours).
