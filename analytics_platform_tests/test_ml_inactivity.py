@@ -130,7 +130,7 @@ def test_the_blocking_check_fails_a_model_that_does_not_beat_recency(without_tas
 def stored_recommendations(conn: psycopg.Connection, day: date) -> list[tuple]:
     return conn.execute(
         "SELECT id, user_id, type, description, priority, score, reason, model_name,"
-        " model_version, created_at, expires_at FROM marts.recommendations"
+        " model_version, created_at, expires_at FROM recommendations.daily"
         " WHERE day = %s ORDER BY id",
         (day,),
     ).fetchall()

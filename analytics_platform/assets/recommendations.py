@@ -166,10 +166,30 @@ ml_training_schedule = ScheduleDefinition(
     kinds={"sklearn", "postgres"},
     partitions_def=daily_partitions,
     deps=[FEATURES_KEY, INACTIVITY_KEY],
-    metadata={"dagster/table_name": "marts.recommendations"},
+    metadata={
+        "dagster/table_name": "recommendations.daily",
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn("id", "uuid", description="UUIDv5 of (day, user_id, type)"),
+                TableColumn("day", "date", description="the partition"),
+                TableColumn("user_id", "text"),
+                TableColumn("type", "text", description="INACTIVITY_REMINDER, ..."),
+                TableColumn("title", "text"),
+                TableColumn("description", "text", description="with the user's own numbers"),
+                TableColumn("action_url", "text"),
+                TableColumn("priority", "smallint", description="1-5, from the score"),
+                TableColumn("score", "double"),
+                TableColumn("reason", "jsonb", description="the evidence"),
+                TableColumn("model_name", "text", description="or baseline:recency"),
+                TableColumn("model_version", "integer", description="NULL for the baseline"),
+                TableColumn("created_at", "timestamptz", description="the end of the day"),
+                TableColumn("expires_at", "timestamptz", description="a week later"),
+            ]
+        ),
+    },
 )
 def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
-    """marts.recommendations rows of the day: one row per (user, type) recommended as of
+    """recommendations.daily rows of the day: one row per (user, type) recommended as of
     the end of the day (id derived from day, user and type), valid for a week. So far
     INACTIVITY_REMINDER: every user with features that day scored by the champion model,
     or by the recency rule when no model has beaten it (metadata `fallback` says so).

@@ -1,7 +1,11 @@
 -- recommendations/daily: the day's recommendations per user (PayU's table, extended).
 -- id is deterministic (day, user, type), so a re-run of a day writes the same ids; the
--- day's rows are replaced as a whole. Readable by the API's reader role (schema marts).
-CREATE TABLE IF NOT EXISTS marts.recommendations (
+-- day's rows of the types a run writes are replaced as a whole. No API role is granted
+-- anything yet: the endpoint that serves these rows must add its grant together with a
+-- row-level policy under the API's key scope (as migration 045 does for customers).
+CREATE SCHEMA IF NOT EXISTS recommendations;
+
+CREATE TABLE IF NOT EXISTS recommendations.daily (
     id uuid PRIMARY KEY,
     day date NOT NULL,
     user_id text COLLATE "C" NOT NULL,
@@ -19,5 +23,5 @@ CREATE TABLE IF NOT EXISTS marts.recommendations (
     created_at timestamptz NOT NULL,
     expires_at timestamptz NOT NULL CHECK (expires_at > created_at)
 );
-CREATE INDEX IF NOT EXISTS recommendations_day ON marts.recommendations (day);
-CREATE INDEX IF NOT EXISTS recommendations_user ON marts.recommendations (user_id, expires_at);
+CREATE INDEX IF NOT EXISTS daily_day ON recommendations.daily (day);
+CREATE INDEX IF NOT EXISTS daily_user ON recommendations.daily (user_id, expires_at);

@@ -1,1 +1,1 @@
-DELETE FROM marts.recommendations WHERE day = %(day)s AND type = ANY(%(types)s);
+DELETE FROM recommendations.daily WHERE day = %(day)s AND type = ANY(%(types)s);
