@@ -20,6 +20,13 @@ from analytics_platform.assets.customers import (
     customers_job,
 )
 from analytics_platform.assets.raw import raw_assets
+from analytics_platform.assets.recommendations import (
+    ml_assets,
+    ml_training_job,
+    ml_training_schedule,
+    recommendations_job,
+    recommendations_schedule,
+)
 from analytics_platform.assets.reports import (
     report_assets,
     report_jobs,
@@ -43,9 +50,23 @@ defs = Definitions(
         *archive_assets,
         raw_retention,
         *report_assets,
+        *ml_assets,
     ],
-    jobs=[ingest_catch_up, *rollup_jobs.values(), customers_job, *archive_jobs, *report_jobs],
-    schedules=[*archive_schedules, *report_schedules],
+    jobs=[
+        ingest_catch_up,
+        *rollup_jobs.values(),
+        customers_job,
+        *archive_jobs,
+        *report_jobs,
+        ml_training_job,
+        recommendations_job,
+    ],
+    schedules=[
+        *archive_schedules,
+        *report_schedules,
+        ml_training_schedule,
+        recommendations_schedule,
+    ],
     sensors=[
         *archive_sensors,
         *report_sensors,

@@ -55,6 +55,7 @@ import msgspec
 import numpy as np
 
 from analytics_platform.dev import world as w
+from analytics_platform.dev.tastes import Tastes
 
 TOPICS: tuple[str, ...] = (
     "transactions",
@@ -195,6 +196,8 @@ class GeneratorConfig:
     malformed_fraction: float = 0.002
     users: int | None = None
     merchants: int | None = None
+    # Persistent tastes, drift and churn (dev/tastes.py); False: a world without signal.
+    tastes: bool = True
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -494,6 +497,7 @@ class Simulation:
             np.flatnonzero(users.currency == c) for c in range(len(w.CURRENCIES))
         ]
         self.lifecycle = self._plan_lifecycle()
+        self.tastes = Tastes(self.world, config.seed, config.tastes)
         self.encode = msgspec.json.Encoder().encode
         rng = self.rng
         self.next_dwell_seconds: Callable[[], int] = _pooled(
@@ -615,9 +619,11 @@ class Simulation:
         """Users by activity weight among those already signed up at each time."""
         users = self.world.users
         registered = np.searchsorted(users.signup_us, times, side="right")
-        totals = users.activity_cumsum[registered - 1]
+        # Activity weights as the day's tastes left them (engagement, churn).
+        weights_cumsum = self.tastes.weights_cumsum
+        totals = weights_cumsum[registered - 1]
         draws = self.rng.random(len(times)) * totals
-        picked = np.searchsorted(users.activity_cumsum, draws, side="right")
+        picked = np.searchsorted(weights_cumsum, draws, side="right")
         return np.minimum(picked, registered - 1)
 
     def _pick_recipients(
@@ -642,8 +648,12 @@ class Simulation:
 
     # ---------------------------------------------------------------- the day
     def _simulate_day(self, day_start: int) -> None:
+        self.tastes.start_day()
         draws = self._draw_day(day_start)
         self._transactions(draws)
+        self.tastes.end_day(
+            np.array(draws.users, dtype=np.int64), np.array(draws.statuses) == _FAILED
+        )
         self._browse_sessions(day_start, len(draws.times))
         self._lifecycle_events(day_start)
 
@@ -687,6 +697,7 @@ class Simulation:
                 np.minimum(position, len(cumsum) - 1)
             ]
 
+        chosen_merchants = self.tastes.choose_merchants(who, categories, chosen_merchants)
         amounts = self._draw_amounts(categories, currencies)
         retries = rng.choice(w.RETRY_COUNTS, size=count, p=w.RETRY_WEIGHTS)
         statuses = self._draw_statuses(types, methods, retries)

@@ -1,0 +1,222 @@
+"""The `ml` asset group: per-user features as daily partitions and the inactivity model.
+
+Thin shells around `analytics_platform.ml` (plain functions and SQL). The model asset
+trains weekly (schedule running by default) and on demand from the UI; its blocking
+check fails (ERROR) when the new version does not beat the baseline or the champion on
+the holdout, which stops anything downstream in the same run, and the version is stored
+with accepted = false, so scoring keeps the previous champion (or the baseline rule).
+"""
+
+# No `from __future__ import annotations`: Dagster checks the `context` annotation.
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    DefaultScheduleStatus,
+    MaterializeResult,
+    MetadataValue,
+    ScheduleDefinition,
+    TableColumn,
+    TableSchema,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+
+from analytics_platform.ml import features, inactivity, scoring
+from analytics_platform.partitions import daily_partitions
+from analytics_platform.resources.warehouse import connect
+from analytics_platform.settings import load_settings
+
+ML_GROUP = "ml"
+RECOMMENDATIONS_GROUP = "recommendations"
+RECOMMENDATIONS_KEY = AssetKey(["recommendations", "daily"])
+OWNERS = ["team:data-science"]
+FEATURES_KEY = AssetKey(["ml", "user_features"])
+INACTIVITY_KEY = AssetKey(["ml", "inactivity_model"])
+BEATS_BASELINE_CHECK = "beats_baseline_and_champion"
+# Weekly training, Monday 03:00 in the reporting time zone.
+TRAINING_CRON = "0 3 * * 1"
+
+
+@asset(
+    key=FEATURES_KEY,
+    group_name=ML_GROUP,
+    owners=OWNERS,
+    kinds={"postgres"},
+    partitions_def=daily_partitions,
+    deps=[AssetKey(["raw", "transactions"]), AssetKey(["raw", "user_activity"])],
+    metadata={
+        "dagster/table_name": "ml.user_features",
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn("day", "date", description="the partition: as of the end of it"),
+                TableColumn("user_id", "text"),
+                *(TableColumn(n, t, description=d) for n, t, d in features.FEATURE_COLUMNS),
+            ]
+        ),
+    },
+)
+def user_features(context: AssetExecutionContext) -> MaterializeResult:
+    """ml.user_features: one row per (day, user_id) for every user with a successful
+    transaction in the 90 days before the end of the day (REPORTING_TIMEZONE); each
+    value reads only events before that instant. A re-run replaces the day."""
+    day = date.fromisoformat(context.partition_key)
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        rows = features.build_day(conn, day, daily_partitions.timezone)
+    return MaterializeResult(metadata={"dagster/row_count": rows, "day": day.isoformat()})
+
+
+class TrainingConfig(Config):
+    """Launchpad options of a training run; the schedule uses the defaults."""
+
+    last_day: str = ""  # ISO date of the last complete day of data; "" = yesterday
+    horizon_days: int = inactivity.HORIZON_DAYS
+    holdout_days: int = inactivity.HOLDOUT_DAYS
+    train_days: int = inactivity.TRAIN_DAYS
+
+
+@asset(
+    key=INACTIVITY_KEY,
+    group_name=ML_GROUP,
+    owners=OWNERS,
+    kinds={"sklearn", "postgres"},
+    deps=[FEATURES_KEY],
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_BASELINE_CHECK,
+            asset=INACTIVITY_KEY,
+            blocking=True,
+            description="the new version beats recency alone (and the champion) on the "
+            "time-based holdout: lower end of the bootstrap AUC-gain interval above "
+            f"{inactivity.MIN_AUC_GAIN}",
+        )
+    ],
+)
+def inactivity_model(context: AssetExecutionContext, config: TrainingConfig) -> MaterializeResult:
+    """ml.models rows of `inactivity`: a calibrated HistGradientBoostingClassifier of "no
+    successful transaction in the next HORIZON_DAYS days" per user, one version per
+    materialization, with its holdout evaluation beside recency alone (the baseline).
+    Trains on the feature days up to yesterday (building the missing ones)."""
+    tz = daily_partitions.timezone
+    if config.last_day:
+        last_day = date.fromisoformat(config.last_day)
+    else:
+        today = datetime.now(ZoneInfo(tz)).date()
+        last_day = today - timedelta(days=1)
+    w = inactivity.windows(last_day, config.horizon_days, config.holdout_days, config.train_days)
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        built = features.build_missing_days(conn, w.train_first, w.holdout_last, tz)
+        run = inactivity.train_and_store(
+            conn, last_day, tz, config.horizon_days, config.holdout_days, config.train_days
+        )
+    metrics = run.evaluation.metrics()
+    verdict = "accepted as champion" if run.accepted else "rejected: the champion stays"
+    return MaterializeResult(
+        metadata={
+            **{key: MetadataValue.float(value) for key, value in metrics.items()},
+            "version": run.version,
+            "verdict": verdict,
+            "train_first_day": w.train_first.isoformat(),
+            "train_last_day": w.train_last.isoformat(),
+            "holdout_first_day": w.holdout_first.isoformat(),
+            "holdout_last_day": w.holdout_last.isoformat(),
+            "feature_days_built": built,
+            "parameters": MetadataValue.json(run.parameters),
+            "data_seen": MetadataValue.json(run.data_seen),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_BASELINE_CHECK,
+                passed=run.accepted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "auc": metrics["auc"],
+                    "baseline_auc": metrics["baseline_auc"],
+                    "auc_gain_low": metrics["auc_gain_low"],
+                    "verdict": verdict,
+                },
+            )
+        ],
+    )
+
+
+ml_training_job = define_asset_job(
+    "ml_training", selection=[INACTIVITY_KEY], description="Train the recommendation models."
+)
+ml_training_schedule = ScheduleDefinition(
+    name="ml_training_weekly",
+    job=ml_training_job,
+    cron_schedule=TRAINING_CRON,
+    execution_timezone=daily_partitions.timezone,
+    default_status=DefaultScheduleStatus.RUNNING,
+)
+
+
+@asset(
+    key=RECOMMENDATIONS_KEY,
+    group_name=RECOMMENDATIONS_GROUP,
+    owners=OWNERS,
+    kinds={"sklearn", "postgres"},
+    partitions_def=daily_partitions,
+    deps=[FEATURES_KEY, INACTIVITY_KEY],
+    metadata={
+        "dagster/table_name": "recommendations.daily",
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn("id", "uuid", description="UUIDv5 of (day, user_id, type)"),
+                TableColumn("day", "date", description="the partition"),
+                TableColumn("user_id", "text"),
+                TableColumn("type", "text", description="INACTIVITY_REMINDER, ..."),
+                TableColumn("title", "text"),
+                TableColumn("description", "text", description="with the user's own numbers"),
+                TableColumn("action_url", "text"),
+                TableColumn("priority", "smallint", description="1-5, from the score"),
+                TableColumn("score", "double"),
+                TableColumn("reason", "jsonb", description="the evidence"),
+                TableColumn("model_name", "text", description="or baseline:recency"),
+                TableColumn("model_version", "integer", description="NULL for the baseline"),
+                TableColumn("created_at", "timestamptz", description="the end of the day"),
+                TableColumn("expires_at", "timestamptz", description="a week later"),
+            ]
+        ),
+    },
+)
+def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
+    """recommendations.daily rows of the day: one row per (user, type) recommended as of
+    the end of the day (id derived from day, user and type), valid for a week. So far
+    INACTIVITY_REMINDER: every user with features that day scored by the champion model,
+    or by the recency rule when no model has beaten it (metadata `fallback` says so).
+    A re-run replaces the day's rows; deterministic for a fixed model and day."""
+    day = date.fromisoformat(context.partition_key)
+    tz = daily_partitions.timezone
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        features.build_missing_days(conn, day, day, tz)
+        report = scoring.score_inactivity(conn, day, tz)
+    return MaterializeResult(
+        metadata={
+            "users_scored": report.scored,
+            "dagster/row_count": report.written,
+            "model_name": report.model_name,
+            "model_version": report.model_version or 0,
+            "fallback": report.fallback or "none: the champion model scored",
+        }
+    )
+
+
+recommendations_job = define_asset_job(
+    "recommendations_daily",
+    selection=[FEATURES_KEY, RECOMMENDATIONS_KEY],
+)
+# Each day's partition at 04:00 reporting time, when the day's events are in (the
+# ingest grace and the rollups take minutes, not hours).
+recommendations_schedule = build_schedule_from_partitioned_job(
+    recommendations_job, hour_of_day=4, default_status=DefaultScheduleStatus.RUNNING
+)
+ml_assets = [user_features, inactivity_model, daily_recommendations]

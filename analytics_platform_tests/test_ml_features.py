@@ -1,0 +1,141 @@
+"""ml/user_features against an independent polars computation over the raw rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import psycopg
+import pytest
+
+from analytics_platform.ml import features
+
+from .conftest import PostgresCluster
+from .ml_world import TZ, day_of, generated_world
+
+
+@pytest.fixture(scope="module")
+def url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    with generated_world(postgres_cluster, days=40, events_per_day=400, users=300) as url:
+        yield url
+
+
+def raw_frame(conn: psycopg.Connection, query: str, columns: list[str]) -> pl.DataFrame:
+    frame = pl.DataFrame(conn.execute(query).fetchall(), schema=columns, orient="row")
+    return frame.with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC"))
+
+
+def reference_features(conn: psycopg.Connection, day: date) -> dict[str, tuple]:
+    """The features of `day` from the raw rows, by polars (not by the SQL under test)."""
+    as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(TZ))
+    as_of = as_of.astimezone(UTC)
+    tx = raw_frame(
+        conn,
+        "SELECT user_id, occurred_at, status, merchant_id FROM raw.transactions",
+        ["user_id", "occurred_at", "status", "merchant_id"],
+    )
+    tx = tx.filter(
+        (pl.col("occurred_at") < as_of) & (pl.col("occurred_at") >= as_of - timedelta(days=90))
+    ).with_columns(
+        age=(pl.lit(as_of) - pl.col("occurred_at")).dt.total_microseconds() / 86_400e6,
+        local_day=pl.col("occurred_at").dt.convert_time_zone(TZ).dt.date(),
+        ok=pl.col("status") == "SUCCESS",
+        failed=pl.col("status") == "FAILED",
+    )
+    per_user = tx.group_by("user_id").agg(
+        recency_days=pl.col("age").filter(pl.col("ok")).min(),
+        first_seen_days=pl.col("age").max(),
+        tx_7d=(pl.col("ok") & (pl.col("age") <= 7)).sum(),
+        tx_prev_7d=(pl.col("ok") & (pl.col("age") > 7) & (pl.col("age") <= 14)).sum(),
+        tx_30d=(pl.col("ok") & (pl.col("age") <= 30)).sum(),
+        active_days_30d=pl.col("local_day").filter(pl.col("ok") & (pl.col("age") <= 30)).n_unique(),
+        failed_7d=(pl.col("failed") & (pl.col("age") <= 7)).sum(),
+        failed_30d=(pl.col("failed") & (pl.col("age") <= 30)).sum(),
+        merchants_30d=pl.col("merchant_id")
+        .filter(pl.col("ok") & (pl.col("age") <= 30))
+        .drop_nulls()
+        .n_unique(),
+    )
+    sessions = (
+        raw_frame(
+            conn,
+            "SELECT user_id, occurred_at, session_id FROM raw.user_activity",
+            ["user_id", "occurred_at", "session_id"],
+        )
+        .filter(
+            (pl.col("occurred_at") < as_of)
+            & (pl.col("occurred_at") >= as_of - timedelta(days=14))
+            & pl.col("session_id").is_not_null()
+        )
+        .group_by("user_id")
+        .agg(sessions_14d=pl.col("session_id").n_unique())
+    )
+    table = (
+        per_user.filter(pl.col("recency_days").is_not_null())
+        .join(sessions, on="user_id", how="left")
+        .with_columns(pl.col("sessions_14d").fill_null(0))
+    )
+    return {
+        row["user_id"]: tuple(row[name] for name in features.FEATURE_NAMES)
+        for row in table.iter_rows(named=True)
+    }
+
+
+def stored_features(conn: psycopg.Connection, day: date) -> dict[str, tuple]:
+    frame = features.read_days(conn, day, day)
+    return {
+        user: tuple(values.tolist())
+        for user, values in zip(frame.user_ids, frame.values, strict=True)
+    }
+
+
+def assert_same(actual: dict[str, tuple], expected: dict[str, tuple]) -> None:
+    assert actual.keys() == expected.keys()
+    for user, row in expected.items():
+        assert actual[user] == pytest.approx(row, abs=1e-6), user
+
+
+@pytest.mark.parametrize("offset", [10, 39])
+def test_features_of_a_day_equal_a_polars_computation_from_the_raw_rows(url, offset):
+    day = day_of(offset)
+    with psycopg.connect(url, autocommit=True) as conn:
+        written = features.build_day(conn, day, TZ)
+        expected = reference_features(conn, day)
+        assert written == len(expected) > 100
+        assert_same(stored_features(conn, day), expected)
+
+
+def test_a_rerun_of_a_day_replaces_it_and_other_days_stay(url):
+    first, second = day_of(20), day_of(21)
+    with psycopg.connect(url, autocommit=True) as conn:
+        features.build_day(conn, first, TZ)
+        features.build_day(conn, second, TZ)
+        before = stored_features(conn, first), stored_features(conn, second)
+        features.build_day(conn, first, TZ)
+        assert (stored_features(conn, first), stored_features(conn, second)) == before
+
+
+def test_an_event_at_the_end_of_the_day_does_not_change_its_features(url):
+    day = day_of(15)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(TZ))
+    with psycopg.connect(url, autocommit=True) as conn:
+        features.build_day(conn, day, TZ)
+        before = stored_features(conn, day)
+        user = "usr_first_paid_at_midnight"
+        conn.execute(
+            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+                   amount, currency, transaction_type, category, status, payment_method,
+                   retry_count, processing_ms, kafka_partition, kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, 'tx-at-the-end', 1, 'IDR', 'PAYMENT',
+                   'groceries', 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
+            (end, user),
+        )
+        features.build_day(conn, day, TZ)
+        assert stored_features(conn, day) == before
+        assert user not in before
+        features.build_day(conn, day + timedelta(days=1), TZ)
+        after = features.read_days(conn, day + timedelta(days=1), day + timedelta(days=1))
+        recency = after.values[after.user_ids.index(user), 0]
+        assert recency == pytest.approx(1.0)

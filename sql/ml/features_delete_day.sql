@@ -1,0 +1,1 @@
+DELETE FROM ml.user_features WHERE day = %(day)s;

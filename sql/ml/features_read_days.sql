@@ -1,0 +1,6 @@
+-- The feature rows of the days in [%(first_day)s, %(last_day)s], in a stable order.
+SELECT day, user_id, recency_days, first_seen_days, tx_7d, tx_prev_7d, tx_30d,
+       active_days_30d, failed_7d, failed_30d, merchants_30d, sessions_14d
+FROM ml.user_features
+WHERE day BETWEEN %(first_day)s AND %(last_day)s
+ORDER BY day, user_id;

@@ -1,0 +1,1 @@
+DELETE FROM recommendations.daily WHERE day = %(day)s AND type = ANY(%(types)s);
