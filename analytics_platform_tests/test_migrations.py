@@ -31,9 +31,15 @@ def test_migrate_twice_on_a_fresh_database_applies_once(empty_database_url):
     assert second.applied == [] and second.already_applied == len(expected)
     with psycopg.connect(empty_database_url) as conn:
         assert _tables(conn, "raw") == {s.table.removeprefix("raw.") for s in TOPICS.values()}
-        assert _tables(conn, "ingest") == {"offsets", "dead_letters", "touched_hours", "gaps"}
+        assert _tables(conn, "ingest") == {
+            "offsets",
+            "dead_letters",
+            "touched_hours",
+            "gaps",
+            "topic_runs",
+        }
         schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
-        assert {"raw", "ingest", "marts", "api"} <= schemas
+        assert {"raw", "ingest", "marts", "api", "customers", "archive", "reports", "ml"} <= schemas
         (count,) = conn.execute("SELECT count(*) FROM public.schema_migrations").fetchone()
         assert count == len(expected)
 
