@@ -82,4 +82,4 @@ def test_an_object_store_url_is_refused_in_one_line(
 ) -> None:
     monkeypatch.setenv("ARCHIVE_URL", "s3://bucket/archive")
     assert main(["archive", "query", "SELECT 1"]) == 2
-    assert "only local folders" in capsys.readouterr().err
+    assert "only a local folder or a file:// URL" in capsys.readouterr().err

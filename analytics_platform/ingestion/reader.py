@@ -8,6 +8,8 @@ run was given), so every read is a bounded, repeatable range.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +30,12 @@ from analytics_platform.settings import Settings
 
 # How long a following reader waits for more before writing what it has.
 _FOLLOW_SLICE_SECONDS = 0.2
+# librdkafka's close can wait without end for a coordinator that went away with the
+# brokers (seen: 16 minutes with every mock broker down). The database holds the offsets,
+# so nothing is lost by not waiting for the consumer to say goodbye.
+_CLOSE_WAIT_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class KafkaReadError(RuntimeError):
@@ -256,6 +264,17 @@ class TopicReader:
             )
 
     def close(self) -> None:
-        self.consumer.close()
+        closer = threading.Thread(
+            target=self.consumer.close, name=f"close consumer of {self.topic}", daemon=True
+        )
+        closer.start()
+        closer.join(_CLOSE_WAIT_SECONDS)
+        if closer.is_alive():
+            log.warning(
+                "%s: the Kafka consumer did not close within %.0f s (brokers unreachable?); "
+                "left closing in the background",
+                self.topic,
+                _CLOSE_WAIT_SECONDS,
+            )
         # An admin client left to the garbage collector keeps reconnecting meanwhile.
         self._admin = None
