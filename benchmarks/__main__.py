@@ -24,6 +24,7 @@ MODULES = [
     "rollups",
     "backfill",
     "customers",
+    "customer_profiles",
     "archive",
     "api_load",
     "reports",

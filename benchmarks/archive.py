@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,12 +40,10 @@ from analytics_platform.archive.retention import apply_retention
 from analytics_platform.archive.store import LocalArchiveStore
 from analytics_platform.archive.verification import verify_month
 from analytics_platform.archive.writer import archive_month
-from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
-from analytics_platform.migrations import migrate
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
-from analytics_platform.settings import load_settings
+from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, copy_transactions, transactions_frame
 
 MONTH_EVENTS = int(os.environ.get("ARCHIVE_BENCH_MONTH_EVENTS", "6000000"))
@@ -277,15 +273,9 @@ def _measure_probe(url: str) -> dict[str, dict]:
 
 
 def run() -> dict[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
-        try:
-            settings = load_settings({"DATABASE_URL": server.url("bench")})
-            migrate(settings)
-            store = LocalArchiveStore(Path(tmp) / "archive")
-            metrics = _measure_probe(settings.database_url)
-            metrics.update(_measure_month(settings.database_url, store))
-            metrics.update(_measure_year(settings.database_url, store))
-            return metrics
-        finally:
-            server.stop()
+    with migrated_database("archive") as (url, scratch):
+        store = LocalArchiveStore(scratch / "archive")
+        metrics = _measure_probe(url)
+        metrics.update(_measure_month(url, store))
+        metrics.update(_measure_year(url, store))
+        return metrics

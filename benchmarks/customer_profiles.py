@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -35,10 +33,8 @@ from analytics_platform.customers.cohorts import materialize_cohorts
 from analytics_platform.customers.days import WindowStats
 from analytics_platform.customers.profiles import materialize_user_profiles
 from analytics_platform.customers.spending import materialize_spending
-from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
-from analytics_platform.migrations import migrate
-from analytics_platform.settings import load_settings
+from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, transactions_frame
 
 USERS = int(os.environ.get("CUSTOMERS_BENCH_USERS", "100000"))
@@ -216,14 +212,8 @@ def _measure(url: str) -> dict[str, dict]:
 
 
 def run() -> dict[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="bench-customers-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
-        try:
-            settings = load_settings({"DATABASE_URL": server.url("bench")})
-            migrate(settings)
-            return _measure(settings.database_url)
-        finally:
-            server.stop()
+    with migrated_database("customer-profiles") as (url, _):
+        return _measure(url)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ Figures come with the server backend's CPU seconds (from /proc; no parallel work
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,10 +33,8 @@ import psycopg
 from analytics_platform.customers.rfm import materialize_rfm
 from analytics_platform.customers.segments import load_rules
 from analytics_platform.customers.transitions import materialize_transitions
-from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
-from analytics_platform.migrations import migrate
-from analytics_platform.settings import load_settings
+from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, copy_transactions
 
 USERS = 1_000_000
@@ -121,14 +117,8 @@ def _metric(value: float | None, target: float | None = None, unit: str = "s") -
 
 
 def run() -> dict[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="bench-customers-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
-        try:
-            settings = load_settings({"DATABASE_URL": server.url("bench")})
-            migrate(settings)
-            return _measure(settings.database_url)
-        finally:
-            server.stop()
+    with migrated_database("customers") as (url, _):
+        return _measure(url)
 
 
 def _measure(url: str) -> dict[str, dict]:

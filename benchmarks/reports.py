@@ -23,7 +23,6 @@ import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,14 +33,12 @@ import polars as pl
 import psycopg
 
 from analytics_platform.api.keys import create_api_key
-from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
-from analytics_platform.migrations import migrate
 from analytics_platform.reports.months import ReportMonth
 from analytics_platform.reports.store import render_month
 from analytics_platform.rollups.families import FAILURES, TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
-from analytics_platform.settings import load_settings
+from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, copy_transactions, transactions_frame
 
 ROWS = int(os.environ.get("REPORTS_BENCH_ROWS", "6000000"))
@@ -156,16 +153,8 @@ def _process_cpu(pid: int) -> float:
 
 
 def run() -> dict[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="bench-reports-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
-        try:
-            settings = load_settings(
-                {"DATABASE_URL": server.url("bench"), "REPORTING_TIMEZONE": TZ}
-            )
-            migrate(settings)
-            return _measure(settings.database_url)
-        finally:
-            server.stop()
+    with migrated_database("reports", REPORTING_TIMEZONE=TZ) as (url, _):
+        return _measure(url)
 
 
 def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:

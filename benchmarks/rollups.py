@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,13 +35,11 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
-from analytics_platform.migrations import migrate
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.families import CASHFLOW, FAILURES, TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
-from analytics_platform.settings import load_settings
+from benchmarks.database import migrated_database
 
 DAY_EVENTS = 1_000_000
 BACKFILL_DAYS = 30
@@ -184,14 +181,8 @@ def _reset(conn: psycopg.Connection) -> None:
 
 
 def run() -> dict[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="bench-rollups-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
-        try:
-            settings = load_settings({"DATABASE_URL": server.url("bench")})
-            migrate(settings)
-            return _measure(settings.database_url)
-        finally:
-            server.stop()
+    with migrated_database("rollups") as (url, _):
+        return _measure(url)
 
 
 def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:
