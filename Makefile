@@ -44,4 +44,4 @@ dev-services: venv
 	$(VENV)/bin/analytics-platform dev-services --migrate
 
 clean:
-	rm -rf .venv .uv .dev-data .demo .dagster .pytest_cache .ruff_cache
+	rm -rf .venv .uv .dev-data .demo .dagster .archive artifacts .pytest_cache .ruff_cache .hypothesis
