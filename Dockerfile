@@ -63,8 +63,11 @@ COPY --from=build /app/.venv /app/.venv
 COPY sql ./sql
 COPY deploy/workspace.yaml ./workspace.yaml
 COPY deploy/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
-RUN mkdir -p "${DAGSTER_HOME}/storage" \
-    && chown app:app "${DAGSTER_HOME}" "${DAGSTER_HOME}/storage"
+# The archive's mount point exists owned by the app user, so a fresh named volume mounted
+# there is writable (Docker copies the ownership on first mount).
+RUN mkdir -p "${DAGSTER_HOME}/storage" /var/lib/analytics-platform/archive \
+    && chown app:app "${DAGSTER_HOME}" "${DAGSTER_HOME}/storage" \
+        /var/lib/analytics-platform /var/lib/analytics-platform/archive
 
 USER app
 

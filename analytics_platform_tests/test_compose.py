@@ -339,3 +339,12 @@ def test_api_container_runs_the_platform_api_command_on_its_published_port(servi
     args = build_parser().parse_args(command[1:])  # the flags exist
     assert args.command == "api"
     assert (args.host, str(args.port)) == ("0.0.0.0", "8000")
+
+
+def test_the_archive_outlives_the_containers_that_write_and_read_it(compose, services):
+    """Retention drops raw months once they are archived: an archive inside a container
+    would be lost with it."""
+    path = compose["x-app-environment"]["ARCHIVE_URL"].split(":-")[-1].rstrip("}")
+    for name in ("dagster-code-server", "dagster-daemon", "api"):
+        mounts = [v.split(":") for v in services[name].get("volumes", [])]
+        assert any(m[0] in compose["volumes"] and m[1] == path for m in mounts), name
