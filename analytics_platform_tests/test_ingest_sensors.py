@@ -20,7 +20,7 @@ def sensor_env(settings, monkeypatch):
         "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
         "INGEST_CATCHUP_THRESHOLD": "1000",
         "INGEST_BATCH_SIZE": "400",
-        "INGEST_TICK_BUDGET_SECONDS": "2",
+        "INGEST_TICK_BUDGET_SECONDS": "6",
     }.items():
         monkeypatch.setenv(key, value)
     return settings
@@ -157,3 +157,20 @@ def test_inline_tick_reports_duplicates_and_dead_letters_in_its_skip_reason_and_
         f"1 duplicate dropped, 1 dead letter; latest event {latest[:19]}"
     )
     assert "; lag 0 after " in tick.skip_message
+
+
+def test_a_followed_topic_reports_its_known_lag_before_the_first_fetch_answers(settings):
+    """An inline tick whose budget ends before the consumer's first fetch response (a
+    loaded machine) must not report the topic as caught up."""
+    from analytics_platform.ingestion.reader import TopicReader
+    from analytics_platform.resources.kafka import topic_name
+
+    produce(settings, "transactions", events("transactions", 30))
+    reader = TopicReader(settings, topic_name(settings, "transactions"))
+    try:
+        marks = reader.watermarks(reader.partitions())
+        ends = {p: high for p, (_, high) in marks.items()}
+        reader.assign(dict.fromkeys(ends, 0), None, known_end=ends)
+        assert reader.remaining == 30
+    finally:
+        reader.close()

@@ -98,12 +98,18 @@ class TopicReader:
             self.settings.kafka_retry_seconds,
         )
 
-    def assign(self, start: Mapping[int, int], end: Mapping[int, int] | None) -> None:
+    def assign(
+        self,
+        start: Mapping[int, int],
+        end: Mapping[int, int] | None,
+        known_end: Mapping[int, int] | None = None,
+    ) -> None:
         """Read [start[p], end[p]) of every partition that has something to read, or,
-        with `end=None`, follow every partition from `start` as messages arrive."""
+        with `end=None`, follow every partition from `start` as messages arrive
+        (`known_end`: the high watermarks read before, the lag until a fetch says more)."""
         if end is None:
             self._position = dict(start)
-            self._end = {}
+            self._end = dict(known_end or {})
         else:
             self._position = {p: start[p] for p in start if start[p] < end.get(p, start[p])}
             self._end = {p: end[p] for p in self._position}
@@ -124,8 +130,10 @@ class TopicReader:
             marks = self.consumer.get_watermark_offsets(
                 TopicPartition(self.topic, partition), cached=True
             )
-            if marks is not None and marks[1] >= 0:
-                lag += max(0, marks[1] - position)
+            # Before the partition's first fetch response the cache knows nothing (-1001):
+            # the watermark read at assign time still holds, not "nothing left".
+            high = marks[1] if marks is not None and marks[1] >= 0 else -1
+            lag += max(0, max(high, self._end.get(partition, position)) - position)
         return lag
 
     @property

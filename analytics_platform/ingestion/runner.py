@@ -324,7 +324,7 @@ def _ingest(
     state = read_state(conn, reader, loader)
     loader.bind(conn)
     if follow:
-        reader.assign(state.start, None)
+        reader.assign(state.start, None, known_end=state.end)
     else:
         reader.assign(state.start, dict(end_offsets) if end_offsets is not None else state.end)
     report = IngestReport(loader.topic, state, BatchResult(loader.topic, loader.spec.table))
