@@ -33,7 +33,7 @@ _FOLLOW_SLICE_SECONDS = 0.2
 # librdkafka's close can wait without end for a coordinator that went away with the
 # brokers (seen: 16 minutes with every mock broker down). The database holds the offsets,
 # so nothing is lost by not waiting for the consumer to say goodbye.
-_CLOSE_WAIT_SECONDS = 10.0
+_CLOSE_WAIT_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
