@@ -27,11 +27,16 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Two workers (pytest-xdist), a module each at a time (--dist loadfile keeps module
+# fixtures in one process): most of the suite waits on servers, daemons and subprocesses,
+# so on 2 cores two workers take about half the wall time. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: venv
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: venv
 	$(VENV)/bin/python -m benchmarks
