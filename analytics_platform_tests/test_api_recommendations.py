@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from analytics_platform.api.app import create_app
-from analytics_platform.ml import features, scoring
+from analytics_platform.ml import features, feedback, scoring
 
 from .api_world import NOW, World
 from .conftest import settings_for
@@ -81,7 +81,7 @@ def recommended(world: World) -> Recommended:
     with psycopg.connect(world.url, autocommit=True) as conn:
         features.build_day(conn, DAY, "UTC")
         report = scoring.score_inactivity(conn, DAY, "UTC")
-        assert report.written >= 6, "the world needs a few quiet users"
+        assert report.written >= 7, "the world needs a few quiet users"
         reminded = [
             r[0]
             for r in conn.execute(
@@ -360,3 +360,16 @@ def test_a_merchant_scope_sees_no_recommendation_and_cannot_dismiss(recommended)
                 " recommendation_day, model_name, dismissed_at, key_id)"
                 " VALUES (gen_random_uuid(), 'u', 'PROMOTION', current_date, 'm', now(), 1)"
             )
+
+
+def test_training_reads_dismissals_as_of_a_day_and_never_later_ones(recommended, admin):
+    world, user = recommended.world, recommended.reminded[6]
+    [reminder] = shown(admin, user)
+    assert dismiss(admin, user, reminder["recommendationId"]).status_code == 200
+    key = (user, "INACTIVITY_REMINDER")
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        # Dismissed at NOW, during the day after DAY: DAY's inputs must not see it.
+        assert key not in feedback.dismissals_as_of(conn, DAY, "UTC")
+        assert feedback.dismissals_as_of(conn, NOW.date(), "UTC")[key] == 1
+        later = NOW.date() + timedelta(days=feedback.WINDOW_DAYS)
+        assert key not in feedback.dismissals_as_of(conn, later, "UTC")
