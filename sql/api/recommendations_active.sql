@@ -12,7 +12,7 @@ FROM (
     WHERE r.user_id = %(user_id)s
       AND r.expires_at > %(now)s
       AND r.created_at <= %(now)s
-    ORDER BY r.type, r.day DESC
+    ORDER BY r.type, r.day DESC, r.created_at DESC, r.id
 ) newest
 WHERE NOT EXISTS (
     SELECT 1
