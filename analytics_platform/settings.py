@@ -72,6 +72,9 @@ class Settings:
     ingest_max_message_bytes: int = 1_048_576
     kafka_retry_seconds: int = 30
     ingest_stall_seconds: int = 30
+    # Recommendations API (docs/recommendations.md): a dismissed type stays hidden for the
+    # user this many days. Read from RECOMMENDATION_DISMISS_COOLDOWN_DAYS.
+    recommendation_dismiss_cooldown_days: int = 30
 
     @property
     def tz(self) -> ZoneInfo:
@@ -274,6 +277,9 @@ KNOBS: tuple[Knob, ...] = (
 )
 
 _FIRST_STARTS = ("earliest", "latest")
+# Default of RECOMMENDATION_DISMISS_COOLDOWN_DAYS (not yet in KNOBS: its README row comes
+# with it, docs/recommendations.md).
+RECOMMENDATION_DISMISS_COOLDOWN_DAYS = "30"
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -303,6 +309,14 @@ def _int(env: Mapping[str, str], variable: str, default: str, minimum: int = 0) 
         raise SettingsError(variable, raw, "expected a whole number") from None
     if value < minimum:
         raise SettingsError(variable, raw, f"must be at least {minimum}")
+    return value
+
+
+def _cooldown_days(env: Mapping[str, str]) -> int:
+    variable = "RECOMMENDATION_DISMISS_COOLDOWN_DAYS"
+    value = _int(env, variable, RECOMMENDATION_DISMISS_COOLDOWN_DAYS, 1)
+    if value > 3660:
+        raise SettingsError(variable, str(value), "expected at most 3660 days (ten years)")
     return value
 
 
@@ -436,4 +450,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
         archive_url=_archive_url(get("ARCHIVE_URL")),
+        recommendation_dismiss_cooldown_days=_cooldown_days(env),
     )

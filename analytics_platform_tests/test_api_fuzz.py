@@ -7,8 +7,8 @@ directory such as `Europe`, `posixrules`, a 300-character zone, NUL in a body fi
 about half of the examples also plant one hostile value from HOSTILE into one of the
 operation's string parameters or body fields.
 
-Bounded: EXAMPLES per operation, mode and key (17 operations x 2 modes x 2 keys x
-EXAMPLES requests, about 1,200 in all, 30-40 s here); a bigger EXAMPLES finds nothing the
+Bounded: EXAMPLES per operation, mode and key (20 operations x 2 modes x 2 keys x
+EXAMPLES requests, about 1,400 in all, 35-50 s here); a bigger EXAMPLES finds nothing the
 planted values do not, and this test runs in every suite run."""
 
 from __future__ import annotations

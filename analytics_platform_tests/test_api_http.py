@@ -255,7 +255,8 @@ def test_openapi_documents_every_parameter_and_response(client):
         if path.startswith(API)
     ]
     # 14 + cohort and retention (customers) + monthly report and transaction export
-    assert len(operations) == 18
+    # + a user's recommendations and dismissing one
+    assert len(operations) == 20
     # The transaction export streams CSV or JSON lines, not one JSON document: its
     # formats are checked in test_reports.py.
     operations = [o for o in operations if not o[0].endswith("/exports/transactions")]

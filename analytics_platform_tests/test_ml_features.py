@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from analytics_platform.ml import features
+from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
 from .ml_world import TZ, day_of, generated_world
@@ -27,9 +28,9 @@ def raw_frame(conn: psycopg.Connection, query: str, columns: list[str]) -> pl.Da
     return frame.with_columns(pl.col("occurred_at").dt.convert_time_zone("UTC"))
 
 
-def reference_features(conn: psycopg.Connection, day: date) -> dict[str, tuple]:
+def reference_features(conn: psycopg.Connection, day: date, tz: str = TZ) -> dict[str, tuple]:
     """The features of `day` from the raw rows, by polars (not by the SQL under test)."""
-    as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(TZ))
+    as_of = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(tz))
     as_of = as_of.astimezone(UTC)
     tx = raw_frame(
         conn,
@@ -40,7 +41,7 @@ def reference_features(conn: psycopg.Connection, day: date) -> dict[str, tuple]:
         (pl.col("occurred_at") < as_of) & (pl.col("occurred_at") >= as_of - timedelta(days=90))
     ).with_columns(
         age=(pl.lit(as_of) - pl.col("occurred_at")).dt.total_microseconds() / 86_400e6,
-        local_day=pl.col("occurred_at").dt.convert_time_zone(TZ).dt.date(),
+        local_day=pl.col("occurred_at").dt.convert_time_zone(tz).dt.date(),
         ok=pl.col("status") == "SUCCESS",
         failed=pl.col("status") == "FAILED",
     )
@@ -139,3 +140,79 @@ def test_an_event_at_the_end_of_the_day_does_not_change_its_features(url):
         after = features.read_days(conn, day + timedelta(days=1), day + timedelta(days=1))
         recency = after.values[after.user_ids.index(user), 0]
         assert recency == pytest.approx(1.0)
+
+
+def test_a_backfill_of_several_days_equals_a_polars_computation_for_each_day(url):
+    first, last = day_of(30), day_of(32)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM ml.user_features WHERE day BETWEEN %s AND %s", (first, last))
+        assert features.build_missing_days(conn, first, last, TZ) == 3
+        for offset in range(3):
+            day = first + timedelta(days=offset)
+            # Whole local days in a zone without DST: computed from ml.user_day_stats.
+            assert features.windows_aligned(conn, day, TZ)
+            assert_same(stored_features(conn, day), reference_features(conn, day))
+        assert features.build_missing_days(conn, first, last, TZ) == 0
+
+
+def insert_late_transaction(
+    conn: psycopg.Connection, occurred_at: datetime, user: str, status: str
+) -> None:
+    """A transaction ingested late, with the bookkeeping ingestion does for it."""
+    conn.execute(
+        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+               amount, currency, transaction_type, category, status, payment_method,
+               retry_count, processing_ms, merchant_id, kafka_partition, kafka_offset)
+           VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 1, 'IDR',
+               'PAYMENT', 'groceries', %s, 'CARD', 0, 1, 'mch_late', 0, 0)""",
+        (occurred_at, user, status),
+    )
+    hour = occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    run_sql_file(
+        conn,
+        "ingest/record_touched_hours.sql",
+        {
+            "raw_table": "raw.transactions",
+            "hour_starts": [hour],
+            "rows": [1],
+            "max_occurred_ats": [occurred_at],
+        },
+    )
+
+
+def test_a_rerun_after_late_events_for_earlier_days_reflects_them(url):
+    day = day_of(25)
+    with psycopg.connect(url, autocommit=True) as conn:
+        features.build_day(conn, day, TZ)
+        before = stored_features(conn, day)
+        user = min(before)
+        noon = datetime.combine(day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=12)
+        insert_late_transaction(conn, noon - timedelta(days=3), user, "SUCCESS")
+        insert_late_transaction(conn, noon - timedelta(days=20), user, "FAILED")
+        features.build_day(conn, day, TZ)
+        after = stored_features(conn, day)
+        assert after[user] != before[user]
+        assert_same(after, reference_features(conn, day))
+
+
+def test_days_whose_windows_cross_a_dst_change_equal_a_polars_computation(url):
+    berlin = "Europe/Berlin"
+    # The look-back of 2026-01-11 reaches back past the change of 2025-10-26, so its
+    # first local day begins an hour before the 90 days do; that of 2026-02-09 does not.
+    crossing, clear = day_of(10), day_of(39)
+    as_of = datetime.combine(crossing + timedelta(days=1), datetime.min.time(), ZoneInfo(berlin))
+    # In UTC: aware arithmetic in the zone itself would step in wall-clock time.
+    inside_first_day_before_the_window = as_of.astimezone(UTC) - timedelta(days=90, minutes=30)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert not features.windows_aligned(conn, crossing, berlin)
+        assert features.windows_aligned(conn, clear, berlin)
+        features.build_day(conn, crossing, berlin)
+        user = min(stored_features(conn, crossing))
+        conn.execute(
+            "SELECT ingest.ensure_raw_partitions('transactions', %s, %s)",
+            (inside_first_day_before_the_window, inside_first_day_before_the_window),
+        )
+        insert_late_transaction(conn, inside_first_day_before_the_window, user, "FAILED")
+        for day in (crossing, clear):
+            features.build_day(conn, day, berlin)
+            assert_same(stored_features(conn, day), reference_features(conn, day, berlin))

@@ -28,6 +28,7 @@ MODULES = [
     "archive",
     "api_load",
     "reports",
+    "recommendations",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -26,7 +26,15 @@ from analytics_platform.api.errors import install_error_handlers, problem_schema
 from analytics_platform.api.fast_path import FastPath, Shortcuts
 from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
 from analytics_platform.api.rate_limit import RateLimiter
-from analytics_platform.api.routers import cohorts, customers, health, metrics, reports, users
+from analytics_platform.api.routers import (
+    cohorts,
+    customers,
+    health,
+    metrics,
+    recommendations,
+    reports,
+    users,
+)
 from analytics_platform.api.serving import API_PREFIX
 from analytics_platform.api.state import ApiState
 from analytics_platform.api.zones import Zones
@@ -40,7 +48,8 @@ log = logging.getLogger("analytics_platform.api")
 
 DESCRIPTION = """
 Read-only analytics over the materialized rollups (`marts.*`) of the payments platform,
-and for the open hour the raw events.
+and for the open hour the raw events. The one write: dismissing a user's recommendation
+(`POST .../user/{user_id}/recommendations/{recommendation_id}/dismiss`).
 
 * **Auth**: every `/api/v1/analytics` call needs an `X-API-Key` header. A key's scope is
   `admin` or one merchant; a merchant key only ever sees that merchant's numbers (enforced
@@ -137,6 +146,7 @@ def create_app(
     app.include_router(cohorts.router, prefix=API_PREFIX)
     app.include_router(customers.router, prefix=customers.CUSTOMERS_PREFIX)
     app.include_router(reports.router, prefix=API_PREFIX)
+    app.include_router(recommendations.router, prefix=API_PREFIX)
     app.add_middleware(
         FastPath,
         shortcuts=state.shortcuts,
@@ -149,7 +159,12 @@ def create_app(
     # Added last, so outermost: it also sees the answers of the fast path.
     prefixes = {
         id(r): API_PREFIX
-        for r in (*metrics.router.routes, *users.router.routes, *reports.router.routes)
+        for r in (
+            *metrics.router.routes,
+            *users.router.routes,
+            *reports.router.routes,
+            *recommendations.router.routes,
+        )
     }
     prefixes.update({id(r): customers.CUSTOMERS_PREFIX for r in customers.router.routes})
     app.add_middleware(RequestObserver, metrics=state.metrics, prefixes=prefixes)

@@ -48,6 +48,7 @@ _KINDS = (
     ErrorKind("ANA_VAL_007", 404, "No such endpoint"),
     ErrorKind("ANA_VAL_008", 405, "Method not allowed"),
     ErrorKind("ANA_RPT_001", 404, "Report not rendered"),
+    ErrorKind("ANA_REC_001", 404, "Recommendation not found"),
     ErrorKind("ANA_AUTH_001", 401, "API key missing"),
     ErrorKind("ANA_AUTH_002", 401, "API key invalid or revoked"),
     ErrorKind("ANA_AUTH_003", 403, "Not allowed for this key's scope"),
@@ -56,8 +57,22 @@ _KINDS = (
     ErrorKind("ANA_SYS_001", 500, "Internal error"),
     ErrorKind("ANA_SYS_002", 503, "Database unavailable"),
     ErrorKind("ANA_SYS_003", 503, "Query timed out"),
+    # PayU's code for its recommendations endpoint's internal errors (its other SYS codes
+    # were per endpoint too; here 002/003 mean unavailable and timed out everywhere).
+    ErrorKind("ANA_SYS_004", 500, "Internal error (recommendations)"),
 )
 ERRORS: Mapping[str, ErrorKind] = {k.code: k for k in _KINDS}
+# Routes whose unhandled errors answer with a code of their own, by OpenAPI tag.
+INTERNAL_ERROR_CODE_BY_TAG: Mapping[str, str] = {"recommendations": "ANA_SYS_004"}
+
+
+def internal_error_code(request: Request) -> str:
+    """ANA_SYS_001, or the code of the route's tag in INTERNAL_ERROR_CODE_BY_TAG."""
+    route = request.scope.get("route")
+    for tag in getattr(route, "tags", None) or ():
+        if (code := INTERNAL_ERROR_CODE_BY_TAG.get(str(tag))) is not None:
+            return code
+    return "ANA_SYS_001"
 
 
 class InvalidParam(BaseModel):
@@ -233,7 +248,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     # Answered outside the request observer, which adds the header everywhere else.
     return problem_response(
         request,
-        "ANA_SYS_001",
+        internal_error_code(request),
         f"internal error; quote request id {request_id_of(request)} when reporting it",
         headers={"X-Request-ID": request_id_of(request)},
     )
@@ -248,11 +263,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
 
 
-def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` documenting the problem documents a route can return."""
+def error_responses(*codes: str, internal: str = "ANA_SYS_001") -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` documenting the problem documents a route can return
+    (`internal`: its code for unhandled errors, see INTERNAL_ERROR_CODE_BY_TAG)."""
     by_status: dict[int, list[str]] = {}
     common = ("ANA_AUTH_001", "ANA_AUTH_002", "ANA_AUTH_004", "ANA_RATE_001")
-    for code in (*common, "ANA_SYS_001", "ANA_SYS_002", *codes):
+    for code in (*common, internal, "ANA_SYS_002", *codes):
         by_status.setdefault(ERRORS[code].status, []).append(code)
     return {
         status: {

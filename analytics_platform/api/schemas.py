@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -808,3 +809,70 @@ class Insights(ApiModel):
     active: Insight = Field(description="users with a purchase in the last 30 days")
     new: Insight = Field(description="customers now who were not 30 days before")
     at_risk: Insight = Field(description="users in At Risk or Can't Lose Them")
+
+
+# ------------------------------------------------------------- recommendations
+RecommendationType = Literal[
+    "SAVINGS_GOAL",
+    "BUDGET_ALERT",
+    "SPENDING_TREND",
+    "NEW_FEATURE",
+    "PROMOTION",
+    "INVESTMENT",
+    "INACTIVITY_REMINDER",
+]
+
+
+class Recommendation(ApiModel):
+    """A row of recommendations/daily (PayU's recommendation, extended)."""
+
+    recommendation_id: UUID = Field(
+        description="stable across re-runs of its day (derived from day, user and type); "
+        "pass it to the dismiss endpoint",
+        examples=["0b5e3c52-8a3f-5d0e-9c61-4f0b1d2a7e14"],
+    )
+    recommendation_type: RecommendationType = Field(examples=["INACTIVITY_REMINDER"])
+    title: str = Field(examples=["We miss you"])
+    description: str = Field(
+        description="with the user's own numbers",
+        examples=["Your last payment was 16 days ago; you made 0 payments in the last 7 days."],
+    )
+    action_url: str = Field(examples=["/wallet/home"])
+    priority: int = Field(description="1-5, 5 the most urgent", examples=[4])
+    score: float = Field(description="the model's (or rule's) score, 0-1", examples=[0.71])
+    reason: dict[str, Any] = Field(
+        description="the evidence: top features or the figures behind it",
+        examples=[{"probability_quiet": 0.71, "recency_days": 16.2}],
+    )
+    model_name: str = Field(
+        description="the model, or `baseline:<rule>` when a rule scored",
+        examples=["inactivity"],
+    )
+    model_version: int | None = Field(description="null for a rule", examples=[3])
+    day: date = Field(description="the day it was computed as of", examples=["2026-05-31"])
+    created_at: datetime
+    expires_at: datetime
+
+
+class Recommendations(ApiModel):
+    user_id: str = Field(examples=["usr_1042"])
+    recommendations: list[Recommendation] = Field(
+        description="active ones (not expired, not dismissed within the cool-down), one per "
+        "type, highest priority first"
+    )
+    count: int = Field(examples=[1])
+
+
+class Dismissal(ApiModel):
+    recommendation_id: UUID = Field(examples=["0b5e3c52-8a3f-5d0e-9c61-4f0b1d2a7e14"])
+    recommendation_type: RecommendationType = Field(examples=["INACTIVITY_REMINDER"])
+    dismissed_at: datetime
+    hidden_until: datetime = Field(
+        description="recommendations of this type stay hidden for the user until then "
+        "(RECOMMENDATION_DISMISS_COOLDOWN_DAYS after the dismissal)"
+    )
+    already_dismissed: bool = Field(
+        description="true when the type was already dismissed within the cool-down: "
+        "nothing new was recorded",
+        examples=[False],
+    )

@@ -4,6 +4,13 @@ Grain: one row per (day, user_id) for every user with a successful transaction i
 90 days before the end of the day in REPORTING_TIMEZONE. Every value reads only events
 before that instant, so a model trained on day D's row never sees D+1. A re-run of a
 day deletes and rewrites it in one transaction (idempotent).
+
+The values are defined by sql/ml/features_insert_day_from_raw.sql (the raw rows). So that
+a day costs what changed, they are computed from ml.user_day_stats (user_day_stats.py:
+per user and local day, each raw day read once) whenever the windows are whole local
+days, which they are except across a DST change of the zone: such days read the raw rows.
+Before a day is computed, the stats of its 90 days that late events touched are rebuilt,
+and the day's own stats always are (its raw rows are re-read on every run).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from datetime import date, timedelta
 import numpy as np
 import psycopg
 
+from analytics_platform.ml import user_day_stats
 from analytics_platform.resources.warehouse import run_sql_file
 
 LOOKBACK_DAYS = 90
@@ -48,26 +56,52 @@ class FeatureFrame:
 
 def build_day(conn: psycopg.Connection, day: date, tz: str) -> int:
     """Replace the feature rows of `day`; returns the rows written."""
-    with conn.transaction():
-        run_sql_file(conn, "ml/features_delete_day.sql", {"day": day})
-        return run_sql_file(conn, "ml/features_insert_day.sql", {"day": day, "tz": tz}).rowcount
+    from_stats = windows_aligned(conn, day, tz)
+    if from_stats:
+        user_day_stats.refresh(conn, _look_back(day), tz, rebuild=[day])
+    return _write_day(conn, day, tz, from_stats)
 
 
 def build_missing_days(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> int:
-    """Build the days of [first_day, last_day] that have no rows yet; returns how many."""
+    """Build the days of [first_day, last_day] that have no rows yet; returns how many.
+
+    The stats of every local day their windows need are refreshed first, once each, so
+    a backfill reads each raw day once whatever the number of feature days."""
     present = {
         row[0]
         for row in run_sql_file(
             conn, "ml/features_days_present.sql", {"first_day": first_day, "last_day": last_day}
         )
     }
-    built, day = 0, first_day
-    while day <= last_day:
-        if day not in present:
-            build_day(conn, day, tz)
-            built += 1
-        day += timedelta(days=1)
-    return built
+    missing = [
+        first_day + timedelta(days=offset)
+        for offset in range((last_day - first_day).days + 1)
+        if first_day + timedelta(days=offset) not in present
+    ]
+    from_stats = {day for day in missing if windows_aligned(conn, day, tz)}
+    if from_stats:
+        user_day_stats.refresh(conn, {d for day in from_stats for d in _look_back(day)}, tz)
+    for day in missing:
+        _write_day(conn, day, tz, day in from_stats)
+    return len(missing)
+
+
+def windows_aligned(conn: psycopg.Connection, day: date, tz: str) -> bool:
+    """Whether `day`'s feature windows are whole local days in `tz` (no DST change in
+    them), so that ml.user_day_stats gives exactly the raw rows' values."""
+    row = run_sql_file(conn, "ml/features_windows_aligned.sql", {"day": day, "tz": tz}).fetchone()
+    return bool(row and row[0])
+
+
+def _look_back(day: date) -> list[date]:
+    return [day - timedelta(days=offset) for offset in range(LOOKBACK_DAYS)]
+
+
+def _write_day(conn: psycopg.Connection, day: date, tz: str, from_stats: bool) -> int:
+    insert = "ml/features_insert_day.sql" if from_stats else "ml/features_insert_day_from_raw.sql"
+    with conn.transaction():
+        run_sql_file(conn, "ml/features_delete_day.sql", {"day": day})
+        return run_sql_file(conn, insert, {"day": day, "tz": tz}).rowcount
 
 
 def read_days(conn: psycopg.Connection, first_day: date, last_day: date) -> FeatureFrame:

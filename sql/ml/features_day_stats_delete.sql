@@ -1,0 +1,1 @@
+DELETE FROM ml.user_day_stats WHERE day = %(day)s;
