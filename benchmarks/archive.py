@@ -14,8 +14,11 @@
    `archive.restore.dropped_rows_restored` over a manifest of PROBE_MONTHS months of
    five tables (four files each, half of them dropped), per call (wall, server CPU).
 
-Client CPU is this process's (polars, DuckDB), server CPU the PostgreSQL backend's
-(/proc), so a run on a noisy machine still says what the work costs per row. Rows go
+Client CPU is this process's (polars, DuckDB), server CPU the PostgreSQL backend's and
+its parallel workers' (/proc), so a run on a noisy machine still says what the work costs
+per row. Sessions are the platform's (`warehouse.connect`: UTC, JIT off, as every asset
+runs), PostgreSQL keeps its indexes and default parallelism; DuckDB reads the manifest's
+Parquet files through `archive_duckdb` (TimeZone set after connect). Rows go
 straight into raw.transactions with COPY (benchmarks/rollups.py's generator) on an
 embedded PostgreSQL in a temporary directory. Sizes are parameters:
 `ARCHIVE_BENCH_MONTH_EVENTS`, `ARCHIVE_BENCH_YEAR_EVENTS`, `ARCHIVE_BENCH_YEAR_MONTHS`.
@@ -43,6 +46,7 @@ from analytics_platform.archive.store import LocalArchiveStore
 from analytics_platform.archive.verification import verify_month
 from analytics_platform.archive.writer import archive_month
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
+from analytics_platform.resources.warehouse import connect
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 from benchmarks.database import migrated_database
@@ -144,7 +148,7 @@ def _metric(value: float | None, unit: str, target: float | None = None) -> dict
 
 def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
     month = FIRST_MONTH
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         _load_month(conn, np.random.default_rng(16), month, MONTH_EVENTS, 0)
         conn.execute("VACUUM ANALYZE raw.transactions")
         meter = Meter(conn)
@@ -222,7 +226,7 @@ def _measure_year(url: str, store: LocalArchiveStore) -> dict[str, dict]:
     months = months_between(FIRST_MONTH, last)
     per_month = YEAR_EVENTS // len(months)
     rng = np.random.default_rng(24)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE raw.transactions, archive.files, archive.months, ingest.touched_hours"
         )
@@ -287,7 +291,7 @@ def _measure_probe(url: str) -> dict[str, dict]:
     """The manifest query a rollup run makes, for a window nothing was dropped in."""
     first = datetime(2023, 1, 1, tzinfo=UTC)
     tables = ("transactions", "user_activity", "webhook_deliveries", "user_events", "kyc")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE archive.files")
         # Synthetic rows: only the manifest's size matters here, not real files.
         conn.execute(
