@@ -13,7 +13,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from analytics_platform.archive.columns import UnsupportedColumnError
+from analytics_platform.archive.columns import RawColumn, UnsupportedColumnError, raw_columns
 from analytics_platform.archive.due import archive_due, due_months
 from analytics_platform.archive.reader import query_archive, stream_archived_transactions
 from analytics_platform.archive.restore import rematerialize_from_archive
@@ -129,14 +129,54 @@ def test_verification_passes_for_an_unchanged_month_and_fails_once_raw_changes(
     assert verified_at == (None,)
 
 
-def test_verification_fails_for_a_damaged_file(history: Settings, store: LocalArchiveStore) -> None:
+def test_the_first_verification_records_file_checksums_that_catch_a_changed_or_damaged_file(
+    history: Settings, store: LocalArchiveStore
+) -> None:
     with psycopg.connect(history.database_url, autocommit=True) as conn:
-        result = archive_month(conn, store, "transactions", JANUARY)
-        path = Path(store.read_location(result.files[0].path))
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        result = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
+        unverified = conn.execute("SELECT count(checksum) FROM archive.files").fetchone()
         verification = verify_month(conn, store, "transactions", JANUARY)
-    assert not verification.ok
-    assert "cannot be read" in verification.problems[0]
+        recorded = conn.execute("SELECT sum(checksum) FROM archive.files").fetchone()
+        # The row hash as documented (docs/archive.md), one NULL test per column: the
+        # cheaper SQL the archive runs must give the very same number.
+        columns = raw_columns(conn, "transactions")
+        fields = ", ".join(f"coalesce('=' || {_documented_text(c)}, '~')" for c in columns)
+        documented = conn.execute(
+            f"SELECT sum(('x' || left(md5(concat_ws(chr(31), {fields})), 15))::bit(60)::int8)"
+            " FROM raw.transactions WHERE occurred_at < %s",
+            (FEB_START,),
+        ).fetchone()
+        # Same rows, one amount changed: only the recorded checksum can tell (raw agrees
+        # with what the manifest recorded).
+        path = store.read_location(result.files[0].path)
+        frame = pl.read_parquet(path)
+        frame.with_columns(
+            pl.when(pl.int_range(frame.height) == 0)
+            .then(pl.col("amount") + Decimal("1"))
+            .otherwise(pl.col("amount"))
+            .alias("amount")
+        ).write_parquet(path, compression="zstd")
+        changed = verify_month(conn, store, "transactions", JANUARY)
+        damaged = Path(store.read_location(result.files[1].path))
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+        unreadable = verify_month(conn, store, "transactions", JANUARY)
+
+    assert unverified == (0,), "the writer leaves checksums to the verification"
+    assert verification.ok
+    assert recorded is not None and documented is not None
+    assert recorded[0] == verification.raw.checksum == documented[0] != 0
+    assert not changed.ok
+    assert f"{result.files[0].path}: holds rows with checksum" in changed.problems[0]
+    assert f"{result.files[1].path}: cannot be read" in unreadable.problems[1]
+
+
+def _documented_text(column: RawColumn) -> str:
+    name = f'"{column.name}"'
+    if column.is_time:
+        return f"(extract(epoch FROM {name}) * 1000000)::int8::text"
+    if column.is_numeric:
+        return f"{name}::numeric(38, 18)::text || '/' || scale({name})"
+    return f"{name}::text"
 
 
 def test_retention_drops_a_month_only_after_its_archive_is_verified_and_keeps_an_unarchived_one(

@@ -1,6 +1,7 @@
 """The manifest (`archive.files`, `archive.months`): what was archived and its state.
 
-Every file's row count and checksum are recorded when it is written; a month's state
+Every file's row count is recorded when it is written, its checksum by the first
+verification that finds the month's files equal to the raw month; a month's state
 says when it was archived, from what ingestion had committed (`source_rows`), whether a
 verification found it equal to the raw table, and whether retention dropped its raw rows.
 """
@@ -26,7 +27,8 @@ class ArchivedFile:
     bytes: int
     min_occurred_at: datetime
     max_occurred_at: datetime
-    checksum: int
+    # None until a verification recorded it (sql/migrations/051_...).
+    checksum: int | None
     raw_dropped_at: datetime | None = None
 
 
@@ -86,7 +88,9 @@ def month_source_rows(conn: psycopg.Connection, table: str, month: date) -> int:
 def month_files(conn: psycopg.Connection, table: str, month: date) -> list[ArchivedFile]:
     rows = conn.execute(read_sql("archive/month_files.sql"), month_params(table, month))
     return [
-        ArchivedFile(path, rows_, bytes_, lo, hi, int(checksum), dropped)
+        ArchivedFile(
+            path, rows_, bytes_, lo, hi, None if checksum is None else int(checksum), dropped
+        )
         for path, rows_, bytes_, lo, hi, checksum, dropped in rows.fetchall()
     ]
 
@@ -122,7 +126,7 @@ def record_archive(
                     "bytes": f.bytes,
                     "min_occurred_at": f.min_occurred_at,
                     "max_occurred_at": f.max_occurred_at,
-                    "checksum": Decimal(f.checksum),
+                    "checksum": None if f.checksum is None else Decimal(f.checksum),
                 },
             )
         conn.execute(read_sql("archive/record_month.sql"), {**params, "source_rows": source_rows})

@@ -172,8 +172,10 @@ def _drop_month(
             )
         live = [f for f in month_files(conn, table, month) if f.raw_dropped_at is None]
         raw = raw_month_content(conn, table, raw_columns(conn, table), month)
-        expected = (sum(f.rows for f in live), sum(f.checksum for f in live))
-        if (raw.rows, raw.checksum) != expected:
+        expected = (sum(f.rows for f in live), sum(f.checksum or 0 for f in live))
+        # A file without a recorded checksum was never verified (defensive: hold_reason
+        # already keeps months that are not verified).
+        if (raw.rows, raw.checksum) != expected or any(f.checksum is None for f in live):
             return (
                 f"the raw month ({raw.rows} rows) no longer equals its verified archive "
                 f"({expected[0]} rows); it is archived again when ingestion records the change"
