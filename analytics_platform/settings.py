@@ -274,13 +274,15 @@ KNOBS: tuple[Knob, ...] = (
         "Days of successful purchases each day's RFM scores look back over "
         "(docs/customer-scores.md).",
     ),
+    Knob(
+        "RECOMMENDATION_DISMISS_COOLDOWN_DAYS",
+        "30",
+        "Days a dismissed recommendation type stays hidden for that user, across re-runs "
+        "of the day (docs/recommendations.md).",
+    ),
 )
 
 _FIRST_STARTS = ("earliest", "latest")
-# Default of RECOMMENDATION_DISMISS_COOLDOWN_DAYS (not yet in KNOBS: its README row comes
-# with it, docs/recommendations.md).
-RECOMMENDATION_DISMISS_COOLDOWN_DAYS = "30"
-
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -314,7 +316,8 @@ def _int(env: Mapping[str, str], variable: str, default: str, minimum: int = 0) 
 
 def _cooldown_days(env: Mapping[str, str]) -> int:
     variable = "RECOMMENDATION_DISMISS_COOLDOWN_DAYS"
-    value = _int(env, variable, RECOMMENDATION_DISMISS_COOLDOWN_DAYS, 1)
+    default = next(k.default for k in KNOBS if k.variable == variable)
+    value = _int(env, variable, default, 1)
     if value > 3660:
         raise SettingsError(variable, str(value), "expected at most 3660 days (ten years)")
     return value
