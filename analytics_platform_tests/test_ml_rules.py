@@ -104,35 +104,51 @@ class Ledger:
 
 
 # --- SPENDING_TREND users -----------------------------------------------------------
-# up: groceries 180 / 175 / 200 in windows 1-3, then 412.50 (450 paid, 37.50 refunded).
+# up: groceries 180 / 175 / 200 in windows 1-3 in eight purchases a month, then 412.50
+# (450 paid, 37.50 refunded).
 UP_HISTORY = ("180.00", "175.00", "200.00")
-# cross: PLN groceries 300 a month, now 50 PLN and 250 EUR (summed: no change at all).
-# short: one earlier month only. small: 3x on coffee, immaterial beside 2,000 of rent.
+UP_PURCHASES = 8
+# cross: PLN groceries 300 a month in 16 purchases, now 50 PLN and 250 EUR (summed: no
+# change at all). short: one earlier month only. small: coffee (food_delivery) tripled
+# in 15 purchases a month, immaterial beside 2,000 of rent. once: a once-a-month
+# purchase doubled: one more purchase, not a trend.
+CROSS_PURCHASES = 16
+
+
+def purchases(ledger: Ledger, user: str, window: int, total: str, count: int, currency: str,
+              category: str) -> None:  # fmt: skip
+    """`count` payments adding up to exactly `total` in `window` (one a day from day 3 on)."""
+    each = (D(total) / count).quantize(D("0.01"))
+    amounts = [each] * (count - 1) + [D(total) - each * (count - 1)]
+    for n, amount in enumerate(amounts):
+        ledger.tx(user, in_window(window, 3 + n), f"{amount:.2f}", currency, "PAYMENT", category)
 
 
 def spending_ledger(ledger: Ledger) -> None:
     for window, amount in enumerate(UP_HISTORY, start=1):
-        ledger.tx("up", in_window(window), amount, "PLN", "PAYMENT", "groceries")
-        ledger.tx("up", in_window(window, 9), "100.00", "PLN", "BILL_PAYMENT", "utilities")
+        purchases(ledger, "up", window, amount, UP_PURCHASES, "PLN", "groceries")
+        ledger.tx("up", in_window(window, 1), "100.00", "PLN", "BILL_PAYMENT", "utilities")
     ledger.tx("up", in_window(0, 3), "450.00", "PLN", "PAYMENT", "groceries")
     ledger.tx("up", in_window(0, 1), "37.50", "PLN", "REFUND", "groceries")
     ledger.tx("up", in_window(0, 9), "100.00", "PLN", "BILL_PAYMENT", "utilities")
     for window in (1, 2, 3):
-        ledger.tx("cross", in_window(window), "300.00", "PLN", "PAYMENT", "groceries")
+        purchases(ledger, "cross", window, "300.00", CROSS_PURCHASES, "PLN", "groceries")
     ledger.tx("cross", in_window(0), "50.00", "PLN", "PAYMENT", "groceries")
     ledger.tx("cross", in_window(0), "250.00", "EUR", "PAYMENT", "groceries")
     ledger.tx("short", in_window(1), "100.00", "PLN", "PAYMENT", "groceries")
     ledger.tx("short", in_window(0), "900.00", "PLN", "PAYMENT", "groceries")
     for window in (0, 1, 2):
         ledger.tx("small", in_window(window), "2000.00", "PLN", "BILL_PAYMENT", "utilities")
-        ledger.tx(
-            "small",
-            in_window(window),
-            "30.00" if window else "90.00",
-            "PLN",
-            "PAYMENT",
-            "food_delivery",
-        )
+        count = 45 if window == 0 else 15
+        purchases(ledger, "small", window, f"{2 * count}.00", count, "PLN", "food_delivery")
+        ledger.tx("once", in_window(window), "100.00" if window else "200.00", "PLN",
+                  "PAYMENT", "health")  # fmt: skip
+
+
+def spread(usual: Decimal, history: list[Decimal], usual_purchases: float) -> float:
+    """The spread the rule documents, recomputed."""
+    mad = statistics.median(abs(h - usual) for h in history)
+    return max(1.4826 * float(mad), 0.25 * float(usual), float(usual) / usual_purchases**0.5)
 
 
 # --- SAVINGS_GOAL users -------------------------------------------------------------
@@ -225,10 +241,9 @@ def test_spending_trend_compares_each_category_with_the_users_own_median(conn):
 
     _, title, description, url, priority, score, reason, model, version, *_ = rows["up"]
     current = D("450.00") - D("37.50")
-    usual = statistics.median(D(a) for a in UP_HISTORY)
-    mad = statistics.median(abs(D(a) - usual) for a in UP_HISTORY)
-    spread = max(1.4826 * float(mad), 0.25 * float(usual))
-    z = float(current - usual) / spread
+    history = [D(a) for a in UP_HISTORY]
+    usual = statistics.median(history)
+    z = float(current - usual) / spread(usual, history, UP_PURCHASES)
     assert description == (
         f"You spent {current:,.2f} PLN on groceries in the last 30 days, "
         f"{current / usual:.1f}x your usual {usual:,.2f} PLN."
@@ -240,15 +255,18 @@ def test_spending_trend_compares_each_category_with_the_users_own_median(conn):
     assert url == "/wallet/insights/spending?category=groceries&currency=PLN"
     assert reason["robust_z"] == round(z, 4) and reason["direction"] == "up"
     assert reason["history_spend"] == list(UP_HISTORY)
+    assert reason["usual_monthly_spend_all_categories"] == f"{usual + 100:.2f}"
     assert score == round(min(1.0, z / 6), 6) and priority == 1 + min(4, int(score * 5))
     assert (model, version) == ("rule:spending_trend", None)
+    # All five pairs with a month before (EUR and short's have none) were judged.
+    assert report.scored == 4
 
 
 def test_spending_trend_never_adds_currencies_together(conn):
     spending_trend.score_spending_trend(conn, DAY, TZ)
     reason = stored(conn, spending_trend.TYPE)["cross"][6]
     # Per currency PLN fell from 300 to 50; summed with the 250 EUR nothing would change.
-    z = (50 - 300) / (0.25 * 300)
+    z = (50 - 300) / spread(D(300), [D(300)] * 3, CROSS_PURCHASES)
     assert (reason["currency"], reason["current_spend"], reason["usual_spend"]) == (
         "PLN",
         "50.00",

@@ -2,14 +2,17 @@
 
 A rule, not a model: the question is "is this month unusual for this user", which the
 user's own history answers directly, and a product manager can check every row by hand.
-Per user, currency and category (never summed across currencies):
+Per user, currency and category (never summed across currencies), in SQL
+(`sql/ml/spending_trend.sql`, which does the arithmetic so that only the rows found
+leave the database):
 - current: the net spend (payments and bills less refunds) of the last WINDOW_DAYS
   local days ending with the day;
 - history: the same figure for each earlier WINDOW_DAYS-day window (up to
   HISTORY_WINDOWS of them) in which the user made any successful transaction in that
   currency (an active window where the category saw nothing counts as 0);
-- usual = median(history), spread = MAD_TO_SIGMA x median(|history - usual|), floored at
-  SPREAD_FLOOR x usual; robust z = (current - usual) / spread.
+- usual = median(history); spread = the largest of MAD_TO_SIGMA x median(|history -
+  usual|), SPREAD_FLOOR x usual, and usual / sqrt(usual purchases) (the chance swing of
+  a month of that many purchases); robust z = (current - usual) / spread.
 A row when |z| >= Z_THRESHOLD and the change is at least MIN_BUDGET_SHARE of the user's
 usual total monthly spend in that currency. One row per user and day (the row's id is
 (day, user, type)): the category with the largest |z|; the others are in the reason.
@@ -18,7 +21,6 @@ usual total monthly spend in that currency. One row per user and day (the row's 
 from __future__ import annotations
 
 import json
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,8 +49,10 @@ MAD_TO_SIGMA = 1.4826
 # With two to five months the MAD is often 0 (equal months) or tiny; a month within
 # 25 % of the usual is never called unusual, whatever the MAD says.
 SPREAD_FLOOR = 0.25
-# Three robust standard deviations: the usual outlier cut; with the floor it also means
-# at least 1.75x (or at most a quarter of) the usual spend.
+# Three robust standard deviations: the usual outlier cut. With the floors it means at
+# least 1.75x the usual spend, and more for categories bought a few times a month (a
+# month of n purchases swings by about 1/sqrt(n) of itself by chance alone: doubling a
+# once-a-month purchase is one more purchase, not a trend).
 Z_THRESHOLD = 3.0
 # A change smaller than a tenth of the user's usual monthly spend does not matter to
 # their budget (3x on coffee is not news).
@@ -78,6 +82,8 @@ class Trend:
     current: Decimal
     usual: Decimal
     history: tuple[Decimal, ...]  # by window, most recent first (window 1, 2, ...)
+    usual_purchases: float
+    usual_total: Decimal  # the user's usual monthly spend in the currency, all categories
     spread: float
     z: float
 
@@ -86,82 +92,35 @@ class Trend:
         return float(self.current / self.usual)
 
 
-@dataclass(frozen=True)
-class _Cell:
-    """One (user, currency) pair's windows: spend per category, and active windows."""
-
-    spend: dict[str, dict[int, Decimal]]
-    active: set[int]
-
-
-def _read_cells(
-    conn: psycopg.Connection, day: date, tz: str, params: TrendParams
-) -> dict[tuple[str, str], _Cell]:
-    cells: dict[tuple[str, str], _Cell] = {}
+def detect(
+    conn: psycopg.Connection, day: date, tz: str, params: TrendParams = TrendParams()
+) -> tuple[int, dict[str, list[Trend]]]:
+    """(user-currency pairs with enough history, each user's trends, strongest first)."""
     rows = run_sql_file(
         conn,
-        "ml/spending_trend_windows.sql",
+        "ml/spending_trend.sql",
         {
             "day": day,
             "tz": tz,
             "window_days": params.window_days,
             "windows": params.history_windows + 1,
+            "min_history": params.min_history_windows,
+            "mad_to_sigma": MAD_TO_SIGMA,
+            "spread_floor": params.spread_floor,
+            "z_threshold": params.z_threshold,
+            "min_budget_share": params.min_budget_share,
         },
-    )
-    for user_id, currency, window, category, spend in rows:
-        cell = cells.get((user_id, currency))
-        if cell is None:
-            cell = cells[(user_id, currency)] = _Cell(defaultdict(dict), set())
-        cell.active.add(window)
-        if spend is not None:
-            cell.spend[category][window] = spend
-    return cells
-
-
-def _median(values: Sequence[Decimal]) -> Decimal:
-    return Decimal(statistics.median(values))
-
-
-def trends_of(user_id: str, currency: str, cell: _Cell, params: TrendParams) -> list[Trend]:
-    """The significant trends of one user and currency (none if the history is short)."""
-    history_windows = sorted(w for w in cell.active if w > 0)
-    if 0 not in cell.active or len(history_windows) < params.min_history_windows:
-        return []
-    totals = [
-        sum((by_window.get(w, Decimal(0)) for by_window in cell.spend.values()), Decimal(0))
-        for w in history_windows
-    ]
-    material = params.min_budget_share * _median(totals)
-    found = []
-    for category in sorted(cell.spend):
-        by_window = cell.spend[category]
-        history = tuple(max(Decimal(0), by_window.get(w, Decimal(0))) for w in history_windows)
-        usual = _median(history)
-        if usual <= 0:
-            continue  # nothing usual to compare with: a new category is not a trend
-        current = max(Decimal(0), by_window.get(0, Decimal(0)))
-        mad = _median([abs(h - usual) for h in history])
-        spread = max(MAD_TO_SIGMA * float(mad), params.spread_floor * float(usual))
-        z = float(current - usual) / spread
-        if abs(z) >= params.z_threshold and abs(current - usual) >= material:
-            found.append(Trend(user_id, currency, category, current, usual, history, spread, z))
-    return found
-
-
-def detect(
-    conn: psycopg.Connection, day: date, tz: str, params: TrendParams = TrendParams()
-) -> tuple[int, dict[str, list[Trend]]]:
-    """(user-currency pairs examined, each user's trends, strongest first)."""
-    cells = _read_cells(conn, day, tz, params)
+    ).fetchall()
     by_user: dict[str, list[Trend]] = defaultdict(list)
-    for (user_id, currency), cell in cells.items():
-        by_user[user_id].extend(trends_of(user_id, currency, cell, params))
+    for _judged, *row in rows:
+        if row[0] is not None:  # the row of NULLs says only how many pairs were judged
+            trend = Trend(*row[:5], tuple(row[5]), *row[6:])
+            by_user[trend.user_id].append(trend)
     ranked = {
         user: sorted(found, key=lambda t: (-abs(t.z), t.currency, t.category))
         for user, found in by_user.items()
-        if found
     }
-    return len(cells), ranked
+    return (rows[0][0] if rows else 0), ranked
 
 
 def _label(category: str) -> str:
@@ -214,6 +173,9 @@ def _evidence(trend: Trend) -> dict[str, object]:
         "current_spend": money_text(trend.current),
         "usual_spend": money_text(trend.usual),
         "history_spend": [money_text(h) for h in trend.history],
+        "usual_purchases": trend.usual_purchases,
+        "usual_monthly_spend_all_categories": money_text(trend.usual_total),
+        "spread": round(trend.spread, 4),
         "ratio": round(trend.ratio, 4),
         "robust_z": round(trend.z, 4),
     }
@@ -227,6 +189,6 @@ def score_spending_trend(
     conn: psycopg.Connection, day: date, tz: str, params: TrendParams = TrendParams()
 ) -> ScoringReport:
     """Replace the day's SPENDING_TREND rows from the events before the end of the day."""
-    examined, ranked = detect(conn, day, tz, params)
+    judged, ranked = detect(conn, day, tz, params)
     written = recommendation_writes.replace_day(conn, day, tz, [TYPE], rows_of(ranked, params))
-    return ScoringReport(examined, written, MODEL_NAME, None, "")
+    return ScoringReport(judged, written, MODEL_NAME, None, "")
