@@ -115,12 +115,16 @@ UP_PURCHASES = 8
 CROSS_PURCHASES = 16
 
 
+def split(total: str, count: int) -> list[Decimal]:
+    """`count` amounts adding up to exactly `total` (the last takes the rounding)."""
+    each = (D(total) / count).quantize(D("0.01"))
+    return [each] * (count - 1) + [D(total) - each * (count - 1)]
+
+
 def purchases(ledger: Ledger, user: str, window: int, total: str, count: int, currency: str,
               category: str) -> None:  # fmt: skip
-    """`count` payments adding up to exactly `total` in `window` (one a day from day 3 on)."""
-    each = (D(total) / count).quantize(D("0.01"))
-    amounts = [each] * (count - 1) + [D(total) - each * (count - 1)]
-    for n, amount in enumerate(amounts):
+    """`count` payments adding up to `total` in `window` (one a day from day 3 on)."""
+    for n, amount in enumerate(split(total, count)):
         ledger.tx(user, in_window(window, 3 + n), f"{amount:.2f}", currency, "PAYMENT", category)
 
 
@@ -145,10 +149,14 @@ def spending_ledger(ledger: Ledger) -> None:
                   "PAYMENT", "health")  # fmt: skip
 
 
-def spread(usual: Decimal, history: list[Decimal], usual_purchases: float) -> float:
-    """The spread the rule documents, recomputed."""
+def spread(usual: Decimal, history: list[Decimal], amounts: list[Decimal]) -> float:
+    """The spread the rule documents, recomputed: the earlier windows' spend and every
+    purchase amount in them (the same count each month here, so that is the usual)."""
     mad = statistics.median(abs(h - usual) for h in history)
-    return max(1.4826 * float(mad), 0.25 * float(usual), float(usual) / usual_purchases**0.5)
+    usual_purchases = len(amounts) / len(history)
+    mean_square = float(sum(a * a for a in amounts) / len(amounts))
+    chance = (usual_purchases * mean_square) ** 0.5
+    return max(1.4826 * float(mad), 0.25 * float(usual), chance)
 
 
 # --- SAVINGS_GOAL users -------------------------------------------------------------
@@ -243,7 +251,8 @@ def test_spending_trend_compares_each_category_with_the_users_own_median(conn):
     current = D("450.00") - D("37.50")
     history = [D(a) for a in UP_HISTORY]
     usual = statistics.median(history)
-    z = float(current - usual) / spread(usual, history, UP_PURCHASES)
+    amounts = [a for total in UP_HISTORY for a in split(total, UP_PURCHASES)]
+    z = float(current - usual) / spread(usual, history, amounts)
     assert description == (
         f"You spent {current:,.2f} PLN on groceries in the last 30 days, "
         f"{current / usual:.1f}x your usual {usual:,.2f} PLN."
@@ -266,7 +275,7 @@ def test_spending_trend_never_adds_currencies_together(conn):
     spending_trend.score_spending_trend(conn, DAY, TZ)
     reason = stored(conn, spending_trend.TYPE)["cross"][6]
     # Per currency PLN fell from 300 to 50; summed with the 250 EUR nothing would change.
-    z = (50 - 300) / spread(D(300), [D(300)] * 3, CROSS_PURCHASES)
+    z = (50 - 300) / spread(D(300), [D(300)] * 3, split("300.00", CROSS_PURCHASES) * 3)
     assert (reason["currency"], reason["current_spend"], reason["usual_spend"]) == (
         "PLN",
         "50.00",

@@ -139,7 +139,12 @@ def _day_frames(
 
 def _copy(conn: psycopg.Connection, table: str, frame: pl.DataFrame) -> None:
     buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f+00:00")
+    frame.write_csv(
+        buffer,
+        include_header=False,
+        datetime_format="%Y-%m-%dT%H:%M:%S%.6f+00:00",
+        float_precision=2,  # amounts and balances are money: two decimals, no float noise
+    )
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(
         sql.Identifier("raw", table), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
     )

@@ -9,10 +9,13 @@ leave the database):
   local days ending with the day;
 - history: the same figure for each earlier WINDOW_DAYS-day window (up to
   HISTORY_WINDOWS of them) in which the user made any successful transaction in that
-  currency (an active window where the category saw nothing counts as 0);
+  currency (an active window where the category saw nothing counts as 0); a category
+  needs a usual (median) MIN_USUAL_PURCHASES purchases a month;
 - usual = median(history); spread = the largest of MAD_TO_SIGMA x median(|history -
-  usual|), SPREAD_FLOOR x usual, and usual / sqrt(usual purchases) (the chance swing of
-  a month of that many purchases); robust z = (current - usual) / spread.
+  usual|), SPREAD_FLOOR x usual, and sqrt(usual purchases x mean squared purchase
+  amount): the standard deviation of a month of that many purchases of the user's own
+  sizes arriving at random (compound Poisson), i.e. the swing chance alone produces;
+  robust z = (current - usual) / spread.
 A row when |z| >= Z_THRESHOLD and the change is at least MIN_BUDGET_SHARE of the user's
 usual total monthly spend in that currency. One row per user and day (the row's id is
 (day, user, type)): the category with the largest |z|; the others are in the reason.
@@ -44,15 +47,18 @@ WINDOW_DAYS = 30
 HISTORY_WINDOWS = 5
 # Fewer than two earlier active months give no "usual" to compare against.
 MIN_HISTORY_WINDOWS = 2
+# A category bought fewer than three times in a usual month has no stable monthly
+# figure: one large purchase (a doctor's bill, a flight) is an event, not a trend.
+MIN_USUAL_PURCHASES = 3
 # 1.4826 x MAD estimates the standard deviation of normal data: z reads like a z-score.
 MAD_TO_SIGMA = 1.4826
 # With two to five months the MAD is often 0 (equal months) or tiny; a month within
 # 25 % of the usual is never called unusual, whatever the MAD says.
 SPREAD_FLOOR = 0.25
 # Three robust standard deviations: the usual outlier cut. With the floors it means at
-# least 1.75x the usual spend, and more for categories bought a few times a month (a
-# month of n purchases swings by about 1/sqrt(n) of itself by chance alone: doubling a
-# once-a-month purchase is one more purchase, not a trend).
+# least 1.75x the usual spend, and more for categories bought a few times a month or in
+# very uneven amounts (a month of n purchases swings by about 1/sqrt(n) of itself, more
+# when sizes vary, by chance alone).
 Z_THRESHOLD = 3.0
 # A change smaller than a tenth of the user's usual monthly spend does not matter to
 # their budget (3x on coffee is not news).
@@ -67,6 +73,7 @@ class TrendParams:
     window_days: int = WINDOW_DAYS
     history_windows: int = HISTORY_WINDOWS
     min_history_windows: int = MIN_HISTORY_WINDOWS
+    min_usual_purchases: float = MIN_USUAL_PURCHASES
     z_threshold: float = Z_THRESHOLD
     spread_floor: float = SPREAD_FLOOR
     min_budget_share: Decimal = MIN_BUDGET_SHARE
@@ -105,6 +112,7 @@ def detect(
             "window_days": params.window_days,
             "windows": params.history_windows + 1,
             "min_history": params.min_history_windows,
+            "min_usual_purchases": params.min_usual_purchases,
             "mad_to_sigma": MAD_TO_SIGMA,
             "spread_floor": params.spread_floor,
             "z_threshold": params.z_threshold,

@@ -10,7 +10,8 @@ WITH cells AS (
            (%(day)s::date - (t.occurred_at AT TIME ZONE %(tz)s)::date) / %(window_days)s AS w,
            sum(CASE WHEN t.transaction_type = 'REFUND' THEN -t.amount ELSE t.amount END)
                FILTER (WHERE t.transaction_type IN ('PAYMENT', 'BILL_PAYMENT', 'REFUND')) AS spend,
-           count(*) FILTER (WHERE t.transaction_type IN ('PAYMENT', 'BILL_PAYMENT')) AS purchases
+           count(*) FILTER (WHERE t.transaction_type IN ('PAYMENT', 'BILL_PAYMENT')) AS purchases,
+           sum(t.amount * t.amount) FILTER (WHERE t.transaction_type IN ('PAYMENT', 'BILL_PAYMENT')) AS sum_sq
     FROM raw.transactions t
     WHERE t.status = 'SUCCESS'
       AND t.occurred_at >= ((%(day)s::date + 1 - %(window_days)s * %(windows)s)::timestamp AT TIME ZONE %(tz)s)
@@ -27,7 +28,8 @@ active AS (
 grid AS (
     -- Every spend category of a pair in every earlier active window (0 when nothing).
     SELECT k.user_id, k.currency, k.category, h.w,
-           greatest(coalesce(x.spend, 0), 0) AS spend, coalesce(x.purchases, 0) AS purchases
+           greatest(coalesce(x.spend, 0), 0) AS spend, coalesce(x.purchases, 0) AS purchases,
+           coalesce(x.sum_sq, 0) AS sum_sq
     FROM (SELECT DISTINCT user_id, currency, category FROM cells WHERE spend IS NOT NULL) k
     JOIN active a ON a.user_id = k.user_id AND a.currency = k.currency
     CROSS JOIN LATERAL unnest(a.history) AS h(w)
@@ -38,7 +40,8 @@ history AS (
     SELECT user_id, currency, category, count(*)::int AS n,
            array_agg(spend ORDER BY w) AS by_window,
            array_agg(spend ORDER BY spend) AS s,
-           array_agg(purchases ORDER BY purchases) AS p
+           array_agg(purchases ORDER BY purchases) AS p,
+           sum(sum_sq) / nullif(sum(purchases), 0) AS mean_sq_amount
     FROM grid
     GROUP BY 1, 2, 3
 ),
@@ -54,7 +57,7 @@ spread AS (
             FROM (SELECT array_agg(abs(x - u.usual) ORDER BY abs(x - u.usual)) AS d
                   FROM unnest(u.s) AS x) AS deviations) AS mad
     FROM usual u
-    WHERE u.usual > 0
+    WHERE u.usual > 0 AND u.usual_purchases >= %(min_usual_purchases)s
 ),
 totals AS (
     -- The pair's usual (median) total monthly spend, over the same windows.
@@ -68,7 +71,7 @@ scored AS (
            greatest(coalesce(c.spend, 0), 0) AS current_spend,
            greatest(%(mad_to_sigma)s * s.mad::float8,
                     %(spread_floor)s * s.usual::float8,
-                    s.usual::float8 / sqrt(greatest(s.usual_purchases, 1))) AS spread
+                    sqrt(s.usual_purchases * s.mean_sq_amount::float8)) AS spread
     FROM spread s
     JOIN totals t ON t.user_id = s.user_id AND t.currency = s.currency
     LEFT JOIN cells c
