@@ -12,47 +12,44 @@
 WITH bounds AS (
     SELECT ((%(day)s::date + 1)::timestamp AT TIME ZONE %(tz)s) AS as_of,
            ((%(day)s::date + 1 - %(held_days)s)::timestamp AT TIME ZONE %(tz)s) AS held_start,
-           ((%(day)s::date + 1 - %(window_days)s * %(spend_windows)s)::timestamp AT TIME ZONE %(tz)s) AS spend_start,
            ((%(day)s::date + 1 - %(lookback_days)s)::timestamp AT TIME ZONE %(tz)s) AS lookback_start
 ),
-changes AS (
-    SELECT w.user_id, w.wallet_id, w.currency, w.occurred_at, w.event_id, w.balance,
-           w.change_amount, w.change_type
+per_window AS (
+    -- One pass over the look-back: per wallet and window, the lowest balance (before or
+    -- after a change) in the held days, the last change before them, and the debits.
+    SELECT w.user_id, w.wallet_id, w.currency,
+           (%(day)s::date - (w.occurred_at AT TIME ZONE %(tz)s)::date) / %(window_days)s AS window_index,
+           min(least(w.balance, CASE WHEN w.change_type = 'CREDIT' THEN w.balance - w.change_amount
+                                     ELSE w.balance + w.change_amount END))
+               FILTER (WHERE w.occurred_at >= b.held_start) AS held_low,
+           max(w.occurred_at) FILTER (WHERE w.occurred_at < b.held_start) AS last_before,
+           sum(w.change_amount) FILTER (WHERE w.change_type = 'DEBIT') AS debits
     FROM raw.wallet_balances w, bounds b
     WHERE w.occurred_at >= b.lookback_start AND w.occurred_at < b.as_of
+    GROUP BY 1, 2, 3, 4
 ),
-held_in_window AS (
-    SELECT c.user_id, c.wallet_id, c.currency,
-           min(least(c.balance, CASE WHEN c.change_type = 'CREDIT' THEN c.balance - c.change_amount
-                                     ELSE c.balance + c.change_amount END)) AS low
-    FROM changes c, bounds b
-    WHERE c.occurred_at >= b.held_start
+per_wallet AS (
+    SELECT user_id, wallet_id, currency, min(held_low) AS held_low, max(last_before) AS last_before
+    FROM per_window
     GROUP BY 1, 2, 3
 ),
-held_before AS (
-    SELECT DISTINCT ON (c.wallet_id) c.user_id, c.wallet_id, c.currency, c.balance AS low
-    FROM changes c, bounds b
-    WHERE c.occurred_at < b.held_start
-    ORDER BY c.wallet_id, c.occurred_at DESC, c.event_id DESC
-),
-wallet_low AS (
-    SELECT user_id, wallet_id, currency, low FROM held_in_window
-    UNION ALL
-    SELECT p.user_id, p.wallet_id, p.currency, p.low
-    FROM held_before p
-    WHERE NOT EXISTS (SELECT 1 FROM held_in_window h WHERE h.wallet_id = p.wallet_id)
-),
 held AS (
-    SELECT user_id, currency, sum(low) AS held_balance, count(*) AS wallets
-    FROM wallet_low
+    -- A wallet without a change in the held days held its balance after its last change
+    -- (looked up by the (wallet_id, occurred_at) index only for those wallets).
+    SELECT p.user_id, p.currency, count(*) AS wallets,
+           sum(coalesce(p.held_low, (
+               SELECT w.balance
+               FROM raw.wallet_balances w
+               WHERE w.wallet_id = p.wallet_id AND w.occurred_at = p.last_before
+               ORDER BY w.event_id DESC
+               LIMIT 1))) AS held_balance
+    FROM per_wallet p
     GROUP BY 1, 2
 ),
 debits AS (
-    SELECT c.user_id, c.currency,
-           (%(day)s::date - (c.occurred_at AT TIME ZONE %(tz)s)::date) / %(window_days)s AS window_index,
-           sum(c.change_amount) AS debits
-    FROM changes c, bounds b
-    WHERE c.occurred_at >= b.spend_start AND c.change_type = 'DEBIT'
+    SELECT user_id, currency, window_index, sum(debits) AS debits
+    FROM per_window
+    WHERE window_index < %(spend_windows)s AND debits IS NOT NULL
     GROUP BY 1, 2, 3
 ),
 spend AS (
@@ -66,5 +63,5 @@ spend AS (
 )
 SELECT h.user_id, h.currency, h.held_balance, h.wallets, s.window_debits
 FROM held h
-JOIN spend s USING (user_id, currency)
+JOIN spend s ON s.user_id = h.user_id AND s.currency = h.currency
 ORDER BY h.user_id, h.currency;
