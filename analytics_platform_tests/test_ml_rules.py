@@ -339,7 +339,7 @@ def test_investment_suggests_the_idle_balance_above_a_two_month_cushion(conn):
 
 
 def test_a_rerun_writes_the_same_rows_and_leaves_other_types_alone(conn):
-    other = {
+    other: dict[str, object] = {
         "user_id": "up",
         "type": "BUDGET_ALERT",
         "title": "t",
@@ -362,6 +362,8 @@ def test_a_rerun_writes_the_same_rows_and_leaves_other_types_alone(conn):
     assert {row[-2] for row in first.values()} == {created}
     assert {row[-1] for row in first.values()} == {created + timedelta(days=7)}
     conn.execute("DELETE FROM recommendations.daily WHERE type = 'BUDGET_ALERT'")
+    with pytest.raises(ValueError, match="BUDGET_ALERT"):
+        recommendation_writes.replace_day(conn, DAY, TZ, ["INVESTMENT"], [other])
 
 
 def test_events_after_the_day_change_nothing(conn):

@@ -33,6 +33,14 @@ def replace_day(
     rows: Sequence[Mapping[str, object]],
 ) -> int:
     """Replace the rows of `types` on `day` with `rows`; returns how many were written."""
+    strays = sorted({str(row["type"]) for row in rows} - set(types))
+    if strays:
+        # Rows of a type the run does not delete first would collide with their own
+        # (deterministic) ids on a re-run of the day.
+        raise ValueError(
+            f"rows of types {strays} given to replace only {list(types)}: pass every type "
+            "the rows carry, so that a re-run of the day replaces them"
+        )
     created = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(tz))
     stamped = [
         {
