@@ -186,4 +186,8 @@ def test_the_daily_asset_says_when_the_baseline_rule_scored(without_tastes, monk
     assert metadata["model_name"].value == scoring.BASELINE_MODEL_NAME
     assert "no accepted inactivity model" in metadata["fallback"].value
     with psycopg.connect(without_tastes, autocommit=True) as conn:
-        assert len(stored_recommendations(conn, day)) == metadata["dagster/row_count"].value
+        stored = stored_recommendations(conn, day)
+        assert len(stored) == metadata["dagster/row_count"].value
+    # Rows written per rule type, as the table holds them.
+    for kind in ("SPENDING_TREND", "SAVINGS_GOAL", "INVESTMENT"):
+        assert metadata[f"rows_{kind}"].value == sum(row[2] == kind for row in stored)

@@ -29,6 +29,7 @@ MODULES = [
     "api_load",
     "reports",
     "recommendations",
+    "reco_rules",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 

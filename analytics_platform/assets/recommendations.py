@@ -29,7 +29,7 @@ from dagster import (
     define_asset_job,
 )
 
-from analytics_platform.ml import features, inactivity, scoring
+from analytics_platform.ml import features, inactivity, rules, scoring
 from analytics_platform.partitions import daily_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -165,7 +165,13 @@ ml_training_schedule = ScheduleDefinition(
     owners=OWNERS,
     kinds={"sklearn", "postgres"},
     partitions_def=daily_partitions,
-    deps=[FEATURES_KEY, INACTIVITY_KEY],
+    # The rule types read the raw ledger directly (ml/rules.py).
+    deps=[
+        FEATURES_KEY,
+        INACTIVITY_KEY,
+        AssetKey(["raw", "transactions"]),
+        AssetKey(["raw", "wallet_balances"]),
+    ],
     metadata={
         "dagster/table_name": "recommendations.daily",
         "dagster/column_schema": TableSchema(
@@ -192,17 +198,23 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     """recommendations.daily rows of the day: one row per (user, type) recommended as of
     the end of the day (id derived from day, user and type), valid for a week. So far
     INACTIVITY_REMINDER: every user with features that day scored by the champion model,
-    or by the recency rule when no model has beaten it (metadata `fallback` says so).
+    or by the recency rule when no model has beaten it (metadata `fallback` says so);
+    SPENDING_TREND, SAVINGS_GOAL and INVESTMENT by rules on the user's own history
+    (`ml/rules.py`; metadata `rows_<TYPE>` and `examined_<TYPE>` per type).
     A re-run replaces the day's rows; deterministic for a fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:
         features.build_missing_days(conn, day, day, tz)
         report = scoring.score_inactivity(conn, day, tz)
+        rule_reports = rules.score_rules(conn, day, tz)
+    rule_rows = sum(r.written for r in rule_reports.values())
     return MaterializeResult(
         metadata={
             "users_scored": report.scored,
-            "dagster/row_count": report.written,
+            "dagster/row_count": report.written + rule_rows,
+            **{f"rows_{kind}": r.written for kind, r in rule_reports.items()},
+            **{f"examined_{kind}": r.scored for kind, r in rule_reports.items()},
             "model_name": report.model_name,
             "model_version": report.model_version or 0,
             "fallback": report.fallback or "none: the champion model scored",

@@ -1,0 +1,58 @@
+"""Writing one kind of recommendation for a day: replace the day's rows of its types.
+
+Each rule-based type builds its rows (user, type, title, description, action URL,
+priority, score, reason, model) and hands them here; this adds the deterministic id
+(`scoring.recommendation_id`: a UUIDv5 of day, user and type), the day, `created_at`
+(the end of the day in the reporting time zone) and `expires_at` (VALID_DAYS later),
+and deletes the day's rows of those types and inserts the new ones in one transaction,
+so a re-run replaces the day and other types' rows are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from analytics_platform.ml.scoring import VALID_DAYS, recommendation_id
+from analytics_platform.resources.warehouse import read_sql, run_sql_file
+
+
+def priority_of(score: float) -> int:
+    """1-5 from a score in [0, 1], as INACTIVITY_REMINDER maps it (5 = most urgent)."""
+    return 1 + min(4, int(score * 5))
+
+
+def replace_day(
+    conn: psycopg.Connection,
+    day: date,
+    tz: str,
+    types: Sequence[str],
+    rows: Sequence[Mapping[str, object]],
+) -> int:
+    """Replace the rows of `types` on `day` with `rows`; returns how many were written."""
+    strays = sorted({str(row["type"]) for row in rows} - set(types))
+    if strays:
+        # Rows of a type the run does not delete first would collide with their own
+        # (deterministic) ids on a re-run of the day.
+        raise ValueError(
+            f"rows of types {strays} given to replace only {list(types)}: pass every type "
+            "the rows carry, so that a re-run of the day replaces them"
+        )
+    created = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(tz))
+    stamped = [
+        {
+            **row,
+            "id": recommendation_id(day, str(row["user_id"]), str(row["type"])),
+            "day": day,
+            "created_at": created,
+            "expires_at": created + timedelta(days=VALID_DAYS),
+        }
+        for row in rows
+    ]
+    with conn.transaction(), conn.cursor() as cursor:
+        run_sql_file(conn, "ml/recommendations_delete_day.sql", {"day": day, "types": list(types)})
+        cursor.executemany(read_sql("ml/recommendations_insert.sql"), stamped)
+    return len(stamped)
