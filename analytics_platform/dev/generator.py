@@ -648,7 +648,7 @@ class Simulation:
 
     # ---------------------------------------------------------------- the day
     def _simulate_day(self, day_start: int) -> None:
-        self.tastes.start_day()
+        self.tastes.start_day(day_start)
         draws = self._draw_day(day_start)
         self._transactions(draws)
         self.tastes.end_day(
@@ -680,7 +680,7 @@ class Simulation:
         categories[(types == w.TRANSFER_OUT) | (types == w.TRANSFER_IN)] = w.TRANSFER_CATEGORY_INDEX
         categories[types == w.WITHDRAWAL] = w.WITHDRAWAL_CATEGORY_INDEX
         shop_rows = np.flatnonzero((types == w.PAYMENT) | (types == w.REFUND))
-        shop_choice = _choose_rows(rng, users.taste_cumsum[who[shop_rows]])
+        shop_choice = _choose_rows(rng, self.tastes.taste_cumsum[who[shop_rows]])
         categories[shop_rows] = np.array(w.SHOP_CATEGORIES)[shop_choice]
         bill_rows = np.flatnonzero(types == w.BILL_PAYMENT)
         categories[bill_rows] = rng.choice(
