@@ -25,10 +25,16 @@ def day_of(offset: int) -> date:
 
 @contextmanager
 def generated_world(
-    cluster: PostgresCluster, days: int, events_per_day: int, users: int, tastes: bool = True
+    cluster: PostgresCluster,
+    days: int,
+    events_per_day: int,
+    users: int,
+    tastes: bool = True,
+    topics: tuple[str, ...] = ("transactions", "wallet-balances", "user-activity"),
 ) -> Iterator[str]:
-    """A migrated database holding `days` days of the generator's transactions, balances
-    and app activity (no faults: the tests are about models, not ingestion)."""
+    """A migrated database holding `days` days of the generator's `topics` (by default
+    transactions, balances and app activity; no faults: the tests are about models, not
+    ingestion)."""
     url = cluster.create_database()
     try:
         migrate(settings_for(database_url=url))
@@ -48,7 +54,7 @@ def generated_world(
             config,
             START + timedelta(days=days),
             ZoneInfo(TZ),
-            ("transactions", "wallet-balances", "user-activity"),
+            topics,
             consumer_group="ml-tests",
         )
         yield url
