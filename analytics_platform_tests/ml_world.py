@@ -31,10 +31,13 @@ def generated_world(
     users: int,
     tastes: bool = True,
     topics: tuple[str, ...] = ("transactions", "wallet-balances", "user-activity"),
+    monthly_habits: bool = False,
 ) -> Iterator[str]:
     """A migrated database holding `days` days of the generator's `topics` (by default
     transactions, balances and app activity; no faults: the tests are about models, not
-    ingestion)."""
+    ingestion). `monthly_habits` (the tastes' monthly rhythm, for BUDGET_ALERT) is off
+    by default: it changes the realization of every later draw, and the inactivity tests
+    keep the world they were measured on."""
     url = cluster.create_database()
     try:
         migrate(settings_for(database_url=url))
@@ -48,6 +51,7 @@ def generated_world(
             duplicate_fraction=0.0,
             malformed_fraction=0.0,
             tastes=tastes,
+            monthly_habits=monthly_habits,
         )
         load_generated_rows(
             url,

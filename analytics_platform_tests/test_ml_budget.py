@@ -35,7 +35,13 @@ SCORED_DAY = date(2026, 4, 12)
 
 def world(cluster: PostgresCluster, tastes: bool) -> Iterator[str]:
     with generated_world(
-        cluster, DAYS, EVENTS_PER_DAY, USERS, tastes=tastes, topics=("transactions",)
+        cluster,
+        DAYS,
+        EVENTS_PER_DAY,
+        USERS,
+        tastes=tastes,
+        topics=("transactions",),
+        monthly_habits=True,
     ) as url:
         yield url
 

@@ -198,6 +198,8 @@ class GeneratorConfig:
     merchants: int | None = None
     # Persistent tastes, drift and churn (dev/tastes.py); False: a world without signal.
     tastes: bool = True
+    # The tastes' monthly rhythm per shop category (dev/tastes.py; only with tastes).
+    monthly_habits: bool = True
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -497,7 +499,7 @@ class Simulation:
             np.flatnonzero(users.currency == c) for c in range(len(w.CURRENCIES))
         ]
         self.lifecycle = self._plan_lifecycle()
-        self.tastes = Tastes(self.world, config.seed, config.tastes)
+        self.tastes = Tastes(self.world, config.seed, config.tastes, config.monthly_habits)
         self.encode = msgspec.json.Encoder().encode
         rng = self.rng
         self.next_dwell_seconds: Callable[[], int] = _pooled(

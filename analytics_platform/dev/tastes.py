@@ -29,6 +29,7 @@ tastes' own seeded RNG (the generator's other draws are untouched):
   a separate RNG (`_HABIT_SALT`), so the other tastes' draws are unchanged. The rhythm
   moves spending within the month, not its monthly amount: how much of the usual month
   is spent by day d is a persistent, learnable habit (for BUDGET_ALERT).
+  `monthly_habits=False` leaves it out (and every other taste in place).
 
 With `enabled=False` (a world without signal, for tests) every user has the same
 activity weight, engagement stays 1 (no drift, no churn), there are no favourite
@@ -68,8 +69,11 @@ _HABIT_SALT = 1
 class Tastes:
     """The evolving per-user state the generator consults once per simulated day."""
 
-    def __init__(self, world: w.World, seed: int, enabled: bool = True) -> None:
+    def __init__(
+        self, world: w.World, seed: int, enabled: bool = True, monthly_habits: bool = True
+    ) -> None:
         self.enabled = enabled
+        self.monthly_habits = enabled and monthly_habits
         self.rng = np.random.default_rng([seed, _RNG_SALT])
         users, merchants = world.users, world.merchants
         count = len(users)
@@ -107,16 +111,8 @@ class Tastes:
         `day_start_us`); refresh the weights and the day's category shares."""
         if not self.enabled:
             return
-        day = np.datetime64((day_start_us + w.MICROS_PER_DAY // 2) // w.MICROS_PER_DAY, "D")
-        day = day.astype(object)
-        position = (day.day - 0.5) / calendar.monthrange(day.year, day.month)[1]
-        rhythm = self.monthly_scale * np.exp(
-            self.monthly_concentration * np.cos(2.0 * np.pi * (position - self.monthly_peak))
-        )
-        taste_cumsum = np.cumsum(self.taste * rhythm, axis=1)
-        taste_cumsum /= taste_cumsum[:, -1:]
-        taste_cumsum[:, -1] = 1.0  # guards the last bucket against rounding below 1
-        self.taste_cumsum = taste_cumsum
+        if self.monthly_habits:
+            self._monthly_rhythm(day_start_us)
         rng, count = self.rng, len(self.engagement)
         drift = rng.lognormal(0.0, DRIFT_SIGMA, count)
         steady = ~self.lapsing
@@ -139,6 +135,19 @@ class Tastes:
         self.lapsing[returns] = False
         self.engagement[returns] = 1.0
         self.weights_cumsum = np.cumsum(self.activity * self.engagement)
+
+    def _monthly_rhythm(self, day_start_us: int) -> None:
+        """The day's shop-category shares: taste x each category's monthly rhythm."""
+        day = np.datetime64((day_start_us + w.MICROS_PER_DAY // 2) // w.MICROS_PER_DAY, "D")
+        day = day.astype(object)
+        position = (day.day - 0.5) / calendar.monthrange(day.year, day.month)[1]
+        rhythm = self.monthly_scale * np.exp(
+            self.monthly_concentration * np.cos(2.0 * np.pi * (position - self.monthly_peak))
+        )
+        taste_cumsum = np.cumsum(self.taste * rhythm, axis=1)
+        taste_cumsum /= taste_cumsum[:, -1:]
+        taste_cumsum[:, -1] = 1.0  # guards the last bucket against rounding below 1
+        self.taste_cumsum = taste_cumsum
 
     def end_day(self, users: np.ndarray, failed: np.ndarray) -> None:
         """Remember the failed payments each user met today (`failed` is a bool mask)."""
