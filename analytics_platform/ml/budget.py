@@ -136,6 +136,12 @@ def read_features(
     min_habit_months: int = MIN_HABIT_MONTHS,
 ) -> BudgetFrame:
     """The feature rows as of the end of each cut day (events up to then only)."""
+    if not 1 <= min_habit_months <= history_months:
+        # "usual" must be positive: every model works in multiples of it.
+        raise ValueError(
+            f"min_habit_months={min_habit_months}, history_months={history_months}: "
+            "need 1 <= min_habit_months <= history_months"
+        )
     rows = run_sql_file(
         conn,
         "ml/budget_features.sql",
@@ -268,8 +274,9 @@ def windows(last_day: date, train_months: int, holdout_months: int) -> Windows:
             f"train_months={train_months}, holdout_months={holdout_months}: both must be >= 1"
         )
     next_month = add_months(last_day.replace(day=1), 1)
-    complete = next_month if last_day == next_month - timedelta(days=1) else last_day.replace(day=1)
-    holdout = tuple(add_months(complete, -k) for k in range(holdout_months, 0, -1))
+    # The first day after the last complete month.
+    end = next_month if last_day == next_month - timedelta(days=1) else last_day.replace(day=1)
+    holdout = tuple(add_months(end, -k) for k in range(holdout_months, 0, -1))
     train = tuple(add_months(holdout[0], -k) for k in range(train_months, 0, -1))
     return Windows(train, holdout)
 

@@ -26,35 +26,34 @@ daily AS (
       AND t.occurred_at < ((SELECT max(cut_day) FROM cuts) + 1)::timestamp AT TIME ZONE %(tz)s
     GROUP BY 1, 2, 3, 4
 ),
-history AS (
-    SELECT c.cut_day, d.user_id, d.category, d.currency,
-           count(DISTINCT date_trunc('month', d.local_day)) AS habit_months,
-           sum(d.spent) / %(history_months)s AS usual,
-           sum(d.tx)::float8 / %(history_months)s AS usual_tx,
+-- One pass over (cut, key): the history months and the month so far are FILTERs of the
+-- same rows (a join of two per-key aggregates was planned as a nested loop, quadratic).
+per_key AS (
+    SELECT c.cut_day, c.days_elapsed, c.days_in_month, d.user_id, d.category, d.currency,
+           count(DISTINCT date_trunc('month', d.local_day))
+               FILTER (WHERE d.local_day < c.month_start) AS habit_months,
+           coalesce(sum(d.spent) FILTER (WHERE d.local_day < c.month_start), 0)
+               / %(history_months)s AS usual,
+           coalesce(sum(d.tx) FILTER (WHERE d.local_day < c.month_start), 0)::float8
+               / %(history_months)s AS usual_tx,
            coalesce(sum(d.spent) FILTER (
-               WHERE extract(day FROM d.local_day) <= c.days_elapsed
+               WHERE d.local_day < c.month_start
+                 AND extract(day FROM d.local_day) <= c.days_elapsed
            ), 0) / %(history_months)s AS usual_by_day,
            coalesce(sum(d.spent) FILTER (
                WHERE d.local_day >= c.month_start - interval '1 month'
-           ), 0) AS last_month
+                 AND d.local_day < c.month_start
+           ), 0) AS last_month,
+           coalesce(sum(d.spent) FILTER (WHERE d.local_day >= c.month_start), 0) AS spent_so_far,
+           coalesce(sum(d.tx) FILTER (WHERE d.local_day >= c.month_start), 0) AS tx_so_far
     FROM cuts c
     JOIN daily d
       ON d.local_day >= c.month_start - make_interval(months => %(history_months)s)
-     AND d.local_day < c.month_start
-    GROUP BY 1, 2, 3, 4
-),
-so_far AS (
-    SELECT c.cut_day, d.user_id, d.category, d.currency,
-           sum(d.spent) AS spent_so_far, sum(d.tx) AS tx_so_far
-    FROM cuts c
-    JOIN daily d ON d.local_day >= c.month_start AND d.local_day <= c.cut_day
-    GROUP BY 1, 2, 3, 4
+     AND d.local_day <= c.cut_day
+    GROUP BY c.cut_day, c.days_elapsed, c.days_in_month, d.user_id, d.category, d.currency
 )
-SELECT h.cut_day, h.user_id, h.category, h.currency, c.days_elapsed, c.days_in_month,
-       coalesce(s.spent_so_far, 0) AS spent_so_far, coalesce(s.tx_so_far, 0) AS tx_so_far,
-       h.usual, h.usual_tx, h.usual_by_day, h.last_month, h.habit_months
-FROM history h
-JOIN cuts c USING (cut_day)
-LEFT JOIN so_far s USING (cut_day, user_id, category, currency)
-WHERE h.habit_months >= %(min_habit_months)s
-ORDER BY h.cut_day, h.user_id, h.category, h.currency;
+SELECT cut_day, user_id, category, currency, days_elapsed, days_in_month, spent_so_far,
+       tx_so_far, usual, usual_tx, usual_by_day, last_month, habit_months
+FROM per_key
+WHERE habit_months >= %(min_habit_months)s
+ORDER BY cut_day, user_id, category, currency;
