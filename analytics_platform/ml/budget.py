@@ -17,12 +17,13 @@ months off": the forecast is spent_so_far + usual x predicted remaining ratio.
   The naive rule takes the month-so-far pace as is (forecast = so far x days in month /
   days elapsed); it is noisy early in the month, and any regressor beats it just by
   learning the population's pace, which says nothing about users' habits. The baseline
-  that acceptance is measured against therefore fits the pace by least squares on the
-  training months: a blend of the month-so-far pace and the usual pace, with weights
-  linear in the elapsed share of the month (`BASELINE_TERMS`). On a world without habits
-  it is as good as any model can be; the model must earn its place with what the user's
-  history says beyond pace (when in the month the user spends). The naive rule's MAE is
-  reported beside both (`naive_mae`).
+  that acceptance is measured against therefore fits the pace on the training months
+  (least absolute deviations, as the model's loss): a blend of the month-so-far pace and
+  the usual pace, with weights linear in the elapsed share of the month
+  (`BASELINE_TERMS`). On a world without habits it is about as good as a model gets;
+  the model must earn its place with what the user's history says beyond pace (when in
+  the month the user spends). The naive rule's MAE is reported beside both
+  (`naive_mae`).
 
 Time-based holdout, for data complete up to the end of `last_day`: the holdout is the
 last `holdout_months` complete months, training the `train_months` months before them;
