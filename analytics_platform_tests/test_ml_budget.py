@@ -93,6 +93,16 @@ def test_the_mae_gain_interval_is_about_zero_for_equal_errors_and_a_half_for_hal
     assert noisy.gain_low < 0.0 < noisy.gain_high
 
 
+def test_a_training_sample_keeps_whole_users_within_the_row_cap():
+    user_ids = [f"u{i % 37}" for i in range(1000)]
+    sample = budget.user_sample(user_ids, max_rows=400)
+    kept = {u for u, keep in zip(user_ids, sample, strict=True) if keep}
+    assert 300 < sample.sum() <= 400
+    assert all(keep == (u in kept) for u, keep in zip(user_ids, sample, strict=True))
+    assert (budget.user_sample(user_ids, 400) == sample).all()
+    assert budget.user_sample(user_ids, 1000).all()
+
+
 def reference_features(
     conn: psycopg.Connection, cut: date
 ) -> tuple[dict[tuple[str, str, str], tuple[float, ...]], dict[tuple[str, str, str], float]]:

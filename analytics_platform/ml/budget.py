@@ -76,6 +76,10 @@ HGB_PARAMETERS: dict[str, Any] = {
 # each also times the elapsed share of the month. Naive extrapolation is (1, 0, 0, 0).
 BASELINE_TERMS = ("pace", "pace_x_elapsed", "usual_pace", "usual_pace_x_elapsed")
 NAIVE_COEFFICIENTS = (1.0, 0.0, 0.0, 0.0)
+# Training rows above this are a deterministic sample of whole users (fit time grows with
+# rows; 200,000 users give millions of (cut, category) rows).
+MAX_TRAIN_ROWS = 400_000
+SAMPLE_SEED = 14
 LAD_ITERATIONS = 50
 LAD_EPSILON = 1e-6
 
@@ -326,14 +330,28 @@ def least_absolute_deviations(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coefficients
 
 
-def train(dataset: Dataset) -> Trained:
-    """Fit the regressor and the baseline's pace on the training rows."""
+def user_sample(user_ids: list[str], max_rows: int) -> np.ndarray:
+    """A row mask keeping every row of a seeded random subset of users, at most `max_rows`
+    rows in all (all rows when they fit)."""
+    users, index, counts = np.unique(np.array(user_ids), return_inverse=True, return_counts=True)
+    order = np.random.default_rng(SAMPLE_SEED).permutation(len(users))
+    keep = np.zeros(len(users), dtype=bool)
+    keep[order[np.cumsum(counts[order]) <= max_rows]] = True
+    return keep[index]
+
+
+def train(dataset: Dataset, max_rows: int = MAX_TRAIN_ROWS) -> Trained:
+    """Fit the regressor and the baseline's pace on the training rows (a sample of whole
+    users when there are more than `max_rows`)."""
     if len(dataset.frame) < 2 * HGB_PARAMETERS["min_samples_leaf"]:
         raise NotEnoughHistoryError(
             f"{len(dataset.frame)} training rows: load more history (each training month "
             "needs its history months before it) or lower history_months"
         )
     x, y = dataset.frame.values, remaining_ratio(dataset)
+    if len(y) > max_rows:
+        sample = user_sample(dataset.frame.user_ids, max_rows)
+        x, y = x[sample], y[sample]
     coefficients = least_absolute_deviations(baseline_terms(x), y)
     # One OpenMP thread: on a shared host the default (all cores) spins; see inactivity.py.
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -471,6 +489,7 @@ def train_and_store(
     }
     data_seen = {
         "train_rows": trained.rows,
+        "train_rows_available": len(training.frame),
         "holdout_rows": evaluation.rows,
         "train_users": len(set(training.frame.user_ids)),
         "train_currencies": sorted(set(training.frame.currencies)),
