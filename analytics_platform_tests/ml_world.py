@@ -25,10 +25,19 @@ def day_of(offset: int) -> date:
 
 @contextmanager
 def generated_world(
-    cluster: PostgresCluster, days: int, events_per_day: int, users: int, tastes: bool = True
+    cluster: PostgresCluster,
+    days: int,
+    events_per_day: int,
+    users: int,
+    tastes: bool = True,
+    topics: tuple[str, ...] = ("transactions", "wallet-balances", "user-activity"),
+    monthly_habits: bool = False,
 ) -> Iterator[str]:
-    """A migrated database holding `days` days of the generator's transactions, balances
-    and app activity (no faults: the tests are about models, not ingestion)."""
+    """A migrated database holding `days` days of the generator's `topics` (by default
+    transactions, balances and app activity; no faults: the tests are about models, not
+    ingestion). `monthly_habits` (the tastes' monthly rhythm, for BUDGET_ALERT) is off
+    by default: it changes the realization of every later draw, and the inactivity tests
+    keep the world they were measured on."""
     url = cluster.create_database()
     try:
         migrate(settings_for(database_url=url))
@@ -42,13 +51,14 @@ def generated_world(
             duplicate_fraction=0.0,
             malformed_fraction=0.0,
             tastes=tastes,
+            monthly_habits=monthly_habits,
         )
         load_generated_rows(
             url,
             config,
             START + timedelta(days=days),
             ZoneInfo(TZ),
-            ("transactions", "wallet-balances", "user-activity"),
+            topics,
             consumer_group="ml-tests",
         )
         yield url

@@ -1,8 +1,9 @@
-"""The `ml` asset group: per-user features as daily partitions and the inactivity model.
+"""The `ml` asset group: per-user features as daily partitions, the inactivity and budget
+models.
 
-Thin shells around `analytics_platform.ml` (plain functions and SQL). The model asset
-trains weekly (schedule running by default) and on demand from the UI; its blocking
-check fails (ERROR) when the new version does not beat the baseline or the champion on
+Thin shells around `analytics_platform.ml` (plain functions and SQL). The model assets
+train weekly (schedule running by default) and on demand from the UI; their blocking
+checks fail (ERROR) when the new version does not beat the baseline or the champion on
 the holdout, which stops anything downstream in the same run, and the version is stored
 with accepted = false, so scoring keeps the previous champion (or the baseline rule).
 """
@@ -29,7 +30,7 @@ from dagster import (
     define_asset_job,
 )
 
-from analytics_platform.ml import features, inactivity, rules, scoring
+from analytics_platform.ml import budget, budget_alerts, features, inactivity, rules, scoring
 from analytics_platform.partitions import daily_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -40,6 +41,7 @@ RECOMMENDATIONS_KEY = AssetKey(["recommendations", "daily"])
 OWNERS = ["team:data-science"]
 FEATURES_KEY = AssetKey(["ml", "user_features"])
 INACTIVITY_KEY = AssetKey(["ml", "inactivity_model"])
+BUDGET_KEY = AssetKey(["ml", "budget_model"])
 BEATS_BASELINE_CHECK = "beats_baseline_and_champion"
 # Weekly training, Monday 03:00 in the reporting time zone.
 TRAINING_CRON = "0 3 * * 1"
@@ -147,8 +149,91 @@ def inactivity_model(context: AssetExecutionContext, config: TrainingConfig) -> 
     )
 
 
+class BudgetTrainingConfig(Config):
+    """Launchpad options of a budget model training; the schedule uses the defaults."""
+
+    last_day: str = ""  # ISO date of the last complete day of data; "" = yesterday
+    train_months: int = budget.TRAIN_MONTHS
+    holdout_months: int = budget.HOLDOUT_MONTHS
+    history_months: int = budget.HISTORY_MONTHS
+    min_habit_months: int = budget.MIN_HABIT_MONTHS
+    alert_margin: float = budget.ALERT_MARGIN
+
+
+@asset(
+    key=BUDGET_KEY,
+    group_name=ML_GROUP,
+    owners=OWNERS,
+    kinds={"sklearn", "postgres"},
+    deps=[AssetKey(["raw", "transactions"])],
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_BASELINE_CHECK,
+            asset=BUDGET_KEY,
+            blocking=True,
+            description="the new version beats the fitted linear extrapolation (and the "
+            "champion) on the holdout months: lower end of the bootstrap interval of the "
+            f"relative MAE reduction above {budget.MIN_MAE_GAIN}",
+        )
+    ],
+)
+def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -> MaterializeResult:
+    """ml.models rows of `budget`: a HistGradientBoostingRegressor of each user's
+    month-end spending per (category, currency), one version per materialization, with
+    its holdout evaluation (MAE in usual months, alert precision and recall) beside the
+    baseline's (linear extrapolation of the month so far). Trains on the complete months
+    up to yesterday, reading raw.transactions (see analytics_platform/ml/budget.py)."""
+    tz = daily_partitions.timezone
+    if config.last_day:
+        last_day = date.fromisoformat(config.last_day)
+    else:
+        last_day = datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        run = budget.train_and_store(
+            conn,
+            last_day,
+            tz,
+            config.train_months,
+            config.holdout_months,
+            config.history_months,
+            config.min_habit_months,
+            config.alert_margin,
+        )
+    metrics = run.evaluation.metrics()
+    verdict = "accepted as champion" if run.accepted else "rejected: the champion stays"
+    train_first, train_last, holdout_first, holdout_last = run.windows.as_tuple()
+    return MaterializeResult(
+        metadata={
+            **{key: MetadataValue.float(value) for key, value in metrics.items()},
+            "version": run.version,
+            "verdict": verdict,
+            "train_first_day": train_first.isoformat(),
+            "train_last_day": train_last.isoformat(),
+            "holdout_first_day": holdout_first.isoformat(),
+            "holdout_last_day": holdout_last.isoformat(),
+            "parameters": MetadataValue.json(run.parameters),
+            "data_seen": MetadataValue.json(run.data_seen),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_BASELINE_CHECK,
+                passed=run.accepted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "mae": metrics["mae"],
+                    "baseline_mae": metrics["baseline_mae"],
+                    "mae_gain_low": metrics["mae_gain_low"],
+                    "verdict": verdict,
+                },
+            )
+        ],
+    )
+
+
 ml_training_job = define_asset_job(
-    "ml_training", selection=[INACTIVITY_KEY], description="Train the recommendation models."
+    "ml_training",
+    selection=[INACTIVITY_KEY, BUDGET_KEY],
+    description="Train the recommendation models.",
 )
 ml_training_schedule = ScheduleDefinition(
     name="ml_training_weekly",
@@ -169,6 +254,7 @@ ml_training_schedule = ScheduleDefinition(
     deps=[
         FEATURES_KEY,
         INACTIVITY_KEY,
+        BUDGET_KEY,
         AssetKey(["raw", "transactions"]),
         AssetKey(["raw", "wallet_balances"]),
     ],
@@ -201,6 +287,8 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     or by the recency rule when no model has beaten it (metadata `fallback` says so);
     SPENDING_TREND, SAVINGS_GOAL and INVESTMENT by rules on the user's own history
     (`ml/rules.py`; metadata `rows_<TYPE>` and `examined_<TYPE>` per type).
+    BUDGET_ALERT: per user the category whose month-end forecast (budget champion, or
+    linear extrapolation: `budget_fallback` says which) most exceeds the usual month.
     A re-run replaces the day's rows; deterministic for a fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
@@ -208,16 +296,22 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
         features.build_missing_days(conn, day, day, tz)
         report = scoring.score_inactivity(conn, day, tz)
         rule_reports = rules.score_rules(conn, day, tz)
+        budget_report = budget_alerts.score_budget_alerts(conn, day, tz)
     rule_rows = sum(r.written for r in rule_reports.values())
     return MaterializeResult(
         metadata={
             "users_scored": report.scored,
-            "dagster/row_count": report.written + rule_rows,
+            "dagster/row_count": report.written + rule_rows + budget_report.written,
             **{f"rows_{kind}": r.written for kind, r in rule_reports.items()},
             **{f"examined_{kind}": r.scored for kind, r in rule_reports.items()},
             "model_name": report.model_name,
             "model_version": report.model_version or 0,
             "fallback": report.fallback or "none: the champion model scored",
+            "budget_rows_scored": budget_report.scored,
+            "budget_alerts": budget_report.written,
+            "budget_model_name": budget_report.model_name,
+            "budget_model_version": budget_report.model_version or 0,
+            "budget_fallback": budget_report.fallback or "none: the champion model scored",
         }
     )
 
@@ -231,4 +325,4 @@ recommendations_job = define_asset_job(
 recommendations_schedule = build_schedule_from_partitioned_job(
     recommendations_job, hour_of_day=4, default_status=DefaultScheduleStatus.RUNNING
 )
-ml_assets = [user_features, inactivity_model, daily_recommendations]
+ml_assets = [user_features, inactivity_model, budget_model, daily_recommendations]

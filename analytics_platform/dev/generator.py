@@ -198,6 +198,8 @@ class GeneratorConfig:
     merchants: int | None = None
     # Persistent tastes, drift and churn (dev/tastes.py); False: a world without signal.
     tastes: bool = True
+    # The tastes' monthly rhythm per shop category (dev/tastes.py; only with tastes).
+    monthly_habits: bool = True
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -497,7 +499,7 @@ class Simulation:
             np.flatnonzero(users.currency == c) for c in range(len(w.CURRENCIES))
         ]
         self.lifecycle = self._plan_lifecycle()
-        self.tastes = Tastes(self.world, config.seed, config.tastes)
+        self.tastes = Tastes(self.world, config.seed, config.tastes, config.monthly_habits)
         self.encode = msgspec.json.Encoder().encode
         rng = self.rng
         self.next_dwell_seconds: Callable[[], int] = _pooled(
@@ -648,7 +650,7 @@ class Simulation:
 
     # ---------------------------------------------------------------- the day
     def _simulate_day(self, day_start: int) -> None:
-        self.tastes.start_day()
+        self.tastes.start_day(day_start)
         draws = self._draw_day(day_start)
         self._transactions(draws)
         self.tastes.end_day(
@@ -680,7 +682,7 @@ class Simulation:
         categories[(types == w.TRANSFER_OUT) | (types == w.TRANSFER_IN)] = w.TRANSFER_CATEGORY_INDEX
         categories[types == w.WITHDRAWAL] = w.WITHDRAWAL_CATEGORY_INDEX
         shop_rows = np.flatnonzero((types == w.PAYMENT) | (types == w.REFUND))
-        shop_choice = _choose_rows(rng, users.taste_cumsum[who[shop_rows]])
+        shop_choice = _choose_rows(rng, self.tastes.taste_cumsum[who[shop_rows]])
         categories[shop_rows] = np.array(w.SHOP_CATEGORIES)[shop_choice]
         bill_rows = np.flatnonzero(types == w.BILL_PAYMENT)
         categories[bill_rows] = rng.choice(

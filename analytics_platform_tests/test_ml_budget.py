@@ -1,0 +1,287 @@
+"""BUDGET_ALERT: month-end forecasts evaluated on past months against linear extrapolation."""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+import pytest
+from dagster import AssetCheckSeverity, materialize
+
+from analytics_platform.assets.recommendations import (
+    BEATS_BASELINE_CHECK,
+    budget_model,
+    daily_recommendations,
+)
+from analytics_platform.ml import budget, budget_alerts, model_store
+from analytics_platform.ml.evaluation import mae_gain
+
+from .conftest import PostgresCluster
+from .ml_world import TZ, day_of, generated_world
+
+# Four months (January to April in TZ): two of history before the training month
+# (March), and April as the holdout.
+DAYS = 120
+HISTORY, TRAIN, HOLDOUT = 2, 1, 1
+USERS, EVENTS_PER_DAY = 400, 600
+LAST_DAY = day_of(DAYS - 1)
+SCORED_DAY = date(2026, 4, 12)
+
+
+def world(cluster: PostgresCluster, tastes: bool) -> Iterator[str]:
+    with generated_world(
+        cluster,
+        DAYS,
+        EVENTS_PER_DAY,
+        USERS,
+        tastes=tastes,
+        topics=("transactions",),
+        monthly_habits=True,
+    ) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def with_habits(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    yield from world(postgres_cluster, tastes=True)
+
+
+@pytest.fixture(scope="module")
+def without_habits(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    yield from world(postgres_cluster, tastes=False)
+
+
+def train(url: str) -> budget.TrainingRun:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return budget.train_and_store(
+            conn, LAST_DAY, TZ, TRAIN, HOLDOUT, history_months=HISTORY, min_habit_months=2
+        )
+
+
+def test_windows_hold_out_the_last_complete_months():
+    w = budget.windows(date(2026, 4, 30), train_months=3, holdout_months=1)
+    assert w.holdout_months == (date(2026, 4, 1),)
+    assert w.train_months == (date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1))
+    # April is not complete before its last day.
+    assert budget.windows(date(2026, 4, 29), 1, 2).holdout_months == (
+        date(2026, 2, 1),
+        date(2026, 3, 1),
+    )
+    first, last, holdout_first, holdout_last = w.as_tuple()
+    assert (first, last, holdout_first, holdout_last) == (
+        date(2026, 1, 1),
+        date(2026, 3, 31),
+        date(2026, 4, 1),
+        date(2026, 4, 30),
+    )
+
+
+def test_the_mae_gain_interval_is_about_zero_for_equal_errors_and_a_half_for_halved():
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 200, 4000)
+    errors = rng.exponential(1.0, 4000)
+    same = mae_gain(errors, errors.copy(), users)
+    assert same.gain_low == pytest.approx(0.0) and not same.beats(0.0)
+    halved = mae_gain(errors / 2, errors, users)
+    assert halved.gain_low == pytest.approx(0.5) and halved.beats(0.4)
+    noisy = mae_gain(rng.permutation(errors), errors, users)
+    assert noisy.gain_low < 0.0 < noisy.gain_high
+
+
+def test_a_training_sample_keeps_whole_users_within_the_row_cap():
+    user_ids = [f"u{i % 37}" for i in range(1000)]
+    sample = budget.user_sample(user_ids, max_rows=400)
+    kept = {u for u, keep in zip(user_ids, sample, strict=True) if keep}
+    assert 300 < sample.sum() <= 400
+    assert all(keep == (u in kept) for u, keep in zip(user_ids, sample, strict=True))
+    assert (budget.user_sample(user_ids, 400) == sample).all()
+    assert budget.user_sample(user_ids, 1000).all()
+
+
+def reference_features(
+    conn: psycopg.Connection, cut: date
+) -> tuple[dict[tuple[str, str, str], tuple[float, ...]], dict[tuple[str, str, str], float]]:
+    """budget_features.sql's rows for one cut and each key's month-end spending, computed
+    from raw.transactions in Python: (user, category, currency) -> FEATURE_NAMES values."""
+    zone = ZoneInfo(TZ)
+    daily: dict[tuple[str, str, str], dict[date, list[float]]] = defaultdict(dict)
+    for when, user, category, currency, amount in conn.execute(
+        "SELECT occurred_at, user_id, category, currency, amount FROM raw.transactions"
+        " WHERE status = 'SUCCESS' AND transaction_type IN ('PAYMENT', 'BILL_PAYMENT')"
+    ):
+        day = when.astimezone(zone).date()
+        spent, count = daily[(user, category, currency)].get(day, [0.0, 0])
+        daily[(user, category, currency)][day] = [spent + float(amount), count + 1]
+    month = cut.replace(day=1)
+    history = [budget.add_months(month, -k) for k in range(1, HISTORY + 1)]
+    days_in_month = calendar.monthrange(cut.year, cut.month)[1]
+    features, outcomes = {}, {}
+    for key, days in daily.items():
+        past = {d: v for d, v in days.items() if d.replace(day=1) in history}
+        habit_months = len({d.replace(day=1) for d in past})
+        if habit_months < 2:
+            continue
+        now = [v for d, v in days.items() if month <= d <= cut]
+        features[key] = (
+            cut.day,
+            days_in_month,
+            sum(v[0] for v in now),
+            sum(v[1] for v in now),
+            sum(v[0] for v in past.values()) / HISTORY,
+            sum(v[1] for v in past.values()) / HISTORY,
+            sum(v[0] for d, v in past.items() if d.day <= cut.day) / HISTORY,
+            sum(v[0] for d, v in past.items() if d.replace(day=1) == history[0]),
+            habit_months,
+        )
+        outcomes[key] = sum(v[0] for d, v in days.items() if d.replace(day=1) == month)
+    return features, outcomes
+
+
+@pytest.mark.parametrize("cut", [date(2026, 4, 3), date(2026, 4, 30)])
+def test_features_and_outcomes_equal_an_independent_computation(with_habits, cut):
+    with psycopg.connect(with_habits, autocommit=True) as conn:
+        frame = budget.read_features(conn, [cut], TZ, HISTORY, 2)
+        outcomes = budget.read_outcomes(conn, frame, TZ)
+        expected, expected_outcomes = reference_features(conn, cut)
+    keys = list(zip(frame.user_ids, frame.categories, frame.currencies, strict=True))
+    assert len(keys) > 100
+    assert sorted(keys) == sorted(expected)
+    assert set(frame.cut_days) == {cut}
+    for key, values, outcome in zip(keys, frame.values, outcomes, strict=True):
+        assert tuple(values) == pytest.approx(expected[key], rel=1e-9)
+        assert outcome == pytest.approx(expected_outcomes[key], rel=1e-9)
+
+
+def test_on_a_world_with_habits_the_model_beats_the_baseline_and_a_retrain_must_beat_it(
+    with_habits,
+):
+    run = train(with_habits)
+    evaluation = run.evaluation
+    metrics = evaluation.metrics()
+    assert run.accepted
+    assert evaluation.against_baseline.gain_low > budget.MIN_MAE_GAIN
+    # The fitted baseline is itself far better than the plain extrapolation.
+    assert metrics["mae"] < metrics["baseline_mae"] < metrics["naive_mae"]
+    assert 0.0 < evaluation.truth_share < 1.0
+    assert metrics["recall"] > metrics["baseline_recall"]
+    with psycopg.connect(with_habits, autocommit=True) as conn:
+        champion = model_store.champion(conn, budget.MODEL_NAME)
+        assert champion is not None and champion.version == run.version
+        assert champion.parameters["history_months"] == HISTORY
+        # The stored model forecasts like the one just evaluated.
+        holdout = budget.load(conn, run.windows.holdout_months, TZ, HISTORY, 2)
+        forecast = budget.predict(champion.estimator().model, holdout.frame.values)
+        usual = holdout.frame.column("usual")
+        assert np.mean(np.abs(forecast - holdout.outcomes) / usual) == pytest.approx(metrics["mae"])
+    # The same data again: the challenger ties the champion, so the champion stays.
+    second = train(with_habits)
+    assert second.evaluation.against_champion is not None
+    assert not second.accepted
+    with psycopg.connect(with_habits, autocommit=True) as conn:
+        champion = model_store.champion(conn, budget.MODEL_NAME)
+        assert champion is not None and champion.version == run.version
+
+
+def test_the_blocking_check_stops_the_model_on_a_world_without_habits(without_habits, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", without_habits)
+    run_config = {
+        "ops": {
+            "ml__budget_model": {
+                "config": {
+                    "last_day": LAST_DAY.isoformat(),
+                    "train_months": TRAIN,
+                    "holdout_months": HOLDOUT,
+                    "history_months": HISTORY,
+                }
+            }
+        }
+    }
+    result = materialize([budget_model], run_config=run_config, raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == BEATS_BASELINE_CHECK
+    assert not check.passed and check.severity is AssetCheckSeverity.ERROR
+    [materialization] = result.asset_materializations_for_node("ml__budget_model")
+    metadata = materialization.metadata
+    # Numeric values side by side, so that Dagster plots them across materializations.
+    for key in ("mae", "baseline_mae", "precision", "baseline_precision", "recall"):
+        assert isinstance(metadata[key].value, float)
+    assert metadata["mae_gain_low"].value < budget.MIN_MAE_GAIN
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        assert model_store.champion(conn, budget.MODEL_NAME) is None
+        latest = model_store.latest(conn, budget.MODEL_NAME)
+        assert latest is not None and not latest.accepted
+
+
+def stored_alerts(conn: psycopg.Connection, day: date) -> list[tuple]:
+    return conn.execute(
+        "SELECT id, user_id, title, description, priority, score, reason, model_name,"
+        " model_version, created_at, expires_at FROM recommendations.daily"
+        " WHERE day = %s AND type = 'BUDGET_ALERT' ORDER BY id",
+        (day,),
+    ).fetchall()
+
+
+def test_without_a_champion_the_extrapolation_rule_scores_and_a_rerun_replaces_the_day(
+    without_habits,
+):
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        assert model_store.champion(conn, budget.MODEL_NAME) is None
+        # Another type's row of the day, which the budget scoring must leave alone.
+        conn.execute(
+            "INSERT INTO recommendations.daily (id, day, user_id, type, title, description,"
+            " action_url, priority, score, reason, model_name, created_at, expires_at)"
+            " VALUES (gen_random_uuid(), %s, 'usr_other', 'SPENDING_TREND', 't', 'd', '/',"
+            " 1, 0, '{}', 'rule', now(), now() + interval '1 day')",
+            (SCORED_DAY,),
+        )
+        report = budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        assert report.model_name == budget.BASELINE_MODEL_NAME and report.fallback
+        first = stored_alerts(conn, SCORED_DAY)
+        assert len(first) == report.written > 0
+        assert len({row[1] for row in first}) == len(first)  # one row per user
+        for row in first:
+            reason = row[6]
+            assert row[7] == budget.BASELINE_MODEL_NAME and row[8] is None
+            assert reason["forecast"] > reason["usual"] * (1 + reason["margin"])
+            assert reason["currency"] in row[3] and reason["category"] in row[3]
+        budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        assert stored_alerts(conn, SCORED_DAY) == first
+        [(others,)] = conn.execute(
+            "SELECT count(*) FROM recommendations.daily WHERE day = %s AND type <> 'BUDGET_ALERT'",
+            (SCORED_DAY,),
+        ).fetchall()
+        assert others == 1
+
+
+def test_with_a_champion_its_forecasts_score_the_day_deterministically(with_habits):
+    with psycopg.connect(with_habits, autocommit=True) as conn:
+        champion = model_store.champion(conn, budget.MODEL_NAME)
+        version = champion.version if champion else train(with_habits).version
+        report = budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        assert (report.model_name, report.model_version, report.fallback) == (
+            budget.MODEL_NAME,
+            version,
+            "",
+        )
+        first = stored_alerts(conn, SCORED_DAY)
+        assert first and all(row[8] == version and row[5] >= budget.ALERT_MARGIN for row in first)
+        budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        assert stored_alerts(conn, SCORED_DAY) == first
+
+
+def test_the_daily_asset_writes_budget_alerts_and_says_which_rule_scored(
+    without_habits, monkeypatch
+):
+    monkeypatch.setenv("DATABASE_URL", without_habits)
+    result = materialize([daily_recommendations], partition_key=SCORED_DAY.isoformat())
+    [materialization] = result.asset_materializations_for_node("recommendations__daily")
+    metadata = materialization.metadata
+    assert metadata["budget_model_name"].value == budget.BASELINE_MODEL_NAME
+    assert metadata["budget_fallback"].value.startswith("no ")
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        assert len(stored_alerts(conn, SCORED_DAY)) == metadata["budget_alerts"].value > 0
