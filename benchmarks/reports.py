@@ -36,7 +36,13 @@ from analytics_platform.api.keys import create_api_key
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.reports.months import ReportMonth
 from analytics_platform.reports.store import render_month
-from analytics_platform.rollups.families import FAILURES, TRANSACTIONS, Grain, Mart
+from analytics_platform.rollups.families import (
+    FAILURES,
+    MERCHANT_BREAKDOWN,
+    TRANSACTIONS,
+    Grain,
+    Mart,
+)
 from analytics_platform.rollups.runner import materialize_window
 from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, copy_transactions, transactions_frame
@@ -70,8 +76,10 @@ def _roll_up(url: str) -> float:
     started = time.perf_counter()
     end = MONTH_START + timedelta(days=DAYS)
     with psycopg.connect(url, autocommit=True) as conn:
-        for family in (TRANSACTIONS, FAILURES):
-            for grain in (Grain.HOURLY, Grain.DAILY, Grain.MONTHLY):
+        for family in (TRANSACTIONS, FAILURES, MERCHANT_BREAKDOWN):
+            for grain in (
+                g for g in (Grain.HOURLY, Grain.DAILY, Grain.MONTHLY) if g in family.grains
+            ):
                 window_end = end if grain is not Grain.MONTHLY else datetime(2026, 5, 1, tzinfo=UTC)
                 materialize_window(conn, Mart(family, grain), MONTH_START, window_end, TZ)
     return time.perf_counter() - started
