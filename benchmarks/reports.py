@@ -137,7 +137,10 @@ def _export(url: str) -> dict[str, float]:
         ) as answer:
             answer.raise_for_status()
             peak = before
+            first_byte = None
             for chunk in answer.iter_bytes():
+                if first_byte is None:
+                    first_byte = time.perf_counter() - started
                 lines += chunk.count(b"\n")
                 peak = max(peak, _rss_mb(server.pid, "VmRSS"))
         seconds = time.perf_counter() - started
@@ -149,6 +152,7 @@ def _export(url: str) -> dict[str, float]:
     return {
         "rows": rows,
         "seconds": seconds,
+        "first_byte_s": first_byte or seconds,
         "rows_per_s": rows / seconds,
         "growth_mb": peak - before,
         "api_cpu_us_per_row": cpu / max(rows, 1) * 1e6,
@@ -207,6 +211,7 @@ def _measure(url: str) -> dict[str, dict]:
         "reports_largest_html_kb": _metric(max(len(s.html) for s in stored) / 1024, None, "KiB"),
         "reports_export_rows": _metric(export["rows"], None, "rows"),
         "reports_export_csv_rows_per_s": _metric(export["rows_per_s"], 100_000.0, "rows/s"),
+        "reports_export_first_chunk_s": _metric(export["first_byte_s"]),
         "reports_export_api_cpu_us_per_row": _metric(export["api_cpu_us_per_row"], None, "us"),
         "reports_export_api_memory_growth_mb": _metric(export["growth_mb"], 100.0, "MB"),
         "reports_load_average_before": _metric(load_before, None, ""),
