@@ -424,3 +424,26 @@ def test_a_tampered_breakdown_fails_the_tie_out_check(world: World, february) ->
     finally:
         world.query(tamper, (-1, month.first_day, world.merchant))
     assert month_problems(world.url, month)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "who"),
+    [("admin", None), ("merchant", "merchant"), ("merchant", "other_merchant"), ("", None)],
+)
+def test_the_export_view_shows_each_scope_exactly_its_rows(world: World, scope, who) -> None:
+    merchant = getattr(world, who) if who else ""
+    with psycopg.connect(world.url) as conn:
+        conn.execute(
+            "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)",
+            (scope, merchant),
+        )
+        (seen,) = conn.execute(
+            "SELECT count(*) FROM api.export_transactions WHERE occurred_at >= %s",
+            (datetime(2026, 2, 1, tzinfo=UTC),),
+        ).fetchone()
+    expected = world.query(
+        "SELECT count(*) AS n FROM raw.transactions WHERE occurred_at >= %s "
+        "AND (%s = 'admin' OR (%s = 'merchant' AND merchant_id = %s))",
+        (datetime(2026, 2, 1, tzinfo=UTC), scope, scope, merchant),
+    )[0]["n"]
+    assert seen == expected and (expected > 0) == (scope != "")

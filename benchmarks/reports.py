@@ -165,15 +165,34 @@ def _process_cpu(pid: int) -> float:
 
 
 def run() -> dict[str, dict]:
-    with migrated_database("reports", REPORTING_TIMEZONE=TZ) as (url, _):
-        return _measure(url)
+    with migrated_database("reports", REPORTING_TIMEZONE=TZ) as (url, scratch):
+        return _measure(url, scratch / "pg")
 
 
 def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:
     return {"value": value, "unit": unit, "target": target}
 
 
-def _measure(url: str) -> dict[str, dict]:
+def _server_cpu(data_dir: Path) -> float:
+    """CPU seconds of every process of the PostgreSQL server (backends, parallel workers,
+    background processes): the server's side of the export, whichever backend serves it."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        elif stat.parent.name == str(postmaster):
+            # Its own time and that of its ended children (parallel workers that exited).
+            ticks = sum(int(f) for f in fields[11:15])
+            total += ticks / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measure(url: str, data_dir: Path) -> dict[str, dict]:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -197,7 +216,9 @@ def _measure(url: str) -> dict[str, dict]:
         None if server_before is None or server_after is None else server_after - server_before
     )
     reports = len(stored)
+    server_before = _server_cpu(data_dir)
     export = _export(url)
+    export_server_cpu = _server_cpu(data_dir) - server_before
     return {
         "reports_transactions": _metric(ROWS, None, "rows"),
         "reports_merchants": _metric(reports - 1, None, "merchants"),
@@ -213,6 +234,9 @@ def _measure(url: str) -> dict[str, dict]:
         "reports_export_csv_rows_per_s": _metric(export["rows_per_s"], 100_000.0, "rows/s"),
         "reports_export_first_chunk_s": _metric(export["first_byte_s"]),
         "reports_export_api_cpu_us_per_row": _metric(export["api_cpu_us_per_row"], None, "us"),
+        "reports_export_postgres_cpu_us_per_row": _metric(
+            export_server_cpu / max(export["rows"], 1) * 1e6, None, "us"
+        ),
         "reports_export_api_memory_growth_mb": _metric(export["growth_mb"], 100.0, "MB"),
         "reports_load_average_before": _metric(load_before, None, ""),
         "reports_load_average_after": _metric(os.getloadavg()[0], None, ""),
