@@ -517,6 +517,37 @@ def expected_user_lifecycle(events: Sequence[dict], grain: Grain, tz: ZoneInfo) 
     }
 
 
+def expected_merchant_breakdown(events: Sequence[dict], grain: Grain, tz: ZoneInfo) -> dict:
+    frame = _frame(events, grain, tz, TRANSACTION_SCHEMA)
+    status = pl.col("status")
+    aggregations = [
+        pl.len().alias("n"),
+        (status == "SUCCESS").sum().alias("success"),
+        (status == "FAILED").sum().alias("failed"),
+        (status == "EXPIRED").sum().alias("expired"),
+        pl.col("amount_cents").filter(status == "SUCCESS").sum().alias("revenue"),
+    ]
+    sets: list[KeySpec] = [
+        {
+            "merchant_id": Col("merchant_id"),
+            "dimension": dimension,
+            "dimension_value": Col(dimension),
+            "currency": Col("currency"),
+        }
+        for dimension in ("category", "payment_method")
+    ]
+    return {
+        tuple(key.values()): {
+            "transaction_count": v["n"],
+            "success_count": v["success"],
+            "failed_count": v["failed"],
+            "expired_count": v["expired"],
+            "revenue": _money(v["revenue"]),
+        }
+        for key, v in _groups(frame, sets, aggregations)
+    }
+
+
 Expectation = Callable[[Sequence[dict], Grain, ZoneInfo], dict]
 EXPECTED: dict[str, tuple[str, Expectation]] = {
     "transactions": ("raw.transactions", expected_transactions),
@@ -525,6 +556,7 @@ EXPECTED: dict[str, tuple[str, Expectation]] = {
     "activity": ("raw.user_activity", expected_activity),
     "webhooks": ("raw.webhook_deliveries", expected_webhooks),
     "user_lifecycle": ("raw.user_events", expected_user_lifecycle),
+    "merchant_breakdown": ("raw.transactions", expected_merchant_breakdown),
 }
 assert set(EXPECTED) == {f.name for f in FAMILIES}
 

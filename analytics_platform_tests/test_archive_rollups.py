@@ -193,7 +193,8 @@ def test_a_late_event_in_a_dropped_month_reruns_its_buckets_from_the_archive_and
 
         after = _marts(conn)
         left_in_raw = _january_raw_rows(conn)
-    assert ticks[0] == ["2024-01-30-10:00"], "the late event's hour re-runs first"
+    # The late event's hour re-runs first, with the day of merchant_breakdown (no hours).
+    assert ticks[0] == ["2024-01-30-10:00", "2024-01-30"], "the late event's hour re-runs first"
     assert after == dropped_january.with_late_event
     assert after != dropped_january.from_raw
     assert left_in_raw == 1, "only the late event is left in raw"

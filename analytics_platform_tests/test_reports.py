@@ -351,3 +351,99 @@ def test_the_report_schedule_and_late_data_sensor_run_by_default() -> None:
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     sensor = defs.resolve_sensor_def("monthly_reports_late_data")
     assert sensor.default_status == DefaultSensorStatus.RUNNING
+
+
+def _raw_breakdown(world: World, month: ReportMonth, column: str, merchant: str | None) -> list:
+    """(value, transactions, successful, {currency: revenue}) counted on raw transactions,
+    busiest first: the independent side of the breakdown tests."""
+    rows = world.query(
+        f"SELECT {column} AS value, currency, count(*) AS n, "
+        "count(*) FILTER (WHERE status = 'SUCCESS') AS ok, "
+        "coalesce(sum(amount) FILTER (WHERE status = 'SUCCESS'), 0) AS revenue "
+        "FROM raw.transactions WHERE occurred_at >= %s AND occurred_at < %s "
+        "AND (%s::text IS NULL OR merchant_id = %s) GROUP BY 1, 2",
+        (month.start, month.end, merchant, merchant),
+    )
+    values: dict[str, list] = {}
+    for r in rows:
+        entry = values.setdefault(r["value"], [r["value"], 0, 0, {}])
+        entry[1] += r["n"]
+        entry[2] += r["ok"]
+        entry[3][r["currency"]] = r["revenue"]
+    return sorted(values.values(), key=lambda e: (-e[1], e[0]))
+
+
+def _as_raw(ranked: list[Ranked]) -> list:
+    return [
+        [r.value, r.transactions, r.successful, {m.currency: Decimal(m.amount) for m in r.revenue}]
+        for r in ranked
+    ]
+
+
+def test_merchant_report_ranks_its_categories_and_payment_methods_as_raw_counts_them(
+    world: World, february
+) -> None:
+    month, stored = february
+    mine = next(s for s in stored if s.merchant_id == world.merchant)
+    report = mine.document
+    categories = _raw_breakdown(world, month, "category", world.merchant)
+    methods = _raw_breakdown(world, month, "payment_method", world.merchant)
+    assert report.top_categories and report.payment_methods
+    assert _as_raw(report.top_categories) == categories[:10]
+    assert _as_raw(report.payment_methods) == methods[:10]
+    total = sum(c[1] for c in categories)
+    assert [b.transactions_sum for b in report.reconciliation.breakdowns] == [total, total]
+    assert all(b.ties_out for b in report.reconciliation.breakdowns)
+    top = report.payment_methods[0]
+    assert Decimal(top.share) == (Decimal(top.transactions) / total).quantize(Decimal("0.0001"))
+    assert "<h2>Top categories</h2>" in mine.html and "<h2>Payment methods</h2>" in mine.html
+    assert f"<td>{categories[0][0]}</td>" in mine.html.split("<h2>Payment methods</h2>")[0]
+
+
+def test_platform_payment_methods_are_every_transactions_method(world: World, february) -> None:
+    month, stored = february
+    report = platform_of(stored)
+    methods = _raw_breakdown(world, month, "payment_method", None)
+    assert _as_raw(report.payment_methods) == methods[:10]
+    assert [b.dimension for b in report.reconciliation.breakdowns] == ["category", "payment_method"]
+    assert all(b.ties_out for b in report.reconciliation.breakdowns)
+
+
+def test_a_tampered_breakdown_fails_the_tie_out_check(world: World, february) -> None:
+    month, _ = february
+    tamper = (
+        "UPDATE reports.monthly_reports SET document = jsonb_set(document, "
+        "'{reconciliation,breakdowns,1,transactions_sum}', to_jsonb("
+        "(document #>> '{reconciliation,breakdowns,1,transactions_sum}')::bigint + %s)) "
+        "WHERE month = %s AND merchant_id = %s RETURNING 1"
+    )
+    world.query(tamper, (1, month.first_day, world.merchant))
+    try:
+        _, problems = month_problems(world.url, month)
+        assert len(problems) == 1 and problems[0].startswith(f"{world.merchant} 2026-02 payment")
+    finally:
+        world.query(tamper, (-1, month.first_day, world.merchant))
+    assert month_problems(world.url, month)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "who"),
+    [("admin", None), ("merchant", "merchant"), ("merchant", "other_merchant"), ("", None)],
+)
+def test_the_export_view_shows_each_scope_exactly_its_rows(world: World, scope, who) -> None:
+    merchant = getattr(world, who) if who else ""
+    with psycopg.connect(world.url) as conn:
+        conn.execute(
+            "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)",
+            (scope, merchant),
+        )
+        (seen,) = conn.execute(
+            "SELECT count(*) FROM api.export_transactions WHERE occurred_at >= %s",
+            (datetime(2026, 2, 1, tzinfo=UTC),),
+        ).fetchone()
+    expected = world.query(
+        "SELECT count(*) AS n FROM raw.transactions WHERE occurred_at >= %s "
+        "AND (%s = 'admin' OR (%s = 'merchant' AND merchant_id = %s))",
+        (datetime(2026, 2, 1, tzinfo=UTC), scope, scope, merchant),
+    )[0]["n"]
+    assert seen == expected and (expected > 0) == (scope != "")

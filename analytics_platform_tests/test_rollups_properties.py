@@ -4,7 +4,7 @@ in Asia/Kolkata (a half-hour offset), with duplicates and late arrivals.
 
 Each example loads a random event set the way ingestion writes it (duplicates dropped,
 touched hours recorded), lets the automation's own planner drive the runs until nothing is
-due, loads the late events, converges again, and compares all 24 marts with
+due, loads the late events, converges again, and compares all 27 marts with
 `rollup_reference` (buckets cut by zoneinfo, metrics by polars).
 """
 

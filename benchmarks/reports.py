@@ -36,7 +36,13 @@ from analytics_platform.api.keys import create_api_key
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.reports.months import ReportMonth
 from analytics_platform.reports.store import render_month
-from analytics_platform.rollups.families import FAILURES, TRANSACTIONS, Grain, Mart
+from analytics_platform.rollups.families import (
+    FAILURES,
+    MERCHANT_BREAKDOWN,
+    TRANSACTIONS,
+    Grain,
+    Mart,
+)
 from analytics_platform.rollups.runner import materialize_window
 from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu, copy_transactions, transactions_frame
@@ -70,8 +76,10 @@ def _roll_up(url: str) -> float:
     started = time.perf_counter()
     end = MONTH_START + timedelta(days=DAYS)
     with psycopg.connect(url, autocommit=True) as conn:
-        for family in (TRANSACTIONS, FAILURES):
-            for grain in (Grain.HOURLY, Grain.DAILY, Grain.MONTHLY):
+        for family in (TRANSACTIONS, FAILURES, MERCHANT_BREAKDOWN):
+            for grain in (
+                g for g in (Grain.HOURLY, Grain.DAILY, Grain.MONTHLY) if g in family.grains
+            ):
                 window_end = end if grain is not Grain.MONTHLY else datetime(2026, 5, 1, tzinfo=UTC)
                 materialize_window(conn, Mart(family, grain), MONTH_START, window_end, TZ)
     return time.perf_counter() - started
@@ -129,7 +137,10 @@ def _export(url: str) -> dict[str, float]:
         ) as answer:
             answer.raise_for_status()
             peak = before
+            first_byte = None
             for chunk in answer.iter_bytes():
+                if first_byte is None:
+                    first_byte = time.perf_counter() - started
                 lines += chunk.count(b"\n")
                 peak = max(peak, _rss_mb(server.pid, "VmRSS"))
         seconds = time.perf_counter() - started
@@ -141,6 +152,7 @@ def _export(url: str) -> dict[str, float]:
     return {
         "rows": rows,
         "seconds": seconds,
+        "first_byte_s": first_byte or seconds,
         "rows_per_s": rows / seconds,
         "growth_mb": peak - before,
         "api_cpu_us_per_row": cpu / max(rows, 1) * 1e6,
@@ -153,15 +165,34 @@ def _process_cpu(pid: int) -> float:
 
 
 def run() -> dict[str, dict]:
-    with migrated_database("reports", REPORTING_TIMEZONE=TZ) as (url, _):
-        return _measure(url)
+    with migrated_database("reports", REPORTING_TIMEZONE=TZ) as (url, scratch):
+        return _measure(url, scratch / "pg")
 
 
 def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:
     return {"value": value, "unit": unit, "target": target}
 
 
-def _measure(url: str) -> dict[str, dict]:
+def _server_cpu(data_dir: Path) -> float:
+    """CPU seconds of every process of the PostgreSQL server (backends, parallel workers,
+    background processes): the server's side of the export, whichever backend serves it."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        elif stat.parent.name == str(postmaster):
+            # Its own time and that of its ended children (parallel workers that exited).
+            ticks = sum(int(f) for f in fields[11:15])
+            total += ticks / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _measure(url: str, data_dir: Path) -> dict[str, dict]:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -185,7 +216,9 @@ def _measure(url: str) -> dict[str, dict]:
         None if server_before is None or server_after is None else server_after - server_before
     )
     reports = len(stored)
+    server_before = _server_cpu(data_dir)
     export = _export(url)
+    export_server_cpu = _server_cpu(data_dir) - server_before
     return {
         "reports_transactions": _metric(ROWS, None, "rows"),
         "reports_merchants": _metric(reports - 1, None, "merchants"),
@@ -199,7 +232,11 @@ def _measure(url: str) -> dict[str, dict]:
         "reports_largest_html_kb": _metric(max(len(s.html) for s in stored) / 1024, None, "KiB"),
         "reports_export_rows": _metric(export["rows"], None, "rows"),
         "reports_export_csv_rows_per_s": _metric(export["rows_per_s"], 100_000.0, "rows/s"),
+        "reports_export_first_chunk_s": _metric(export["first_byte_s"]),
         "reports_export_api_cpu_us_per_row": _metric(export["api_cpu_us_per_row"], None, "us"),
+        "reports_export_postgres_cpu_us_per_row": _metric(
+            export_server_cpu / max(export["rows"], 1) * 1e6, None, "us"
+        ),
         "reports_export_api_memory_growth_mb": _metric(export["growth_mb"], 100.0, "MB"),
         "reports_load_average_before": _metric(load_before, None, ""),
         "reports_load_average_after": _metric(os.getloadavg()[0], None, ""),

@@ -1,8 +1,8 @@
 """The itemized export's archived rows: the part of a window whose raw rows retention
 dropped, read from the archive's Parquet files and printed by PostgreSQL like raw rows.
 
-The export splits its window into segments. Where no dropped file holds rows, a segment
-is the plain export query over the raw rows. Elsewhere a segment is one UTC day: the
+The export splits its window into UTC days (segments), each sorted on its own. Where no
+dropped file holds rows, a day is the plain export query over the raw rows. Elsewhere the
 dropped files' rows of that day are read in a worker thread (polars, so the event loop
 keeps serving), copied into a temporary table with the raw table's types, and the same
 export query runs over raw and that table together (export_rows_with_archive.sql), in
@@ -72,8 +72,12 @@ async def dropped_files(
 def segments(
     start: datetime, end: datetime, files: Sequence[tuple[str, datetime, datetime]]
 ) -> list[Segment]:
-    """[start, end) cut into UTC days where dropped files hold rows, runs of days where
-    none does merged into one segment."""
+    """[start, end) cut into UTC days; `files` are the dropped files holding rows in each.
+
+    Days, also where no dropped file holds rows: each day's rows are sorted on their own,
+    in memory, and stream as soon as that day is sorted. One segment for a month made
+    PostgreSQL sort the whole month on disk (an external merge of 6M rows) before the
+    first row left."""
     cuts = [start]
     day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
     while day < end:
@@ -83,10 +87,7 @@ def segments(
     result: list[Segment] = []
     for low, high in pairwise(cuts):
         holding = tuple(path for path, first, last in files if first < high and last >= low)
-        if result and not holding and not result[-1].files:
-            result[-1] = Segment(result[-1].start, high, ())
-        else:
-            result.append(Segment(low, high, holding))
+        result.append(Segment(low, high, holding))
     return result
 
 

@@ -34,7 +34,7 @@ from analytics_platform.partitions import TIMEZONE, monthly_partitions
 from analytics_platform.reports.build import PLATFORM_MARTS
 from analytics_platform.reports.due import ROLLUPS_IN, due_months
 from analytics_platform.reports.months import ReportMonth
-from analytics_platform.reports.reconciliation import verify
+from analytics_platform.reports.reconciliation import verify_month
 from analytics_platform.reports.store import render_month, stored_reports
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -48,7 +48,7 @@ def month_problems(database_url: str, month: ReportMonth) -> tuple[int, list[str
     """The month's stored reports and what in them does not tie out."""
     with connect(database_url, autocommit=True) as conn:
         reports = stored_reports(conn, month)
-        return len(reports), [p for report in reports for p in verify(conn, report)]
+        return len(reports), verify_month(conn, month, reports)
 
 
 @asset(

@@ -9,6 +9,7 @@ wallet-balance events because no mart holds balances.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,10 +30,15 @@ from analytics_platform.reports.model import (
     RfmSegments,
     Segment,
     Source,
+    WalletTieOut,
     Webhooks,
 )
 from analytics_platform.reports.months import ReportMonth
-from analytics_platform.reports.reconciliation import reconcile
+from analytics_platform.reports.reconciliation import (
+    breakdown_tie_outs,
+    reconcile,
+    wallet_tie_outs,
+)
 from analytics_platform.resources.warehouse import read_sql
 
 TOP = 10
@@ -43,6 +49,7 @@ PLATFORM_MARTS = (
     "failures_monthly",
     "webhooks_monthly",
     "user_lifecycle_monthly",
+    "merchant_breakdown_monthly",
 )
 _STATUS_FIGURES = (
     ("transactions", "transaction_count"),
@@ -59,10 +66,61 @@ _MONEY_FIGURES = (
 )
 
 
-def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def query_rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(read_sql(f"reports/{name}.sql"), params)
         return cur.fetchall()
+
+
+def _by_scope(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["scope"]].append(row)
+    return grouped
+
+
+@dataclass(frozen=True)
+class MonthMarts:
+    """Every mart row a month's reports read, per report scope ('' = the platform, else a
+    merchant id), read with one set-based query per section for all scopes at once: a
+    month of 2,000 merchants costs a few queries, not a few per merchant."""
+
+    month: ReportMonth
+    totals: dict[str, list[dict[str, Any]]]
+    daily: dict[str, list[dict[str, Any]]]
+    hours: dict[str, list[dict[str, Any]]]
+    failures: dict[str, list[dict[str, Any]]]
+    webhooks: dict[str, list[dict[str, Any]]]
+    breakdown: dict[str, list[dict[str, Any]]]
+    sources: list[Source]
+    customers: Customers | None
+    wallets: list[WalletTieOut]
+
+
+def read_month(conn: psycopg.Connection, month: ReportMonth, scope: str | None) -> MonthMarts:
+    """The marts' rows for one scope ('' = platform, a merchant id) or, with scope None,
+    for every scope of the month."""
+    params = {**month.params(None), "scope": scope}
+    platform = scope is None or scope == ""
+    return MonthMarts(
+        month=month,
+        totals=_by_scope(query_rows(conn, "month_totals", params)),
+        daily=_by_scope(query_rows(conn, "daily", params)),
+        hours=_by_scope(query_rows(conn, "peak_hours", params)),
+        failures=_by_scope(query_rows(conn, "failures", params)),
+        webhooks=_by_scope(query_rows(conn, "webhooks", params)),
+        breakdown=_by_scope(query_rows(conn, "breakdown", params)),
+        sources=[
+            Source(**r)
+            for r in query_rows(
+                conn,
+                "marts_read",
+                {"marts": list(PLATFORM_MARTS), "from": month.previous_start, "to": month.end},
+            )
+        ],
+        customers=_customers(conn, params, month) if platform else None,
+        wallets=wallet_tie_outs(conn, month) if platform else [],
+    )
 
 
 def text(value: Decimal | int | float | None) -> str | None:
@@ -164,7 +222,7 @@ def _days(daily_rows: list[dict], month: ReportMonth, merchant: str) -> list[Day
     return days
 
 
-def _ranked(rows: list[dict], dimension: str) -> list[Ranked]:
+def _ranked(rows: list[dict], dimension: str, month_transactions: int) -> list[Ranked]:
     grouped: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         if row["dimension"] == dimension:
@@ -177,12 +235,9 @@ def _ranked(rows: list[dict], dimension: str) -> list[Ranked]:
             Ranked(
                 value=value,
                 transactions=transactions,
+                share=_ratio(transactions, month_transactions),
                 successful=successful,
-                success_rate=text(
-                    (Decimal(successful) / transactions).quantize(Decimal("0.0001"))
-                    if transactions
-                    else None
-                ),
+                success_rate=_ratio(successful, transactions),
                 revenue=[
                     {"amount": text(r["revenue"]), "currency": r["currency"]}
                     for r in value_rows
@@ -192,6 +247,10 @@ def _ranked(rows: list[dict], dimension: str) -> list[Ranked]:
         )
     ranked.sort(key=lambda r: (-r.transactions, r.value))
     return ranked[:TOP]
+
+
+def _ratio(part: int, whole: int) -> str | None:
+    return text((Decimal(part) / whole).quantize(Decimal("0.0001"))) if whole else None
 
 
 def _webhooks(rows: list[dict], month: ReportMonth) -> Webhooks | None:
@@ -213,7 +272,7 @@ def _webhooks(rows: list[dict], month: ReportMonth) -> Webhooks | None:
 
 
 def _customers(conn: psycopg.Connection, params: dict, month: ReportMonth) -> Customers | None:
-    rows = _rows(conn, "lifecycle", params)
+    rows = query_rows(conn, "lifecycle", params)
     current = next((r for r in rows if r["bucket_start"] == month.start), None)
     previous = next((r for r in rows if r["bucket_start"] == month.previous_start), None)
     if current is None:
@@ -234,7 +293,7 @@ def _rfm(conn: psycopg.Connection, params: dict) -> RfmSegments | None:
     (exists,) = conn.execute("SELECT to_regclass('customers.rfm_scores') IS NOT NULL").fetchone()
     if not exists:
         return None
-    rows = _rows(conn, "rfm_segments", params)
+    rows = query_rows(conn, "rfm_segments", params)
     if not rows:
         return None
     return RfmSegments(
@@ -243,18 +302,16 @@ def _rfm(conn: psycopg.Connection, params: dict) -> RfmSegments | None:
     )
 
 
-def build_report(
-    conn: psycopg.Connection,
-    month: ReportMonth,
-    merchant_id: str | None,
-    rendering: Rendering,
-) -> MonthlyReport:
-    """The report of `month` for the platform (merchant_id None) or one merchant."""
+def build_report(marts: MonthMarts, merchant_id: str | None, rendering: Rendering) -> MonthlyReport:
+    """The report of the month for the platform (merchant_id None) or one merchant, from
+    the mart rows read for it."""
+    month = marts.month
     merchant = merchant_id or ""
-    params = month.params(merchant_id)
-    month_rows = _rows(conn, "month_totals", params)
-    daily = _days(_rows(conn, "daily", params), month, merchant)
-    breakdown = _rows(conn, "breakdown", params) if not merchant else []
+    month_rows = marts.totals.get(merchant, [])
+    daily = _days(marts.daily.get(merchant, []), month, merchant)
+    breakdown = marts.breakdown.get(merchant, [])
+    summary = _summary(month_rows, month, merchant)
+    month_transactions = int(summary[0].value or 0)
     latency = [
         Latency(
             currency=r["currency"],
@@ -265,21 +322,7 @@ def build_report(
         for r in month_rows
         if r["bucket_start"] == month.start
     ]
-    notes = []
-    if merchant:
-        notes.append(
-            "Categories and payment methods per merchant are not in the marts (they "
-            "count each dimension on its own), so this report does not list them."
-        )
-    sources = [
-        Source(**r)
-        for r in _rows(
-            conn,
-            "marts_read",
-            {"marts": list(PLATFORM_MARTS), "from": month.previous_start, "to": month.end},
-        )
-    ]
-    report = MonthlyReport(
+    return MonthlyReport(
         month=month.label,
         timezone=month.timezone,
         scope="merchant" if merchant else "platform",
@@ -287,15 +330,15 @@ def build_report(
         period_start=month.start,
         period_end=month.end,
         rendering=rendering,
-        summary=_summary(month_rows, month, merchant),
+        summary=summary,
         daily=daily,
         peak_hours=[
             PeakHour(hour=r["hour"], transactions=r["transaction_count"])
-            for r in _rows(conn, "peak_hours", params)
+            for r in marts.hours.get(merchant, [])
         ],
-        top_merchants=_ranked(breakdown, "merchant"),
-        top_categories=_ranked(breakdown, "category"),
-        payment_methods=_ranked(breakdown, "payment_method"),
+        top_merchants=_ranked(breakdown, "merchant", month_transactions),
+        top_categories=_ranked(breakdown, "category", month_transactions),
+        payment_methods=_ranked(breakdown, "payment_method", month_transactions),
         failures=[
             Failure(
                 reason=r["failure_reason"],
@@ -303,13 +346,19 @@ def build_report(
                 share=text(Decimal(r["failure_share"]).quantize(Decimal("0.0001"))),
                 affected_users=r["affected_users"],
             )
-            for r in _rows(conn, "failures", params)
+            for r in marts.failures.get(merchant, [])
         ],
         latency=latency,
-        webhooks=_webhooks(_rows(conn, "webhooks", params), month),
-        customers=None if merchant else _customers(conn, params, month),
-        reconciliation=reconcile(conn, month, merchant_id, daily, month_rows),
-        sources=sources,
-        notes=notes,
+        webhooks=_webhooks(marts.webhooks.get(merchant, []), month),
+        customers=None if merchant else marts.customers,
+        reconciliation=reconcile(
+            month,
+            merchant_id,
+            daily,
+            month_rows,
+            breakdown_tie_outs(breakdown, summary),
+            [] if merchant else marts.wallets,
+        ),
+        sources=marts.sources,
+        notes=[],
     )
-    return report

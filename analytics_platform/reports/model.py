@@ -59,6 +59,11 @@ class Ranked(BaseModel):
 
     value: str = Field(examples=["mch_0042"])
     transactions: int = Field(examples=[1520])
+    share: str | None = Field(
+        None,
+        description="transactions / the report's transactions of the month, 4 decimals",
+        examples=["0.1520"],
+    )
     successful: int = Field(examples=[1461])
     success_rate: str | None = Field(examples=["0.9612"])
     revenue: list[Money]
@@ -144,10 +149,28 @@ class CountTieOut(BaseModel):
     ties_out: bool = Field(examples=[True])
 
 
+class BreakdownTieOut(BaseModel):
+    """A breakdown over every value (not only the listed top ones) against the month: each
+    transaction has exactly one category and one payment method, so both add up to it."""
+
+    dimension: Literal["category", "payment_method"] = Field(examples=["payment_method"])
+    values: int = Field(description="how many categories or methods", examples=[4])
+    transactions_sum: int = Field(examples=[9866])
+    month_transactions: int = Field(description="the summary's transactions", examples=[9866])
+    revenue_sum: list[Money] = Field(description="per currency, over every value")
+    ties_out: bool = Field(
+        description="transactions and every currency's revenue equal the summary's",
+        examples=[True],
+    )
+
+
 class Reconciliation(BaseModel):
     ties_out: bool = Field(examples=[True])
     revenue: list[RevenueTieOut]
     transactions: CountTieOut
+    breakdowns: list[BreakdownTieOut] = Field(
+        default_factory=list, description="categories and payment methods"
+    )
     wallets: list[WalletTieOut] = Field(description="platform report only")
 
 
@@ -184,8 +207,12 @@ class MonthlyReport(BaseModel):
     daily: list[Day]
     peak_hours: list[PeakHour]
     top_merchants: list[Ranked] = Field(description="platform report only")
-    top_categories: list[Ranked] = Field(description="platform report only")
-    payment_methods: list[Ranked] = Field(description="platform report only")
+    top_categories: list[Ranked] = Field(
+        description="the platform's or the merchant's categories, busiest first (at most 10)"
+    )
+    payment_methods: list[Ranked] = Field(
+        description="the platform's or the merchant's payment methods, busiest first"
+    )
     failures: list[Failure]
     latency: list[Latency]
     webhooks: Webhooks | None = Field(
@@ -196,6 +223,4 @@ class MonthlyReport(BaseModel):
     )
     reconciliation: Reconciliation
     sources: list[Source]
-    notes: list[str] = Field(
-        examples=[["Categories and payment methods per merchant are not in the marts."]]
-    )
+    notes: list[str] = Field(examples=[["Webhooks: the merchant had no deliveries in the month."]])

@@ -80,7 +80,8 @@ class Family:
     `lookback` is how far before a bucket its SQL reads raw (zero: only the bucket). Late
     events that far back make the bucket stale too. `long_bucket_sql`, when set, is the
     template for weeks and months: the same rows computed in memory bounded whatever the
-    bucket holds, where the main template's is proportional to it.
+    bucket holds, where the main template's is proportional to it. `grains` are the grains
+    the family has a mart at (all four unless a grain would only cost space).
     """
 
     name: str
@@ -89,6 +90,7 @@ class Family:
     columns: tuple[Column, ...]
     lookback: timedelta = timedelta(0)
     long_bucket_sql: str | None = None
+    grains: tuple[Grain, ...] = tuple(Grain)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -138,7 +140,9 @@ class Mart:
     @property
     def finer(self) -> Mart | None:
         finer = self.grain.finer
-        return None if finer is None else Mart(self.family, finer)
+        if finer is None or finer not in self.family.grains:
+            return None
+        return Mart(self.family, finer)
 
 
 TRANSACTIONS = Family(
@@ -327,6 +331,29 @@ USER_LIFECYCLE = Family(
     lookback=KYC_LOOKBACK,
 )
 
+MERCHANT_BREAKDOWN = Family(
+    "merchant_breakdown",
+    "raw.transactions",
+    "Each merchant's transactions per bucket by category and by payment method, per "
+    "currency: counts by outcome and revenue (SUCCESS amounts). The transactions marts "
+    "count merchants, categories and payment methods each on their own; this is their "
+    "cross, which the merchants' monthly reports rank. No hourly grain: per merchant and "
+    "hour it would hold about as many rows as raw, and nothing reads it.",
+    (
+        BUCKET_START,
+        _key("merchant_id", "the merchant (transactions without one are not here)"),
+        _key("dimension", "category or payment_method"),
+        _key("dimension_value", "the category or payment method"),
+        _key("currency", "ISO 4217 code"),
+        _count("transaction_count", "transactions of any status"),
+        _count("success_count", "status SUCCESS"),
+        _count("failed_count", "status FAILED"),
+        _count("expired_count", "status EXPIRED"),
+        Column("revenue", "numeric", "sum of SUCCESS amounts"),
+    ),
+    grains=(Grain.DAILY, Grain.WEEKLY, Grain.MONTHLY),
+)
+
 FAMILIES: tuple[Family, ...] = (
     TRANSACTIONS,
     FAILURES,
@@ -334,8 +361,9 @@ FAMILIES: tuple[Family, ...] = (
     ACTIVITY,
     WEBHOOKS,
     USER_LIFECYCLE,
+    MERCHANT_BREAKDOWN,
 )
-MARTS: tuple[Mart, ...] = tuple(Mart(f, g) for g in Grain for f in FAMILIES)
+MARTS: tuple[Mart, ...] = tuple(Mart(f, g) for g in Grain for f in FAMILIES if g in f.grains)
 
 
 class UnknownMartError(KeyError):
