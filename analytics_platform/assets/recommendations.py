@@ -30,7 +30,7 @@ from dagster import (
     define_asset_job,
 )
 
-from analytics_platform.ml import budget, budget_alerts, features, inactivity, rules, scoring
+from analytics_platform.ml import budget, budget_alerts, daily, features, inactivity, rules, scoring
 from analytics_platform.partitions import daily_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -293,15 +293,14 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:
-        features.build_missing_days(conn, day, day, tz)
-        report = scoring.score_inactivity(conn, day, tz)
-        rule_reports = rules.score_rules(conn, day, tz)
-        budget_report = budget_alerts.score_budget_alerts(conn, day, tz)
-    rule_rows = sum(r.written for r in rule_reports.values())
+        reports = daily.recommend_day(conn, day, tz)
+    report = reports[scoring.INACTIVITY_TYPE]
+    budget_report = reports[budget_alerts.BUDGET_TYPE]
+    rule_reports = {kind: reports[kind] for kind in rules.RULE_TYPES}
     return MaterializeResult(
         metadata={
             "users_scored": report.scored,
-            "dagster/row_count": report.written + rule_rows + budget_report.written,
+            "dagster/row_count": sum(r.written for r in reports.values()),
             **{f"rows_{kind}": r.written for kind, r in rule_reports.items()},
             **{f"examined_{kind}": r.scored for kind, r in rule_reports.items()},
             "model_name": report.model_name,

@@ -14,6 +14,8 @@ import psycopg
 from analytics_platform.ml import idle_balance, spending_trend, surplus
 from analytics_platform.ml.scoring import ScoringReport
 
+RULE_TYPES = (spending_trend.TYPE, surplus.TYPE, idle_balance.TYPE)
+
 
 def score_rules(conn: psycopg.Connection, day: date, tz: str) -> dict[str, ScoringReport]:
     """Each rule type's report of the day, by type."""
