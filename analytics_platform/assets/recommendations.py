@@ -29,7 +29,13 @@ from dagster import (
     define_asset_job,
 )
 
-from analytics_platform.ml import features, inactivity, scoring
+from analytics_platform.ml import (
+    features,
+    inactivity,
+    next_purchase,
+    next_purchase_scoring,
+    scoring,
+)
 from analytics_platform.partitions import daily_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -40,6 +46,7 @@ RECOMMENDATIONS_KEY = AssetKey(["recommendations", "daily"])
 OWNERS = ["team:data-science"]
 FEATURES_KEY = AssetKey(["ml", "user_features"])
 INACTIVITY_KEY = AssetKey(["ml", "inactivity_model"])
+NEXT_PURCHASE_KEY = AssetKey(["ml", "next_purchase_model"])
 BEATS_BASELINE_CHECK = "beats_baseline_and_champion"
 # Weekly training, Monday 03:00 in the reporting time zone.
 TRAINING_CRON = "0 3 * * 1"
@@ -147,8 +154,86 @@ def inactivity_model(context: AssetExecutionContext, config: TrainingConfig) -> 
     )
 
 
+class NextPurchaseTrainingConfig(Config):
+    """Launchpad options of a next_purchase training; the schedule uses the defaults."""
+
+    last_day: str = ""  # ISO date of the last complete day of data; "" = yesterday
+    holdout_days: int = next_purchase.HOLDOUT_DAYS
+    history_days: int = next_purchase.HISTORY_DAYS
+
+
+@asset(
+    key=NEXT_PURCHASE_KEY,
+    group_name=ML_GROUP,
+    owners=OWNERS,
+    kinds={"sklearn", "postgres"},
+    deps=[AssetKey(["raw", "transactions"])],
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_BASELINE_CHECK,
+            asset=NEXT_PURCHASE_KEY,
+            blocking=True,
+            description="the new version beats popularity (and the champion) at ranking "
+            "the merchants users pay for the first time in the time-based holdout: lower "
+            f"end of the bootstrap NDCG@{next_purchase.TOP_K}-gain interval above "
+            f"{next_purchase.MIN_NDCG_GAIN}",
+        )
+    ],
+)
+def next_purchase_model(
+    context: AssetExecutionContext, config: NextPurchaseTrainingConfig
+) -> MaterializeResult:
+    """ml.models rows of `next_purchase`: a TruncatedSVD of the user x item matrix
+    (merchants paid, payment methods and transaction types used) ranking the items a
+    user has not used yet, for PROMOTION and NEW_FEATURE; one version per
+    materialization, with its holdout evaluation beside popularity (the baseline)."""
+    if config.last_day:
+        last_day = date.fromisoformat(config.last_day)
+    else:
+        last_day = datetime.now(ZoneInfo(daily_partitions.timezone)).date() - timedelta(days=1)
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        run = next_purchase.train_and_store(
+            conn, last_day, daily_partitions.timezone, config.holdout_days, config.history_days
+        )
+    metrics = run.evaluation.metrics()
+    verdict = (
+        "accepted as champion"
+        if run.accepted
+        else "rejected: the champion (or, with none, popularity) stays"
+    )
+    w = run.windows
+    return MaterializeResult(
+        metadata={
+            **{key: MetadataValue.float(value) for key, value in metrics.items()},
+            "version": run.version,
+            "verdict": verdict,
+            "history_first_day": w.history_first.isoformat(),
+            "history_last_day": w.history_last.isoformat(),
+            "holdout_first_day": w.holdout_first.isoformat(),
+            "holdout_last_day": w.holdout_last.isoformat(),
+            "parameters": MetadataValue.json(run.parameters),
+            "data_seen": MetadataValue.json(run.data_seen),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_BASELINE_CHECK,
+                passed=run.accepted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "ndcg_at_k": metrics["ndcg_at_k"],
+                    "baseline_ndcg_at_k": metrics["baseline_ndcg_at_k"],
+                    "ndcg_gain_low": metrics["ndcg_gain_low"],
+                    "verdict": verdict,
+                },
+            )
+        ],
+    )
+
+
 ml_training_job = define_asset_job(
-    "ml_training", selection=[INACTIVITY_KEY], description="Train the recommendation models."
+    "ml_training",
+    selection=[INACTIVITY_KEY, NEXT_PURCHASE_KEY],
+    description="Train the recommendation models.",
 )
 ml_training_schedule = ScheduleDefinition(
     name="ml_training_weekly",
@@ -165,7 +250,7 @@ ml_training_schedule = ScheduleDefinition(
     owners=OWNERS,
     kinds={"sklearn", "postgres"},
     partitions_def=daily_partitions,
-    deps=[FEATURES_KEY, INACTIVITY_KEY],
+    deps=[FEATURES_KEY, INACTIVITY_KEY, NEXT_PURCHASE_KEY],
     metadata={
         "dagster/table_name": "recommendations.daily",
         "dagster/column_schema": TableSchema(
@@ -192,22 +277,41 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     """recommendations.daily rows of the day: one row per (user, type) recommended as of
     the end of the day (id derived from day, user and type), valid for a week. So far
     INACTIVITY_REMINDER: every user with features that day scored by the champion model,
-    or by the recency rule when no model has beaten it (metadata `fallback` says so).
-    A re-run replaces the day's rows; deterministic for a fixed model and day."""
+    or by the recency rule when no model has beaten it (metadata `fallback` says so);
+    PROMOTION and NEW_FEATURE: every user with a transaction of their own in 90 days, their
+    best untried merchant and feature by the next_purchase champion or popularity
+    (metadata `next_purchase_*`). A re-run replaces the day's rows; deterministic for a fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:
         features.build_missing_days(conn, day, day, tz)
         report = scoring.score_inactivity(conn, day, tz)
+        next_purchase_report = next_purchase_scoring.score_next_purchase(conn, day, tz)
     return MaterializeResult(
         metadata={
+            **next_purchase_metadata(next_purchase_report),
             "users_scored": report.scored,
-            "dagster/row_count": report.written,
+            "dagster/row_count": report.written
+            + next_purchase_report.promotions
+            + next_purchase_report.new_features,
             "model_name": report.model_name,
             "model_version": report.model_version or 0,
             "fallback": report.fallback or "none: the champion model scored",
         }
     )
+
+
+def next_purchase_metadata(report: next_purchase_scoring.ScoringReport) -> dict[str, object]:
+    """The daily asset's PROMOTION / NEW_FEATURE metadata (prefixed `next_purchase_`)."""
+    return {
+        "next_purchase_users": report.users,
+        "promotion_rows": report.promotions,
+        "new_feature_rows": report.new_features,
+        "next_purchase_model_name": report.model_name,
+        "next_purchase_model_version": report.model_version or 0,
+        "new_feature_model_name": report.new_feature_model_name,
+        "next_purchase_fallback": report.fallback or "none: the champion model ranked",
+    }
 
 
 recommendations_job = define_asset_job(
@@ -219,4 +323,4 @@ recommendations_job = define_asset_job(
 recommendations_schedule = build_schedule_from_partitioned_job(
     recommendations_job, hour_of_day=4, default_status=DefaultScheduleStatus.RUNNING
 )
-ml_assets = [user_features, inactivity_model, daily_recommendations]
+ml_assets = [user_features, inactivity_model, next_purchase_model, daily_recommendations]
