@@ -280,7 +280,8 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     or by the recency rule when no model has beaten it (metadata `fallback` says so);
     PROMOTION and NEW_FEATURE: every user with a transaction of their own in 90 days, their
     best untried merchant and feature by the next_purchase champion or popularity
-    (metadata `next_purchase_*`). A re-run replaces the day's rows; deterministic for a fixed model and day."""
+    (metadata `next_purchase_*`). A re-run replaces the day's rows; deterministic for a
+    fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:

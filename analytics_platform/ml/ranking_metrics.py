@@ -24,7 +24,8 @@ def hits_at_k(top: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     columns = top.ravel()
     valid = columns >= 0
     found = np.zeros(len(columns), dtype=bool)
-    found[valid] = np.asarray(relevant[users[valid], columns[valid]]).ravel() > 0
+    if valid.any():
+        found[valid] = np.asarray(relevant[users[valid], columns[valid]]).ravel() > 0
     return found.reshape(top.shape)
 
 
