@@ -188,8 +188,7 @@ def assert_never_used_before(conn: psycopg.Connection, day: date, rows: list[tup
     used = used_before(conn, day)
     for row in rows:
         reason = row[8]
-        top = reason.get("merchant_id") or reason.get("payment_method")
-        top = top or reason["transaction_type"]
+        top = reason.get("merchant_id") or reason["value"]
         for value in [top, *reason["runners_up"]]:
             assert (row[1], value) not in used
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+import polars as pl
 import psycopg
 import scipy.sparse as sp
+from psycopg import sql
 
-from analytics_platform.resources.warehouse import run_sql_file
+from analytics_platform.resources.warehouse import read_sql
 
 MERCHANT = "merchant"
 PAYMENT_METHOD = "payment_method"
@@ -55,32 +57,77 @@ def item_key(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-def from_rows(rows: list[tuple[str, str, str, str, int]]) -> Interactions:
-    """The matrix of (user_id, kind, item, label, count) rows (any order)."""
-    if not rows:
+_COLUMNS = {"user_id": pl.String, "item": pl.String, "label": pl.String, "count": pl.Int32}
+
+
+def from_frame(frame: pl.DataFrame) -> Interactions:
+    """The matrix of a frame of (user_id, item key, label, count) rows, in any order."""
+    if frame.height == 0:
         empty = np.array([], dtype=object)
         return Interactions(empty, empty, empty, sp.csr_matrix((0, 0), dtype=np.int32))
-    users, kinds, values, labels, counts = zip(*rows, strict=True)
-    keys = np.array([f"{k}:{v}" for k, v in zip(kinds, values, strict=True)], dtype=object)
-    user_ids, rows_index = np.unique(np.array(users, dtype=object), return_inverse=True)
-    items, first, columns = np.unique(keys, return_index=True, return_inverse=True)
+    # Dense ranks of the sorted distinct keys: the matrix's rows and columns (polars sorts
+    # strings by UTF-8 bytes, which is Python's code-point order, as `positions` expects).
+    coded = frame.select(
+        (pl.col("user_id").rank("dense") - 1).cast(pl.Int64).alias("row"),
+        (pl.col("item").rank("dense") - 1).cast(pl.Int64).alias("column"),
+        pl.col("count"),
+    )
+    users = frame.get_column("user_id").unique().sort()
+    items = frame.group_by("item").agg(pl.col("label").min()).sort("item")
     matrix = sp.csr_matrix(
-        (np.array(counts, dtype=np.int32), (rows_index, columns)),
-        shape=(len(user_ids), len(items)),
+        (
+            coded.get_column("count").to_numpy(),
+            (coded.get_column("row").to_numpy(), coded.get_column("column").to_numpy()),
+        ),
+        shape=(len(users), items.height),
     )
     matrix.sum_duplicates()
-    label_array = np.array(labels, dtype=object)[first]
-    return Interactions(user_ids, items, label_array, matrix)
+    return Interactions(
+        users.to_numpy().astype(object),
+        items.get_column("item").to_numpy().astype(object),
+        items.get_column("label").to_numpy().astype(object),
+        matrix,
+    )
+
+
+def from_rows(rows: list[tuple[str, str, str, str, int]]) -> Interactions:
+    """The matrix of (user_id, kind, value, label, count) rows (tests build worlds so)."""
+    return from_frame(
+        pl.DataFrame(
+            [
+                (user, item_key(kind, value), label, count)
+                for user, kind, value, label, count in rows
+            ],
+            schema=_COLUMNS,
+            orient="row",
+        )
+    )
 
 
 def read(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> Interactions:
-    """The interactions of the local days [first_day, last_day] in `tz`."""
-    rows = run_sql_file(
-        conn,
-        "ml/next_purchase_interactions.sql",
-        {"first_day": first_day, "last_day": last_day, "tz": tz},
-    ).fetchall()
-    return from_rows(rows)
+    """The interactions of the local days [first_day, last_day] in `tz`. Read with COPY
+    into polars: at 200,000 users the rows number millions, too many for fetchall."""
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV)").format(
+        sql.SQL(read_sql("ml/next_purchase_interactions.sql"))  # type: ignore[arg-type]
+    )
+    params = {"first_day": first_day, "last_day": last_day, "tz": tz}
+    with conn.cursor() as cursor, cursor.copy(statement, params) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    if not data:
+        return from_frame(pl.DataFrame(schema=_COLUMNS))
+    per_user = pl.read_csv(
+        data,
+        has_header=False,
+        new_columns=["user_id", "items", "labels", "counts"],
+        schema_overrides=dict.fromkeys(["user_id", "items", "labels", "counts"], pl.String),
+    )
+    frame = per_user.select(
+        "user_id",
+        pl.col("items").str.json_decode(pl.List(pl.String)).alias("item"),
+        pl.col("labels").str.json_decode(pl.List(pl.String)).alias("label"),
+        pl.col("counts").str.json_decode(pl.List(pl.Int32)).alias("count"),
+    ).explode("item", "label", "count")
+    return from_frame(frame)
 
 
 def aligned(interactions: Interactions, items: np.ndarray) -> sp.csr_matrix:

@@ -66,7 +66,7 @@ SVD_PARAMETERS: dict[str, Any] = {
     "random_state": 14,
 }
 POPULARITY_WEIGHT = 0.1
-BATCH_USERS = 20_000
+BATCH_USERS = 4_096
 
 
 class NotEnoughHistoryError(ValueError):
@@ -84,17 +84,17 @@ class ItemScorer:
     components: np.ndarray | None = None  # float32 (factors, items); None: popularity
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def scores(self, counts: sp.csr_matrix) -> np.ndarray:
-        """(users, items) float32 scores of users' count rows over `self.items` (the
-        baseline's: the share of users who used the item)."""
+    def scores(self, counts: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+        """(users, len(columns)) float32 scores of users' count rows (over `self.items`)
+        for the items `columns` (the baseline's: the share of users who used the item)."""
         if self.components is None:
-            shares = self.popularity.astype(np.float32)
-            return np.broadcast_to(shares, (counts.shape[0], len(self.items))).copy()
-        prior = np.log(self.popularity + 1e-6).astype(np.float32)
+            shares = self.popularity[columns].astype(np.float32)
+            return np.broadcast_to(shares, (counts.shape[0], len(columns))).copy()
+        prior = np.log(self.popularity[columns] + 1e-6).astype(np.float32)
         weighted = counts.astype(np.float32)
         weighted.data = np.log1p(weighted.data)
         factors = weighted @ self.components.T
-        return factors @ self.components + POPULARITY_WEIGHT * prior
+        return factors @ self.components[:, columns] + POPULARITY_WEIGHT * prior
 
 
 def _vocabulary(history: ia.Interactions) -> np.ndarray:
@@ -141,9 +141,11 @@ def fit(history: ia.Interactions) -> tuple[ItemScorer, ItemScorer]:
 
 def popularity_scorer(history: ia.Interactions) -> ItemScorer:
     """The baseline: every item of the history, ranked by the share of users who used it."""
-    users_per_item = np.asarray((history.counts > 0).sum(axis=0)).ravel().astype(np.float64)
-    popularity = users_per_item / max(1, history.counts.shape[0])
-    return ItemScorer("popularity", history.items, history.labels, popularity)
+    columns = _vocabulary(history)
+    counts = history.counts[:, columns]
+    users_per_item = np.asarray((counts > 0).sum(axis=0)).ravel().astype(np.float64)
+    popularity = users_per_item / max(1, counts.shape[0])
+    return ItemScorer("popularity", history.items[columns], history.labels[columns], popularity)
 
 
 def top_items(
@@ -152,22 +154,31 @@ def top_items(
     """Per user (rows of `counts`, columns in `scorer.items` order): the indices into
     `scorer.items` of the k best items of `kinds` the user has not used, best first,
     and their scores; -1 / -inf where fewer than k are left. Batched, no per-user loop."""
-    candidates = _kind_mask(scorer.items, kinds)
+    candidates = np.flatnonzero(_kind_mask(scorer.items, kinds))
     indices = np.full((counts.shape[0], k), -1, dtype=np.int64)
     values = np.full((counts.shape[0], k), -np.inf, dtype=np.float32)
+    width = min(k, len(candidates))
+    if width == 0:
+        return indices, values
+    if scorer.components is None:
+        # Popularity ranks everyone alike: only the leading items can make anyone's top k.
+        candidates = candidates[np.argsort(-scorer.popularity[candidates], kind="stable")]
     for start, stop in _batches(counts.shape[0]):
         batch = counts[start:stop]
+        columns = candidates
+        if scorer.components is None:
+            most_used = int(np.diff(batch[:, candidates].tocsr().indptr).max(initial=0))
+            columns = candidates[: width + most_used]
         with threadpool_limits(limits=1):
-            scores = scorer.scores(batch)
-        scores[:, ~candidates] = -np.inf
-        seen_rows, seen_columns = batch.nonzero()
-        scores[seen_rows, seen_columns] = -np.inf
-        width = min(k, scores.shape[1])
+            scores = scorer.scores(batch, columns)
+        used = batch[:, columns].tocoo()
+        scores[used.row, used.col] = -np.inf
         part = np.argpartition(-scores, width - 1, axis=1)[:, :width]
         part_scores = np.take_along_axis(scores, part, axis=1)
-        # Best first; equal scores by item order, so the ranking is deterministic.
+        # Best first, equal scores by item order. Which of several items tied at the k-th
+        # place makes the list is argpartition's choice: the same for the same input.
         order = np.lexsort((part, -part_scores), axis=1)
-        best = np.take_along_axis(part, order, axis=1)
+        best = columns[np.take_along_axis(part, order, axis=1)]
         best_scores = np.take_along_axis(part_scores, order, axis=1)
         best[~np.isfinite(best_scores)] = -1
         indices[start:stop, :width] = best
