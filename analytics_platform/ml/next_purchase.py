@@ -82,6 +82,8 @@ class ItemScorer:
     labels: np.ndarray  # per item: a merchant's category, else the value
     popularity: np.ndarray  # float64: share of training users who used the item
     components: np.ndarray | None = None  # float32 (factors, items); None: popularity
+    # Stored with the version, so that a stored model scores as it was evaluated.
+    popularity_weight: float = 0.0
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def scores(self, counts: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ class ItemScorer:
         weighted = counts.astype(np.float32)
         weighted.data = np.log1p(weighted.data)
         factors = weighted @ self.components.T
-        return factors @ self.components[:, columns] + POPULARITY_WEIGHT * prior
+        return factors @ self.components[:, columns] + self.popularity_weight * prior
 
 
 def _vocabulary(history: ia.Interactions) -> np.ndarray:
@@ -133,6 +135,7 @@ def fit(history: ia.Interactions) -> tuple[ItemScorer, ItemScorer]:
         labels,
         popularity,
         svd.components_.astype(np.float32),
+        POPULARITY_WEIGHT,
         {**parameters, "popularity_weight": POPULARITY_WEIGHT, "weighting": "log1p"},
     )
     baseline = popularity_scorer(history)
