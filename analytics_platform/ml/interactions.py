@@ -24,6 +24,8 @@ MERCHANT = "merchant"
 PAYMENT_METHOD = "payment_method"
 TRANSACTION_TYPE = "transaction_type"
 KINDS: tuple[str, ...] = (MERCHANT, PAYMENT_METHOD, TRANSACTION_TYPE)
+# Transaction types whose merchant is an item (the merchant paid).
+MERCHANT_TYPES: tuple[str, ...] = ("PAYMENT", "BILL_PAYMENT")
 
 
 @dataclass(frozen=True)
@@ -115,18 +117,42 @@ def read(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> 
         data = b"".join(bytes(chunk) for chunk in copy)
     if not data:
         return from_frame(pl.DataFrame(schema=_COLUMNS))
+    lists = ["transaction_type", "payment_method", "merchant_id", "category", "count"]
     per_user = pl.read_csv(
         data,
         has_header=False,
-        new_columns=["user_id", "items", "labels", "counts"],
-        schema_overrides=dict.fromkeys(["user_id", "items", "labels", "counts"], pl.String),
+        new_columns=["user_id", *lists],
+        schema_overrides=dict.fromkeys(["user_id", *lists], pl.String),
     )
-    frame = per_user.select(
+    combos = per_user.select(
         "user_id",
-        pl.col("items").str.json_decode(pl.List(pl.String)).alias("item"),
-        pl.col("labels").str.json_decode(pl.List(pl.String)).alias("label"),
-        pl.col("counts").str.json_decode(pl.List(pl.Int32)).alias("count"),
-    ).explode("item", "label", "count")
+        *(pl.col(name).str.json_decode(pl.List(pl.String)) for name in lists[:-1]),
+        pl.col("count").str.json_decode(pl.List(pl.Int32)),
+    ).explode(lists)
+    paid = pl.col("transaction_type").is_in(MERCHANT_TYPES) & pl.col("merchant_id").is_not_null()
+    frame = (
+        pl.concat(
+            [
+                combos.filter(paid).select(
+                    "user_id",
+                    pl.format("{}:{}", pl.lit(MERCHANT), "merchant_id").alias("item"),
+                    pl.col("category").alias("label"),
+                    "count",
+                ),
+                *(
+                    combos.select(
+                        "user_id",
+                        pl.format("{}:{}", pl.lit(kind), kind).alias("item"),
+                        pl.col(kind).alias("label"),
+                        "count",
+                    )
+                    for kind in (PAYMENT_METHOD, TRANSACTION_TYPE)
+                ),
+            ]
+        )
+        .group_by("user_id", "item")
+        .agg(pl.col("label").min(), pl.col("count").sum())
+    )
     return from_frame(frame)
 
 
