@@ -30,7 +30,17 @@ from dagster import (
     define_asset_job,
 )
 
-from analytics_platform.ml import budget, budget_alerts, daily, features, inactivity, rules, scoring
+from analytics_platform.ml import (
+    budget,
+    budget_alerts,
+    daily,
+    features,
+    inactivity,
+    next_purchase,
+    next_purchase_scoring,
+    rules,
+    scoring,
+)
 from analytics_platform.partitions import daily_partitions
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import load_settings
@@ -41,6 +51,7 @@ RECOMMENDATIONS_KEY = AssetKey(["recommendations", "daily"])
 OWNERS = ["team:data-science"]
 FEATURES_KEY = AssetKey(["ml", "user_features"])
 INACTIVITY_KEY = AssetKey(["ml", "inactivity_model"])
+NEXT_PURCHASE_KEY = AssetKey(["ml", "next_purchase_model"])
 BUDGET_KEY = AssetKey(["ml", "budget_model"])
 BEATS_BASELINE_CHECK = "beats_baseline_and_champion"
 # Weekly training, Monday 03:00 in the reporting time zone.
@@ -230,9 +241,85 @@ def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -
     )
 
 
+class NextPurchaseTrainingConfig(Config):
+    """Launchpad options of a next_purchase training; the schedule uses the defaults."""
+
+    last_day: str = ""  # ISO date of the last complete day of data; "" = yesterday
+    holdout_days: int = next_purchase.HOLDOUT_DAYS
+    history_days: int = next_purchase.HISTORY_DAYS
+
+
+@asset(
+    key=NEXT_PURCHASE_KEY,
+    group_name=ML_GROUP,
+    owners=OWNERS,
+    kinds={"sklearn", "postgres"},
+    deps=[AssetKey(["raw", "transactions"])],
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_BASELINE_CHECK,
+            asset=NEXT_PURCHASE_KEY,
+            blocking=True,
+            description="the new version beats popularity (and the champion) at ranking "
+            "the merchants users pay for the first time in the time-based holdout: lower "
+            f"end of the bootstrap NDCG@{next_purchase.TOP_K}-gain interval above "
+            f"{next_purchase.MIN_NDCG_GAIN}",
+        )
+    ],
+)
+def next_purchase_model(
+    context: AssetExecutionContext, config: NextPurchaseTrainingConfig
+) -> MaterializeResult:
+    """ml.models rows of `next_purchase`: a TruncatedSVD of the user x item matrix
+    (merchants paid, payment methods and transaction types used) ranking the items a
+    user has not used yet, for PROMOTION and NEW_FEATURE; one version per
+    materialization, with its holdout evaluation beside popularity (the baseline)."""
+    if config.last_day:
+        last_day = date.fromisoformat(config.last_day)
+    else:
+        last_day = datetime.now(ZoneInfo(daily_partitions.timezone)).date() - timedelta(days=1)
+    with connect(load_settings().database_url, autocommit=True) as conn:
+        run = next_purchase.train_and_store(
+            conn, last_day, daily_partitions.timezone, config.holdout_days, config.history_days
+        )
+    metrics = run.evaluation.metrics()
+    verdict = (
+        "accepted as champion"
+        if run.accepted
+        else "rejected: the champion (or, with none, popularity) stays"
+    )
+    w = run.windows
+    return MaterializeResult(
+        metadata={
+            **{key: MetadataValue.float(value) for key, value in metrics.items()},
+            "version": run.version,
+            "verdict": verdict,
+            "history_first_day": w.history_first.isoformat(),
+            "history_last_day": w.history_last.isoformat(),
+            "holdout_first_day": w.holdout_first.isoformat(),
+            "holdout_last_day": w.holdout_last.isoformat(),
+            "parameters": MetadataValue.json(run.parameters),
+            "data_seen": MetadataValue.json(run.data_seen),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_BASELINE_CHECK,
+                passed=run.accepted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "ndcg_at_k": metrics["ndcg_at_k"],
+                    "baseline_ndcg_at_k": metrics["baseline_ndcg_at_k"],
+                    "ndcg_gain_low": metrics["ndcg_gain_low"],
+                    "verdict": verdict,
+                },
+            )
+        ],
+    )
+
+
 ml_training_job = define_asset_job(
     "ml_training",
-    selection=[INACTIVITY_KEY, BUDGET_KEY],
+    selection=[INACTIVITY_KEY, BUDGET_KEY, NEXT_PURCHASE_KEY],
     description="Train the recommendation models.",
 )
 ml_training_schedule = ScheduleDefinition(
@@ -255,6 +342,7 @@ ml_training_schedule = ScheduleDefinition(
         FEATURES_KEY,
         INACTIVITY_KEY,
         BUDGET_KEY,
+        NEXT_PURCHASE_KEY,
         AssetKey(["raw", "transactions"]),
         AssetKey(["raw", "wallet_balances"]),
     ],
@@ -289,18 +377,22 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     (`ml/rules.py`; metadata `rows_<TYPE>` and `examined_<TYPE>` per type).
     BUDGET_ALERT: per user the category whose month-end forecast (budget champion, or
     linear extrapolation: `budget_fallback` says which) most exceeds the usual month.
+    PROMOTION and NEW_FEATURE: every user with a transaction of their own in 90 days, their
+    best untried merchant and feature by the next_purchase champion or popularity
+    (metadata `next_purchase_*`).
     A re-run replaces the day's rows; deterministic for a fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:
-        reports = daily.recommend_day(conn, day, tz)
+        day_report = daily.recommend_day(conn, day, tz)
+    reports = day_report.by_type
     report = reports[scoring.INACTIVITY_TYPE]
     budget_report = reports[budget_alerts.BUDGET_TYPE]
     rule_reports = {kind: reports[kind] for kind in rules.RULE_TYPES}
     return MaterializeResult(
         metadata={
             "users_scored": report.scored,
-            "dagster/row_count": sum(r.written for r in reports.values()),
+            "dagster/row_count": day_report.written,
             **{f"rows_{kind}": r.written for kind, r in rule_reports.items()},
             **{f"examined_{kind}": r.scored for kind, r in rule_reports.items()},
             "model_name": report.model_name,
@@ -311,8 +403,22 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
             "budget_model_name": budget_report.model_name,
             "budget_model_version": budget_report.model_version or 0,
             "budget_fallback": budget_report.fallback or "none: the champion model scored",
+            **next_purchase_metadata(day_report.next_purchase),
         }
     )
+
+
+def next_purchase_metadata(report: next_purchase_scoring.ScoringReport) -> dict[str, object]:
+    """The daily asset's PROMOTION / NEW_FEATURE metadata (prefixed `next_purchase_`)."""
+    return {
+        "next_purchase_users": report.users,
+        "promotion_rows": report.promotions,
+        "new_feature_rows": report.new_features,
+        "next_purchase_model_name": report.model_name,
+        "next_purchase_model_version": report.model_version or 0,
+        "new_feature_model_name": report.new_feature_model_name,
+        "next_purchase_fallback": report.fallback or "none: the champion model ranked",
+    }
 
 
 recommendations_job = define_asset_job(
@@ -324,4 +430,10 @@ recommendations_job = define_asset_job(
 recommendations_schedule = build_schedule_from_partitioned_job(
     recommendations_job, hour_of_day=4, default_status=DefaultScheduleStatus.RUNNING
 )
-ml_assets = [user_features, inactivity_model, budget_model, daily_recommendations]
+ml_assets = [
+    user_features,
+    inactivity_model,
+    budget_model,
+    next_purchase_model,
+    daily_recommendations,
+]

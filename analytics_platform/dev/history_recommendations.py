@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import psycopg
 
-from analytics_platform.ml import budget, daily, features, inactivity
+from analytics_platform.ml import budget, daily, features, inactivity, next_purchase
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import Settings
 
@@ -93,6 +93,34 @@ def _train_budget(conn: psycopg.Connection, first: date, last: date, tz: str) ->
     )
 
 
+def _train_next_purchase(conn: psycopg.Connection, first: date, last: date, tz: str) -> ModelLine:
+    # The holdout's first-time purchases need a history before it: half of what the demo
+    # has, at most the weekly training's.
+    history_days = (last - first).days + 1
+    holdout_days = min(next_purchase.HOLDOUT_DAYS, history_days // 3)
+    if holdout_days < DEMO_HOLDOUT_DAYS:
+        return ModelLine(
+            next_purchase.MODEL_NAME, "-", "not trained: needs 21 days of history (demo --days)"
+        )
+    try:
+        run = next_purchase.train_and_store(
+            conn,
+            last,
+            tz,
+            holdout_days,
+            min(next_purchase.HISTORY_DAYS, history_days - holdout_days),
+        )
+    except next_purchase.NotEnoughHistoryError as exc:
+        return ModelLine(next_purchase.MODEL_NAME, "-", f"not trained: {exc}")
+    metrics = run.evaluation.metrics()
+    return ModelLine(
+        next_purchase.MODEL_NAME,
+        f"NDCG@{next_purchase.TOP_K} {metrics['ndcg_at_k']:.3f} vs popularity "
+        f"{metrics['baseline_ndcg_at_k']:.3f}",
+        _verdict(run.version, run.accepted),
+    )
+
+
 def _verdict(version: int, accepted: bool) -> str:
     if accepted:
         return f"version {version} accepted: beats its baseline"
@@ -102,6 +130,7 @@ def _verdict(version: int, accepted: bool) -> str:
 TRAININGS: tuple[Callable[[psycopg.Connection, date, date, str], ModelLine], ...] = (
     _train_inactivity,
     _train_budget,
+    _train_next_purchase,
 )
 
 
@@ -122,8 +151,7 @@ def compute_recommendations(
             models.append(line)
         progress(f"    recommendations/daily: {last}")
         reports = daily.recommend_day(conn, last, tz)
-    types = [(kind, report.written, report.model_name) for kind, report in reports.items()]
-    return HistoryRecommendations(last, models, types)
+    return HistoryRecommendations(last, models, reports.types())
 
 
 def format_recommendations(result: HistoryRecommendations | None) -> list[str]:

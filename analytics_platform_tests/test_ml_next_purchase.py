@@ -1,0 +1,262 @@
+"""NEW_FEATURE and PROMOTION: collaborative filtering of untried items against popularity."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+import pytest
+from dagster import AssetCheckSeverity, materialize
+
+from analytics_platform.assets.recommendations import (
+    BEATS_BASELINE_CHECK,
+    daily_recommendations,
+    next_purchase_model,
+)
+from analytics_platform.ml import interactions as ia
+from analytics_platform.ml import model_store
+from analytics_platform.ml import next_purchase as npm
+from analytics_platform.ml import next_purchase_scoring as scoring
+
+from .conftest import PostgresCluster
+from .ml_world import TZ, day_of, generated_world
+
+DAYS = 45
+HOLDOUT, HISTORY = 10, 35
+LAST_DAY = day_of(DAYS - 1)
+
+
+@pytest.fixture(scope="module")
+def without_tastes(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    with generated_world(
+        postgres_cluster, DAYS, events_per_day=150, users=500, tastes=False
+    ) as url:
+        yield url
+
+
+# ---------------------------------------------------------------- planted worlds
+def planted(
+    rng: np.random.Generator, clustered: bool, users: int = 400, merchants: int = 40
+) -> tuple[ia.Interactions, ia.Interactions]:
+    """History and holdout interactions of users who pay merchants either within their
+    cluster's set (co-preference: the signal collaborative filtering exists for) or by a
+    global popularity alone (no signal beyond popularity)."""
+    popularity = 1.0 / np.arange(1, merchants + 1) ** 0.7
+    popularity /= popularity.sum()
+    cluster_sets = np.arange(merchants).reshape(4, -1)
+    history, holdout = [], []
+    for user in range(users):
+        if clustered:
+            chosen = rng.choice(cluster_sets[user % 4], size=6, replace=False)
+        else:
+            chosen = rng.choice(merchants, size=6, replace=False, p=popularity)
+        uid = f"u{user:04d}"
+        for position, merchant in enumerate(chosen):
+            rows = history if position < 4 else holdout
+            rows.append((uid, ia.MERCHANT, f"m{merchant:03d}", "shop", int(rng.integers(1, 4))))
+        history.append((uid, ia.PAYMENT_METHOD, "WALLET", "WALLET", 3))
+    return ia.from_rows(history), ia.from_rows(holdout)
+
+
+def test_where_users_share_tastes_the_model_beats_popularity():
+    history, holdout = planted(np.random.default_rng(1), clustered=True)
+    model, baseline = npm.fit(history)
+    evaluation = npm.evaluate(model, baseline, None, history, holdout)
+    promotion = evaluation.promotion
+    assert promotion.users == 400
+    assert promotion.ndcg.gain_low > 0.05
+    assert promotion.recall.value > promotion.recall.reference_value
+    assert evaluation.accepted()
+    # Against itself as the champion the gain is nil: a retrain must do better.
+    assert not npm.evaluate(model, baseline, model, history, holdout).accepted()
+
+
+def test_where_only_popularity_matters_the_model_is_not_accepted():
+    history, holdout = planted(np.random.default_rng(2), clustered=False)
+    model, baseline = npm.fit(history)
+    evaluation = npm.evaluate(model, baseline, None, history, holdout)
+    assert evaluation.promotion.users > 300
+    assert not evaluation.accepted()
+
+
+def test_top_items_skip_what_the_user_used_and_keep_the_kind():
+    history, _ = planted(np.random.default_rng(3), clustered=True)
+    model, _ = npm.fit(history)
+    counts = ia.aligned(history, model.items)
+    top, scores = npm.top_items(model, counts, npm.PROMOTION_KINDS, 3)
+    assert (top >= 0).all() and np.isfinite(scores).all()
+    assert (np.diff(scores, axis=1) <= 0).all()
+    used = counts[np.arange(counts.shape[0])[:, None], top].toarray()
+    assert not used.any()
+    assert all(item.startswith("merchant:") for item in model.items[top.ravel()])
+
+
+# ---------------------------------------------------------------- a generated world
+# Without tastes: the cheaper world, and the one where the blocking check must stop the
+# model. (With tastes it is stopped too: see docs/recommendations.md for why.)
+def test_the_item_matrix_equals_a_count_of_the_raw_rows(without_tastes):
+    first, last = day_of(20), day_of(30)
+    zone = ZoneInfo(TZ)
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        matrix = ia.read(conn, first, last, TZ)
+        raw = conn.execute(
+            "SELECT user_id, occurred_at, transaction_type, payment_method, merchant_id,"
+            " status FROM raw.transactions"
+        ).fetchall()
+    expected: Counter[tuple[str, str]] = Counter()
+    for user, at, kind, method, merchant, status in raw:
+        if status != "SUCCESS" or kind in ("TRANSFER_IN", "REFUND"):
+            continue
+        if not first <= at.astimezone(zone).date() <= last:
+            continue
+        expected[(user, f"transaction_type:{kind}")] += 1
+        expected[(user, f"payment_method:{method}")] += 1
+        if merchant is not None and kind in ("PAYMENT", "BILL_PAYMENT"):
+            expected[(user, f"merchant:{merchant}")] += 1
+    coo = matrix.counts.tocoo()
+    got = {
+        (matrix.user_ids[r], matrix.items[c]): int(v)
+        for r, c, v in zip(coo.row, coo.col, coo.data, strict=True)
+    }
+    assert len(got) > 1_000
+    assert got == dict(expected)
+
+
+def train(url: str) -> npm.TrainingRun:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return npm.train_and_store(conn, LAST_DAY, TZ, HOLDOUT, HISTORY)
+
+
+def test_the_blocking_check_stops_the_model_on_a_world_without_tastes(without_tastes, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", without_tastes)
+    run_config = {
+        "ops": {
+            "ml__next_purchase_model": {
+                "config": {
+                    "last_day": LAST_DAY.isoformat(),
+                    "holdout_days": HOLDOUT,
+                    "history_days": HISTORY,
+                }
+            }
+        }
+    }
+    result = materialize([next_purchase_model], run_config=run_config, raise_on_error=False)
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == BEATS_BASELINE_CHECK
+    assert not check.passed and check.severity is AssetCheckSeverity.ERROR
+    [materialization] = result.asset_materializations_for_node("ml__next_purchase_model")
+    metadata = materialization.metadata
+    # Numeric, so that Dagster plots them across materializations.
+    for key in ("recall_at_k", "baseline_recall_at_k", "ndcg_at_k", "baseline_ndcg_at_k"):
+        assert isinstance(metadata[key].value, float)
+    assert metadata["holdout_users"].value > 50
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        assert model_store.champion(conn, npm.MODEL_NAME) is None
+        latest = model_store.latest(conn, npm.MODEL_NAME)
+        assert latest is not None and not latest.accepted
+
+
+def stored(conn: psycopg.Connection, day: date) -> list[tuple]:
+    return conn.execute(
+        "SELECT id, user_id, type, title, description, action_url, priority, score, reason,"
+        " model_name, model_version, created_at, expires_at FROM recommendations.daily"
+        " WHERE day = %s AND type IN ('PROMOTION', 'NEW_FEATURE') ORDER BY id",
+        (day,),
+    ).fetchall()
+
+
+def used_before(conn: psycopg.Connection, day: date) -> set[tuple[str, str]]:
+    """(user, value) of every merchant, method and type the user used before the end of
+    the day (all of the world's days: fewer than the look-back): successful transactions
+    the user started (received transfers and refunds are not the user's use)."""
+    rows = conn.execute(
+        "SELECT user_id, unnest(ARRAY[merchant_id, payment_method, transaction_type])"
+        " FROM raw.transactions WHERE status = 'SUCCESS'"
+        " AND transaction_type NOT IN ('TRANSFER_IN', 'REFUND')"
+        " AND occurred_at < ((%s::date + 1)::timestamp AT TIME ZONE %s)",
+        (day, TZ),
+    ).fetchall()
+    return {(user, value) for user, value in rows if value is not None}
+
+
+def assert_never_used_before(conn: psycopg.Connection, day: date, rows: list[tuple]) -> None:
+    """No recommended item (runners-up included) was used by its user before the day's end."""
+    used = used_before(conn, day)
+    for row in rows:
+        reason = row[8]
+        top = reason.get("merchant_id") or reason["value"]
+        for value in [top, *reason["runners_up"]]:
+            assert (row[1], value) not in used
+
+
+def test_without_a_champion_popularity_ranks_and_a_rerun_replaces_the_day(without_tastes):
+    day = LAST_DAY
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        assert model_store.champion(conn, npm.MODEL_NAME) is None
+        report = scoring.score_next_purchase(conn, day, TZ)
+        assert report.model_name == npm.BASELINE_MODEL_NAME and report.fallback
+        first = stored(conn, day)
+        assert len(first) == report.promotions + report.new_features
+        assert report.promotions == report.users > 100
+        assert {row[9] for row in first} == {npm.BASELINE_MODEL_NAME}
+        assert len({(row[1], row[2]) for row in first}) == len(first)
+        assert_never_used_before(conn, day, first)
+        scoring.score_next_purchase(conn, day, TZ)
+        assert stored(conn, day) == first
+
+
+@pytest.mark.parametrize("new_feature_accepted", [False, True])
+def test_a_champion_ranks_deterministically(without_tastes, new_feature_accepted):
+    day = LAST_DAY
+    w = npm.windows(day, HOLDOUT, HISTORY)
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        history = ia.read(conn, w.history_first, w.history_last, TZ)
+        model, _ = npm.fit(history)
+        # A champion as the blocking check would have stored it (accepted), whose
+        # evaluation did, or did not, beat popularity on NEW_FEATURE too.
+        version = model_store.save(
+            conn,
+            npm.MODEL_NAME,
+            model,
+            w.as_tuple(),
+            {},
+            {"new_feature_accepted": float(new_feature_accepted)},
+            {},
+            True,
+        )
+        try:
+            report = scoring.score_next_purchase(conn, day, TZ)
+            assert (report.model_name, report.model_version) == (npm.MODEL_NAME, version)
+            new_feature_model = npm.MODEL_NAME if new_feature_accepted else npm.BASELINE_MODEL_NAME
+            assert report.new_feature_model_name == new_feature_model
+            first = stored(conn, day)
+            assert {(row[2], row[9]) for row in first} == {
+                (scoring.PROMOTION_TYPE, npm.MODEL_NAME),
+                (scoring.NEW_FEATURE_TYPE, new_feature_model),
+            }
+            assert_never_used_before(conn, day, first)
+            scoring.score_next_purchase(conn, day, TZ)
+            assert stored(conn, day) == first
+        finally:
+            # The module's other tests expect no champion.
+            conn.execute(
+                "DELETE FROM ml.models WHERE model_name = %s AND version = %s",
+                (npm.MODEL_NAME, version),
+            )
+
+
+def test_the_daily_asset_says_when_popularity_ranked(without_tastes, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", without_tastes)
+    day = LAST_DAY - timedelta(days=1)
+    result = materialize([daily_recommendations], partition_key=day.isoformat())
+    [materialization] = result.asset_materializations_for_node("recommendations__daily")
+    metadata = materialization.metadata
+    assert metadata["next_purchase_model_name"].value == npm.BASELINE_MODEL_NAME
+    assert "no accepted next_purchase model" in metadata["next_purchase_fallback"].value
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        rows = stored(conn, day)
+    assert len(rows) == metadata["promotion_rows"].value + metadata["new_feature_rows"].value
