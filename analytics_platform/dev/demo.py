@@ -82,6 +82,7 @@ from analytics_platform.dev.history import (
 )
 from analytics_platform.dev.history_customers import compute_customers, format_customers
 from analytics_platform.dev.history_raw_events import RawHistoryReporter
+from analytics_platform.dev.history_recommendations import history_recommendations
 from analytics_platform.dev.history_rollups import (
     PartitionSpan,
     compute_spans,
@@ -261,6 +262,8 @@ def run_demo_once(settings: Settings, options: DemoOptions) -> int:
             materialized = materialize_spans(rollup_assets, spans, instance, options.progress)
         _step("computing the customer tables and archiving the raw months that are due")
         customers = format_customers(compute_customers(settings, window.start, window.end))
+        _step("training the recommendation models and writing the last day's recommendations")
+        customers += history_recommendations(settings, window.start, window.end)
 
         answers: list[ApiAnswer] = []
         note = None
@@ -384,6 +387,9 @@ def _serve(
     compute_spans(settings.database_url, spans, settings.reporting_timezone, options.progress)
     _step("computing the customer tables and archiving the raw months that are due")
     for line in format_customers(compute_customers(settings, window.start, window.end)):
+        print(f"    {line}", flush=True)
+    _step("training the recommendation models and writing the last day's recommendations")
+    for line in history_recommendations(settings, window.start, window.end):
         print(f"    {line}", flush=True)
 
     logs = options.data_dir / "logs"

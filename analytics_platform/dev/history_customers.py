@@ -84,7 +84,7 @@ def compute_customers(
         archived = archive_due(
             conn, open_store(settings.archive_url), datetime.now(UTC), progress=progress
         )
-    months = sorted({f"{r.raw_table} {r.month:%Y-%m}" for r, _ in archived})
+    months = sorted({f"raw.{r.table} {r.month:%Y-%m}" for r, _ in archived})
     return HistoryCustomers(first, last, segments, months)
 
 

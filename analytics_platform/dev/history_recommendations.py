@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
+from analytics_platform.dev.history_customers import closed_days
 from analytics_platform.ml import budget, daily, features, inactivity, next_purchase
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import Settings
@@ -163,3 +164,17 @@ def format_recommendations(result: HistoryRecommendations | None) -> list[str]:
     lines.append(f"recommendations written for {result.day}:")
     lines += [f"    {kind:<20} {rows:>7,}  by {model}" for kind, rows, model in result.types]
     return lines
+
+
+def history_recommendations(
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    progress: Callable[[str], None] = print,
+) -> list[str]:
+    """The demo's step: models and recommendations over the closed days of [start, end),
+    as summary lines."""
+    days = closed_days(start, end, settings.tz)
+    if days is None:
+        return format_recommendations(None)
+    return format_recommendations(compute_recommendations(settings, *days, progress))
