@@ -27,16 +27,17 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Two workers (pytest-xdist), a module each at a time (--dist loadfile keeps module
-# fixtures in one process): most of the suite waits on servers, daemons and subprocesses,
-# so on 2 cores two workers take about half the wall time. PYTEST_WORKERS=0 runs serially.
+# Two workers (pytest-xdist): most of the suite waits on servers, daemons and
+# subprocesses, so on 2 cores two workers take about half the wall time. --dist loadgroup
+# sends each module whole to one worker, and the modules that start Dagster processes or
+# Chromium all to the same one (conftest.py says why). PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= 2
 
 test: lint
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: venv
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
 
 bench: venv
 	$(VENV)/bin/python -m benchmarks

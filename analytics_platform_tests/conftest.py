@@ -75,7 +75,26 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Modules whose tests start Dagster processes (webserver, daemon, run workers) or
+# Chromium: each takes a core or two for minutes, and two of them side by side made both
+# time out on a loaded host. Under pytest-xdist (`make test`: --dist loadgroup) they share
+# one worker and run one after another; every other module is a group of its own, so its
+# module-scoped fixtures are built once.
+_PROCESS_HEAVY_MODULES = frozenset(
+    {"test_ui.py", "test_ingest_daemon.py", "test_demo.py", "test_reports.py"}
+)
+
+
+def _xdist_groups(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.name
+        group = "process-heavy" if module in _PROCESS_HEAVY_MODULES else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        _xdist_groups(items)
     marked = [(item, item.get_closest_marker("storage")) for item in items]
     marked = [(item, marker) for item, marker in marked if marker is not None]
     if not marked:
