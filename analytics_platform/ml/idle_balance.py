@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes
 from analytics_platform.ml.amounts import format_money, money_text, round_down_significant
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -102,12 +102,20 @@ def idle_balance_of(
 
 
 def detect(
-    conn: psycopg.Connection, day: date, tz: str, params: IdleParams = IdleParams()
+    conn: psycopg.Connection,
+    day: date,
+    tz: str,
+    params: IdleParams = IdleParams(),
+    from_stats: bool = True,
 ) -> tuple[int, dict[str, list[IdleBalance]]]:
-    """(user-currency pairs examined, each user's idle balances, the chosen one first)."""
+    """(user-currency pairs examined, each user's idle balances, the chosen one first).
+
+    From ml.wallet_day_stats where its local days are whole (the same rows), else, or
+    without `from_stats`, from raw.wallet_balances (the reference)."""
+    stats = from_stats and ledger_day_stats.prepared(conn, day, params.lookback_days, tz)
     rows = run_sql_file(
         conn,
-        "ml/idle_balance.sql",
+        "ml/idle_balance_from_days.sql" if stats else "ml/idle_balance.sql",
         {
             "day": day,
             "tz": tz,

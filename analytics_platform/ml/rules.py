@@ -11,7 +11,7 @@ from datetime import date
 
 import psycopg
 
-from analytics_platform.ml import idle_balance, spending_trend, surplus
+from analytics_platform.ml import idle_balance, ledger_day_stats, spending_trend, surplus
 from analytics_platform.ml.scoring import ScoringReport
 
 RULE_TYPES = (spending_trend.TYPE, surplus.TYPE, idle_balance.TYPE)
@@ -19,6 +19,10 @@ RULE_TYPES = (spending_trend.TYPE, surplus.TYPE, idle_balance.TYPE)
 
 def score_rules(conn: psycopg.Connection, day: date, tz: str) -> dict[str, ScoringReport]:
     """Each rule type's report of the day, by type."""
+    if ledger_day_stats.days_aligned(conn, day, day, tz):
+        # The partition's own day is rebuilt: its raw rows may have changed without
+        # ingestion's bookkeeping. Earlier days are rebuilt only when due (each rule).
+        ledger_day_stats.refresh(conn, [day], tz, rebuild=[day])
     return {
         spending_trend.TYPE: spending_trend.score_spending_trend(conn, day, tz),
         surplus.TYPE: surplus.score_savings_goal(conn, day, tz),

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes
 from analytics_platform.ml.amounts import format_money, money_text
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -100,12 +100,21 @@ class Trend:
 
 
 def detect(
-    conn: psycopg.Connection, day: date, tz: str, params: TrendParams = TrendParams()
+    conn: psycopg.Connection,
+    day: date,
+    tz: str,
+    params: TrendParams = TrendParams(),
+    from_stats: bool = True,
 ) -> tuple[int, dict[str, list[Trend]]]:
-    """(user-currency pairs with enough history, each user's trends, strongest first)."""
+    """(user-currency pairs with enough history, each user's trends, strongest first).
+
+    From ml.spend_day_stats where its local days are whole (the same rows), else, or
+    without `from_stats`, from the raw transactions (the reference)."""
+    days = params.window_days * (params.history_windows + 1)
+    stats = from_stats and ledger_day_stats.prepared(conn, day, days, tz)
     rows = run_sql_file(
         conn,
-        "ml/spending_trend.sql",
+        "ml/spending_trend_from_days.sql" if stats else "ml/spending_trend.sql",
         {
             "day": day,
             "tz": tz,

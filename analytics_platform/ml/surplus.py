@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes
 from analytics_platform.ml.amounts import format_money, money_text, round_down_significant
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -119,13 +119,22 @@ def steady_surplus(
 
 
 def detect(
-    conn: psycopg.Connection, day: date, tz: str, params: SurplusParams = SurplusParams()
+    conn: psycopg.Connection,
+    day: date,
+    tz: str,
+    params: SurplusParams = SurplusParams(),
+    from_stats: bool = True,
 ) -> tuple[int, dict[str, list[SteadySurplus]]]:
-    """(user-currency pairs examined, each user's steady surpluses, the chosen one first)."""
+    """(user-currency pairs examined, each user's steady surpluses, the chosen one first).
+
+    From ml.wallet_day_stats where its local days are whole (the same rows), else, or
+    without `from_stats`, from raw.wallet_balances (the reference)."""
     windows: dict[tuple[str, str], dict[int, tuple[Decimal, Decimal]]] = defaultdict(dict)
+    days = params.window_days * params.lookback_windows
+    stats = from_stats and ledger_day_stats.prepared(conn, day, days, tz)
     rows = run_sql_file(
         conn,
-        "ml/surplus_windows.sql",
+        "ml/surplus_windows_from_days.sql" if stats else "ml/surplus_windows.sql",
         {
             "day": day,
             "tz": tz,

@@ -1,0 +1,101 @@
+"""The rules read daily aggregates (ml.spend_day_stats, ml.wallet_day_stats) and find
+exactly what their raw-reading reference SQL finds, on a generated world."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from analytics_platform.ml import idle_balance, ledger_day_stats, spending_trend, surplus
+from analytics_platform.resources.warehouse import run_sql_file
+
+from .conftest import PostgresCluster
+from .ml_world import TZ, day_of, generated_world
+
+WORLD_DAYS = 100
+DAY = day_of(WORLD_DAYS - 1)
+DETECTORS = (spending_trend.detect, surplus.detect, idle_balance.detect)
+
+
+@pytest.fixture(scope="module")
+def url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    with generated_world(postgres_cluster, days=WORLD_DAYS, events_per_day=150, users=80) as url:
+        yield url
+
+
+def built_days(conn: psycopg.Connection, tz: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM ml.ledger_day_stats_days WHERE tz = %s AND day <= %s", (tz, DAY)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# Warsaw's windows cross the change of 2026-03-29 (at 02:00: its days still run from
+# midnight to midnight, one of them 23 hours long).
+@pytest.mark.parametrize("tz", [TZ, "Europe/Warsaw"])
+def test_each_rule_finds_from_the_daily_aggregates_what_it_finds_in_the_raw_rows(url, tz):
+    with psycopg.connect(url, autocommit=True) as conn:
+        for detect in DETECTORS:
+            from_stats = detect(conn, DAY, tz)
+            reference = detect(conn, DAY, tz, from_stats=False)
+            assert from_stats == reference
+            assert reference[0] > 0, f"{detect.__module__} examined nothing: a vacuous check"
+        # The aggregates were read, not the raw rows: every day of the look-back is built.
+        assert built_days(conn, tz) == ledger_day_stats.LOOKBACK_DAYS
+
+
+def test_a_late_transaction_in_an_earlier_day_rebuilds_that_day(url):
+    late_day = DAY - timedelta(days=3)
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY, TZ)
+        user, currency, category, spend = conn.execute(
+            "SELECT user_id, currency, category, spend FROM ml.spend_day_stats"
+            " WHERE day = %s AND spend IS NOT NULL ORDER BY user_id, currency, category LIMIT 1",
+            (late_day,),
+        ).fetchone()
+        at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=12)
+        conn.execute(
+            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+                   amount, currency, transaction_type, category, status, payment_method,
+                   retry_count, processing_ms, kafka_partition, kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 1000000,
+                   %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
+            (at, user, currency, category),
+        )
+        run_sql_file(
+            conn,
+            "ingest/record_touched_hours.sql",
+            {
+                "raw_table": "raw.transactions",
+                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+                "rows": [1],
+                "max_occurred_ats": [at],
+            },
+        )
+        assert spending_trend.detect(conn, DAY, TZ) == spending_trend.detect(
+            conn, DAY, TZ, from_stats=False
+        )
+        row = conn.execute(
+            "SELECT spend FROM ml.spend_day_stats"
+            " WHERE day = %s AND user_id = %s AND currency = %s AND category = %s",
+            (late_day, user, currency, category),
+        ).fetchone()
+        assert row is not None and row[0] == spend + Decimal(1000000)
+
+
+def test_days_are_aligned_unless_a_dst_change_repeats_or_skips_midnight(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Warsaw changes at 02:00; Havana falls back from 01:00 to 00:00 on 2026-11-01,
+        # so the first hour of that local day comes before its midnight's instant.
+        warsaw = ledger_day_stats.days_aligned(
+            conn, date(2026, 3, 1), date(2026, 11, 30), "Europe/Warsaw"
+        )
+        havana = ledger_day_stats.days_aligned(
+            conn, date(2026, 10, 25), date(2026, 11, 7), "America/Havana"
+        )
+        assert warsaw and not havana

@@ -1,0 +1,1 @@
+DELETE FROM ml.spend_day_stats WHERE day = %(day)s;
