@@ -86,7 +86,7 @@ async def serve(
     async def render() -> Rendered:
         nonlocal computed
         computed = True
-        async with state.db.scoped(ctx.principal.scope) as conn:
+        async with state.db.scoped_reads(ctx.principal.scope) as conn:
             ask = Ask(state.db, conn, ctx.subject, ctx.tz, state.settings.tz, ctx.now)
             model, freshness = await compute(ask)
         if fmt == "csv":
