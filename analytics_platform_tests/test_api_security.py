@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from analytics_platform import cli
 from analytics_platform.api.app import create_app
+from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.db import Database
 from analytics_platform.api.errors import ERRORS
 from analytics_platform.api.keys import (
@@ -111,6 +112,30 @@ def test_revoked_key_stops_working_within_the_key_cache_time(world):
         time.sleep(1.1)
         response = client.get(API + "/dashboard", headers={"X-API-Key": key})
     assert_problem(response, 401, "ANA_AUTH_002")
+
+
+def test_a_key_in_use_is_checked_again_before_its_check_expires(world):
+    """Used past half its cache time, a key is re-checked in the background, so a key in
+    steady use never has a request wait for the database (or leave the fast path)."""
+
+    async def run() -> None:
+        db = Database(settings_for(database_url=world.url, api_pool_size="1"))
+        await db.open()
+        try:
+            with psycopg.connect(world.url, autocommit=True) as conn:
+                key = create_api_key(conn, name="in steady use", scope="admin")
+            keys = KeyVerifier(db, ttl_seconds=2.0)
+            started = time.monotonic()
+            principal = await keys.verify(key)
+            await asyncio.sleep(1.1)
+            assert keys.trusted(key) == principal  # and the re-check starts
+            await asyncio.sleep(started + 2.2 - time.monotonic())
+            # Older than the cache time since the first check, younger since the second.
+            assert keys.trusted(key) == principal
+        finally:
+            await db.close()
+
+    asyncio.run(run())
 
 
 def test_cli_creates_lists_and_revokes_keys(world, monkeypatch, capsys):
