@@ -31,7 +31,12 @@ sent before (computed from the marts). The hit share actually served is read bac
 the API's access log. Targets: p95 at most 10 ms at concurrency 10 and at least 2,000
 requests/s at 50 (1 worker, API_WORKERS' default; 2 workers reported beside). The
 per-key rate limit is on, with a budget no run spends, so its cost is in the figures.
-`API_LOAD_MIX_ONLY=1` runs only the mix.
+`API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
+
+`api_uncached_db_*`: the database part of an uncached dashboard answer alone, one at a
+time on one connection, as it was (explicit transaction, freshness query), pipelined,
+and pipelined with the freshness known: CPU of the API side and of PostgreSQL, and wall
+time, per answer (docs/api-performance.md).
 """
 
 from __future__ import annotations
@@ -507,6 +512,95 @@ def _record_mix(metrics: dict, prefix: str, r: dict, share: float | None) -> Non
     metrics[f"{prefix}_load_avg_1min"] = _metric(r["load"], "")
 
 
+# ------------------------------------------------------------------ database part
+DB_PART_REPEATS = 500
+DB_PART_ROUNDS = 3
+
+
+def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
+    """The database part of an uncached dashboard answer, three ways, one request at a
+    time on one connection (less noisy than the mix on a shared machine): an explicit
+    transaction with the freshness query (before), pipelined (`scoped_reads`), and
+    pipelined with the freshness known (`FreshnessMemo`). CPU per answer of this
+    process and of PostgreSQL, and wall time; the median of DB_PART_ROUNDS rounds."""
+    import uvloop
+
+    from analytics_platform.api.db import Database
+    from analytics_platform.api.keys import Scope
+
+    async def measure() -> dict[str, dict]:
+        db = Database(load_settings({**os.environ, "DATABASE_URL": url}))
+        await db.open()
+        await db.pool.wait()
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        week = timedelta(days=7)
+        totals = {
+            "names": ["current", "previous"],
+            "starts": [hour - week, hour - 2 * week],
+            "ends": [hour, hour - week],
+            "dimension": "platform",
+            "dimension_value": "",
+        }
+        fresh = {
+            "marts": ["transactions_hourly"],
+            "window_start": hour - 2 * week,
+            "window_end": hour,
+        }
+        admin = Scope("admin", None)
+
+        async def transaction() -> None:
+            async with db.scoped(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+                await db.rows(conn, "api/freshness.sql", fresh)
+
+        async def pipelined() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+                await db.rows(conn, "api/freshness.sql", fresh)
+
+        async def pipelined_known_freshness() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+
+        ways = {
+            "transaction": transaction,
+            "pipelined": pipelined,
+            "pipelined_memo": pipelined_known_freshness,
+        }
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
+        try:
+            for _ in range(DB_PART_ROUNDS):
+                for name, way in ways.items():
+                    for _ in range(20):
+                        await way()
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    cpu0 = usage.ru_utime + usage.ru_stime
+                    db0 = _cpu_seconds(db_pid) if db_pid else 0.0
+                    wall0 = time.perf_counter()
+                    for _ in range(DB_PART_REPEATS):
+                        await way()
+                    wall = time.perf_counter() - wall0
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    cpu = usage.ru_utime + usage.ru_stime - cpu0
+                    db_cpu = (_cpu_seconds(db_pid) - db0) if db_pid else float("nan")
+                    samples[name].append((cpu, db_cpu, wall))
+        finally:
+            await db.close()
+        metrics = {}
+        for name, rounds in samples.items():
+            for index, (label, unit) in enumerate(
+                (("api_cpu", "us"), ("database_cpu", "us"), ("wall", "us"))
+            ):
+                values = sorted(r[index] for r in rounds)
+                median = values[len(values) // 2] / DB_PART_REPEATS * 1e6
+                if label == "database_cpu" and not db_pid:
+                    continue
+                metrics[f"api_uncached_db_{name}_{label}_us"] = _metric(median, unit)
+        return metrics
+
+    return uvloop.run(measure())
+
+
 # ------------------------------------------------------------------ benchmark
 def _metric(value: float | None, unit: str, target: float | None = None) -> dict:
     return {"value": value, "unit": unit, "target": target}
@@ -568,6 +662,8 @@ def _measure(url: str, tmp: Path, db_pid: int | None) -> dict[str, dict]:
                 for concurrency in CONCURRENCIES:
                     result = run_load(port, pid, path, key, concurrency, db_pid)
                     _record(metrics, f"api_{name}_w{workers}_c{concurrency}", result)
+    # Last: right after the load, autovacuum's work would count as the queries'.
+    metrics.update(measure_database_part(url, db_pid))
     return metrics
 
 
