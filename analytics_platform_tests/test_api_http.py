@@ -20,7 +20,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from analytics_platform.api.cache import Rendered, ResponseCache, Watermarks
+from analytics_platform.api.cache import (
+    MEMO_TRUST_SECONDS,
+    FreshnessMemo,
+    Rendered,
+    ResponseCache,
+    Watermarks,
+)
 from analytics_platform.api.db import Database
 from analytics_platform.api.fast_path import Shortcut, Shortcuts
 from analytics_platform.api.observability import JsonFormatter
@@ -127,6 +133,25 @@ def test_a_new_materialization_changes_etag_and_last_modified(world):
         before.headers["last-modified"]
     )
     assert after.json() == before.json()  # same rows, recomputed
+
+
+def test_a_freshness_reading_is_shared_until_its_marts_move():
+    hourly, daily = "transactions_hourly", "transactions_daily"
+    marks = Watermarks()
+    marks.update({hourly: (NOW, None), daily: (NOW, None)})
+    memo = FreshnessMemo(marks)
+    memo.put("today", memo.seen([hourly]), "reading")
+    assert memo.get("today", [hourly]) == "reading"
+    marks.update({hourly: (NOW, None), daily: (NOW + timedelta(seconds=1), None)})
+    assert memo.get("today", [hourly]) == "reading"  # another mart moved
+    marks.update({hourly: (NOW + timedelta(seconds=1), None), daily: (NOW, None)})
+    assert memo.get("today", [hourly]) is None
+    # Sources the watermarks do not follow, or watermarks not read lately, vouch for nothing.
+    assert memo.seen(["a_mart_nobody_follows"]) is None
+    memo.put("today", memo.seen([hourly]), "reading")
+    marks.read_at -= MEMO_TRUST_SECONDS + 1
+    assert memo.seen([hourly]) is None
+    assert memo.get("today", [hourly]) is None
 
 
 @pytest.mark.parametrize(

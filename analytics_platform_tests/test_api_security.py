@@ -3,6 +3,7 @@ and in the database itself), and the problem documents with their stable codes."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import defaultdict
@@ -15,8 +16,15 @@ from fastapi.testclient import TestClient
 
 from analytics_platform import cli
 from analytics_platform.api.app import create_app
+from analytics_platform.api.auth import KeyVerifier
+from analytics_platform.api.db import Database
 from analytics_platform.api.errors import ERRORS
-from analytics_platform.api.keys import create_api_key, list_api_keys, revoke_api_key
+from analytics_platform.api.keys import (
+    Scope,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
 
 from .api_world import NOW, TODAY, money
 from .conftest import settings_for
@@ -104,6 +112,30 @@ def test_revoked_key_stops_working_within_the_key_cache_time(world):
         time.sleep(1.1)
         response = client.get(API + "/dashboard", headers={"X-API-Key": key})
     assert_problem(response, 401, "ANA_AUTH_002")
+
+
+def test_a_key_in_use_is_checked_again_before_its_check_expires(world):
+    """Used past half its cache time, a key is re-checked in the background, so a key in
+    steady use never has a request wait for the database (or leave the fast path)."""
+
+    async def run() -> None:
+        db = Database(settings_for(database_url=world.url, api_pool_size="1"))
+        await db.open()
+        try:
+            with psycopg.connect(world.url, autocommit=True) as conn:
+                key = create_api_key(conn, name="in steady use", scope="admin")
+            keys = KeyVerifier(db, ttl_seconds=2.0)
+            started = time.monotonic()
+            principal = await keys.verify(key)
+            await asyncio.sleep(1.1)
+            assert keys.trusted(key) == principal  # and the re-check starts
+            await asyncio.sleep(started + 2.2 - time.monotonic())
+            # Older than the cache time since the first check, younger since the second.
+            assert keys.trusted(key) == principal
+        finally:
+            await db.close()
+
+    asyncio.run(run())
 
 
 def test_cli_creates_lists_and_revokes_keys(world, monkeypatch, capsys):
@@ -262,6 +294,46 @@ def test_a_connection_after_its_request_transaction_sees_nothing(world):
         # The scope was local to that transaction: the pooled connection keeps none.
         assert conn.execute("SELECT count(*) FROM marts.transactions_daily").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM api.raw_transactions").fetchone()[0] == 0
+
+
+def test_pipelined_reads_see_their_scope_and_leave_none_on_the_pooled_connection(world):
+    """The data endpoints read through `scoped_reads`: no BEGIN/COMMIT, the scope set
+    local to the implicit transaction that the pipeline's Sync ends. Every statement of
+    the block sees the scope; the next user of the same pooled connection sees nothing,
+    also after a read that failed."""
+
+    async def visible(conn: psycopg.AsyncConnection) -> tuple[list[tuple], int, str]:
+        cursor = await conn.execute(
+            "SELECT DISTINCT dimension_value FROM marts.transactions_daily ORDER BY 1"
+        )
+        rows = await cursor.fetchall()
+        cursor = await conn.execute("SELECT pg_backend_pid(), current_setting('app.scope')")
+        pid, scope = await cursor.fetchone()
+        return rows, pid, scope
+
+    async def run() -> None:
+        # One connection: every block below gets the same one from the pool.
+        db = Database(settings_for(database_url=world.url, api_pool_size="1"))
+        await db.open()
+        try:
+            await db.pool.wait()
+            async with db.scoped_reads(Scope("merchant", world.merchant)) as conn:
+                first, pid, scope = await visible(conn)
+                again, _, _ = await visible(conn)
+            assert first == again == [(world.merchant,)] and scope == "merchant"
+            async with db.unscoped() as conn:
+                rows, same_pid, scope = await visible(conn)
+            assert (rows, same_pid, scope) == ([], pid, "none")
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with db.scoped_reads(Scope("admin", None)) as conn:
+                    await (await conn.execute("SELECT 1 / 0")).fetchall()
+            async with db.unscoped() as conn:
+                rows, same_pid, scope = await visible(conn)
+            assert (rows, same_pid, scope) == ([], pid, "none")
+        finally:
+            await db.close()
+
+    asyncio.run(run())
 
 
 def test_api_refuses_to_serve_through_a_role_that_bypasses_row_security(world):

@@ -14,8 +14,9 @@ cores, as the target says. The requests repeat, as a dashboard's polling does, s
 the first one (reported: it computes from the marts) they are answered from the API's
 response cache. Reported per endpoint, worker count and concurrency: requests/s,
 p50/p95/p99 latency, and CPU time per request of the API processes and of the load
-generator (wall-clock figures are noisy on a shared machine; the CPU ones compare across
-runs). The load average at the start is reported too.
+generator and, with the embedded database, of PostgreSQL (wall-clock figures are noisy on
+a shared machine; the CPU ones compare across runs). The load average at the start and at
+the end of each mix run is reported too.
 
 Targets (issue 5): /dashboard p95 under 10 ms at concurrency 10, over 1,500 requests/s
 at concurrency 50. The seeds promise p95 under 500 ms for dashboard APIs.
@@ -30,7 +31,12 @@ sent before (computed from the marts). The hit share actually served is read bac
 the API's access log. Targets: p95 at most 10 ms at concurrency 10 and at least 2,000
 requests/s at 50 (1 worker, API_WORKERS' default; 2 workers reported beside). The
 per-key rate limit is on, with a budget no run spends, so its cost is in the figures.
-`API_LOAD_MIX_ONLY=1` runs only the mix.
+`API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
+
+`api_uncached_db_*`: the database part of an uncached dashboard answer alone, one at a
+time on one connection, as it was (explicit transaction, freshness query), pipelined,
+and pipelined with the freshness known: CPU of the API side and of PostgreSQL, and wall
+time, per answer (docs/api-performance.md).
 """
 
 from __future__ import annotations
@@ -310,11 +316,29 @@ def _payload(path: str, key: str) -> bytes:
     ).encode()
 
 
-def run_load(port: int, server_pid: int, path: str, key: str, concurrency: int) -> dict:
-    return run_sequence(port, server_pid, [_payload(path, key)], concurrency)
+def run_load(
+    port: int, server_pid: int, path: str, key: str, concurrency: int, db_pid: int | None = None
+) -> dict:
+    return run_sequence(port, server_pid, [_payload(path, key)], concurrency, db_pid)
 
 
-def run_sequence(port: int, server_pid: int, payloads: list[bytes], concurrency: int) -> dict:
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The embedded server's postmaster (its backends are its children)."""
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_sequence(
+    port: int,
+    server_pid: int,
+    payloads: list[bytes],
+    concurrency: int,
+    db_pid: int | None = None,
+) -> dict:
+    """`db_pid`: the database server's postmaster, when it runs here (embedded), so its
+    CPU per request is reported too: it shares the cores with the API and the client."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     client = context.Process(target=_client, args=(port, payloads, concurrency, send))
@@ -323,11 +347,14 @@ def run_sequence(port: int, server_pid: int, payloads: list[bytes], concurrency:
     try:
         receive.recv()  # "measuring"
         server_before = _cpu_seconds(server_pid)
+        db_before = _cpu_seconds(db_pid) if db_pid else 0.0
         result = receive.recv()
     except EOFError:
         client.join()
         raise RuntimeError(f"the load generator died (exit code {client.exitcode})") from None
     server_after = _cpu_seconds(server_pid)
+    db_after = _cpu_seconds(db_pid) if db_pid else 0.0
+    load = os.getloadavg()[0]
     client.join()
     latencies = sorted(result["latencies"])
     n = len(latencies)
@@ -343,6 +370,8 @@ def run_sequence(port: int, server_pid: int, payloads: list[bytes], concurrency:
         "errors": result["errors"],
         "server_cpu_us": (server_after - server_before) / n * 1e6 if n else None,
         "client_cpu_us": result["client_cpu"] / n * 1e6 if n else None,
+        "db_cpu_us": (db_after - db_before) / n * 1e6 if n and db_pid else None,
+        "load": load,
     }
 
 
@@ -444,7 +473,13 @@ def mix_keys(url: str, admin_key: str) -> list[str]:
 
 
 def measure_mix(
-    metrics: dict, port: int, pid: int, log_path: Path, keys: list[str], workers: int
+    metrics: dict,
+    port: int,
+    pid: int,
+    log_path: Path,
+    keys: list[str],
+    workers: int,
+    db_pid: int | None = None,
 ) -> None:
     today = _day(datetime.now(UTC)).date()
     hot, _ = mix_sequence(keys, today, workers, 0)
@@ -453,7 +488,7 @@ def measure_mix(
     offset = log_path.stat().st_size
     for concurrency in CONCURRENCIES:
         _, sequence = mix_sequence(keys, today, workers, 100 * workers + concurrency)
-        result = run_sequence(port, pid, sequence, concurrency)
+        result = run_sequence(port, pid, sequence, concurrency, db_pid)
         share, offset = _cache_share(log_path, offset)
         name = "api_mix" if workers == 1 else f"api_mix_w{workers}"
         _record_mix(metrics, f"{name}_c{concurrency}", result, share)
@@ -473,6 +508,97 @@ def _record_mix(metrics: dict, prefix: str, r: dict, share: float | None) -> Non
     metrics[f"{prefix}_cache_hit_share"] = _metric(share, "", MIX_HIT_SHARE)
     metrics[f"{prefix}_server_cpu_per_req_us"] = _metric(r["server_cpu_us"], "us")
     metrics[f"{prefix}_client_cpu_per_req_us"] = _metric(r["client_cpu_us"], "us")
+    metrics[f"{prefix}_database_cpu_per_req_us"] = _metric(r["db_cpu_us"], "us")
+    metrics[f"{prefix}_load_avg_1min"] = _metric(r["load"], "")
+
+
+# ------------------------------------------------------------------ database part
+DB_PART_REPEATS = 500
+DB_PART_ROUNDS = 3
+
+
+def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
+    """The database part of an uncached dashboard answer, three ways, one request at a
+    time on one connection (less noisy than the mix on a shared machine): an explicit
+    transaction with the freshness query (before), pipelined (`scoped_reads`), and
+    pipelined with the freshness known (`FreshnessMemo`). CPU per answer of this
+    process and of PostgreSQL, and wall time; the median of DB_PART_ROUNDS rounds."""
+    import uvloop
+
+    from analytics_platform.api.db import Database
+    from analytics_platform.api.keys import Scope
+
+    async def measure() -> dict[str, dict]:
+        db = Database(load_settings({**os.environ, "DATABASE_URL": url}))
+        await db.open()
+        await db.pool.wait()
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        week = timedelta(days=7)
+        totals = {
+            "names": ["current", "previous"],
+            "starts": [hour - week, hour - 2 * week],
+            "ends": [hour, hour - week],
+            "dimension": "platform",
+            "dimension_value": "",
+        }
+        fresh = {
+            "marts": ["transactions_hourly"],
+            "window_start": hour - 2 * week,
+            "window_end": hour,
+        }
+        admin = Scope("admin", None)
+
+        async def transaction() -> None:
+            async with db.scoped(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+                await db.rows(conn, "api/freshness.sql", fresh)
+
+        async def pipelined() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+                await db.rows(conn, "api/freshness.sql", fresh)
+
+        async def pipelined_known_freshness() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
+
+        ways = {
+            "transaction": transaction,
+            "pipelined": pipelined,
+            "pipelined_memo": pipelined_known_freshness,
+        }
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
+        try:
+            for _ in range(DB_PART_ROUNDS):
+                for name, way in ways.items():
+                    for _ in range(20):
+                        await way()
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    cpu0 = usage.ru_utime + usage.ru_stime
+                    db0 = _cpu_seconds(db_pid) if db_pid else 0.0
+                    wall0 = time.perf_counter()
+                    for _ in range(DB_PART_REPEATS):
+                        await way()
+                    wall = time.perf_counter() - wall0
+                    usage = resource.getrusage(resource.RUSAGE_SELF)
+                    cpu = usage.ru_utime + usage.ru_stime - cpu0
+                    db_cpu = (_cpu_seconds(db_pid) - db0) if db_pid else float("nan")
+                    samples[name].append((cpu, db_cpu, wall))
+        finally:
+            await db.close()
+        metrics = {}
+        for name, rounds in samples.items():
+            for index, (label, unit) in enumerate(
+                (("api_cpu", "us"), ("database_cpu", "us"), ("wall", "us"))
+            ):
+                values = sorted(r[index] for r in rounds)
+                median = values[len(values) // 2] / DB_PART_REPEATS * 1e6
+                if label == "database_cpu" and not db_pid:
+                    continue
+                metrics[f"api_uncached_db_{name}_{label}_us"] = _metric(median, unit)
+        return metrics
+
+    return uvloop.run(measure())
 
 
 # ------------------------------------------------------------------ benchmark
@@ -501,7 +627,7 @@ def _uncached_ms(port: int, path: str, key: str) -> float:
     return times[len(times) // 2]
 
 
-def _measure(url: str, tmp: Path) -> dict[str, dict]:
+def _measure(url: str, tmp: Path, db_pid: int | None) -> dict[str, dict]:
     metrics: dict[str, dict] = {"api_load_avg_1min_at_start": _metric(os.getloadavg()[0], "")}
     now = datetime.now(UTC)
     started = time.perf_counter()
@@ -524,7 +650,7 @@ def _measure(url: str, tmp: Path) -> dict[str, dict]:
     for workers in WORKER_COUNTS:
         log_path = tmp / f"api-{workers}.log"
         with api_server(url, log_path, workers) as (port, pid):
-            measure_mix(metrics, port, pid, log_path, keys, workers)
+            measure_mix(metrics, port, pid, log_path, keys, workers, db_pid)
             if only_mix:
                 continue
             for name, path in paths.items():
@@ -534,8 +660,10 @@ def _measure(url: str, tmp: Path) -> dict[str, dict]:
                 metrics[f"api_{name}_w{workers}_uncached_median_ms"] = _metric(uncached, "ms")
             for name, path in paths.items():
                 for concurrency in CONCURRENCIES:
-                    result = run_load(port, pid, path, key, concurrency)
+                    result = run_load(port, pid, path, key, concurrency, db_pid)
                     _record(metrics, f"api_{name}_w{workers}_c{concurrency}", result)
+    # Last: right after the load, autovacuum's work would count as the queries'.
+    metrics.update(measure_database_part(url, db_pid))
     return metrics
 
 
@@ -552,6 +680,7 @@ def _record(metrics: dict, prefix: str, r: dict) -> None:
     metrics[f"{prefix}_non_200"] = _metric(r["errors"], "responses", 0)
     metrics[f"{prefix}_server_cpu_per_req_us"] = _metric(r["server_cpu_us"], "us")
     metrics[f"{prefix}_client_cpu_per_req_us"] = _metric(r["client_cpu_us"], "us")
+    metrics[f"{prefix}_database_cpu_per_req_us"] = _metric(r["db_cpu_us"], "us")
 
 
 def run() -> dict[str, dict]:
@@ -561,6 +690,7 @@ def run() -> dict[str, dict]:
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+            db_pid = None  # another machine's, or shared: not ours to count
 
             def drop() -> None:
                 with psycopg.connect(server_url, autocommit=True) as conn:
@@ -575,5 +705,6 @@ def run() -> dict[str, dict]:
             server = EmbeddedPostgres(Path(tmp) / "pg", databases=("bench",)).start()
             stack.callback(server.stop)
             url = server.url("bench")
+            db_pid = _postmaster_pid(Path(tmp) / "pg")
         migrate(load_settings({**os.environ, "DATABASE_URL": url}))
-        return _measure(url, Path(tmp))
+        return _measure(url, Path(tmp), db_pid)

@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from analytics_platform.api.auth import KeyVerifier
-from analytics_platform.api.cache import ResponseCache, Watermarks
+from analytics_platform.api.cache import FreshnessMemo, ResponseCache, Watermarks
 from analytics_platform.api.db import Database
 from analytics_platform.api.deps import reject_nul_characters
 from analytics_platform.api.docs import install_docs
@@ -94,6 +94,7 @@ def create_app(
         keys=KeyVerifier(db, settings.api_key_cache_seconds),
         watermarks=watermarks,
         cache=ResponseCache(watermarks),
+        freshness=FreshnessMemo(watermarks),
         metrics=Metrics(),
         shortcuts=Shortcuts(),
         clock=clock or _now,

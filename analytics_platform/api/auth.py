@@ -3,17 +3,24 @@
 Verified keys (and unknown ones) are remembered for API_KEY_CACHE_SECONDS, so auth costs
 a dictionary lookup per request, not a query. That is also the bound on revocation: a
 revoked key keeps working in a worker for at most that long after its last check.
+
+A key used when its check is more than half that old is checked again in the background
+while the request goes on: a key in steady use never has a request wait for the database
+(nor leave the fast path because its check expired), and the bound on revocation stays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
 from analytics_platform.api.db import Database
 from analytics_platform.api.errors import ApiError
 from analytics_platform.api.keys import Scope, split_key
+
+log = logging.getLogger("analytics_platform.api")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class Principal:
         return self.scope.kind == "admin"
 
 
+# Remembered as refused (unknown or revoked), as opposed to not remembered.
+_UNKNOWN = Principal(0, "", "", Scope("none"))
+
+
 class KeyVerifier:
     def __init__(self, db: Database, ttl_seconds: float, max_entries: int = 10_000) -> None:
         self.db = db
@@ -37,6 +48,8 @@ class KeyVerifier:
         self.max_entries = max_entries
         self._known: dict[bytes, tuple[Principal | None, float]] = {}
         self._pending: dict[bytes, asyncio.Future[Principal | None]] = {}
+        # Background re-checks in flight (referenced, or the loop may drop them).
+        self._refreshing: set[asyncio.Task[Principal | None]] = set()
 
     async def verify(self, presented: str | None) -> Principal:
         if not presented:
@@ -49,11 +62,11 @@ class KeyVerifier:
         if parts is None:
             raise ApiError("ANA_AUTH_002", "the X-API-Key header does not hold a valid key")
         prefix, digest = parts
-        known = self._known.get(digest)
-        if known is not None and time.monotonic() - known[1] < self.ttl:
-            principal = known[0]
-        else:
+        principal = self._remembered(prefix, digest)
+        if principal is None:
             principal = await self._lookup(prefix, digest)
+        elif principal is _UNKNOWN:
+            principal = None
         if principal is None:
             raise ApiError(
                 "ANA_AUTH_002", f"API key {prefix} is unknown or revoked; ask for a new one"
@@ -65,10 +78,30 @@ class KeyVerifier:
         parts = split_key(presented)
         if parts is None:
             return None
-        known = self._known.get(parts[1])
-        if known is None or time.monotonic() - known[1] >= self.ttl:
+        principal = self._remembered(*parts)
+        return None if principal is None or principal is _UNKNOWN else principal
+
+    def _remembered(self, prefix: str, digest: bytes) -> Principal | None:
+        """The remembered answer for the key (`_UNKNOWN` if it was refused), None when
+        there is none younger than the TTL; past half the TTL a re-check starts."""
+        known = self._known.get(digest)
+        if known is None:
             return None
-        return known[0]
+        age = time.monotonic() - known[1]
+        if age >= self.ttl:
+            return None
+        if age >= self.ttl / 2 and known[0] is not None and digest not in self._pending:
+            task = asyncio.get_running_loop().create_task(self._recheck(prefix, digest))
+            self._refreshing.add(task)
+            task.add_done_callback(self._refreshing.discard)
+        return known[0] or _UNKNOWN
+
+    async def _recheck(self, prefix: str, digest: bytes) -> Principal | None:
+        try:
+            return await self._lookup(prefix, digest)
+        except Exception as exc:  # the entry then expires as it would have
+            log.warning("re-checking API key %s failed: %s", prefix, str(exc).strip() or exc)
+            return None
 
     async def _lookup(self, prefix: str, digest: bytes) -> Principal | None:
         pending = self._pending.get(digest)

@@ -11,6 +11,11 @@ is recomputed while nothing changed. Time-dependent windows ("today", "the last 
 days") are resolved before the cache key is built, so a new hour or day is a new key.
 
 Concurrent requests for a response being computed wait for that one computation.
+
+`FreshnessMemo` keeps, the same way, what a response's freshness query read (the newest
+materialization and bucket count of some marts over a window): it depends on the marts
+alone, not on who asks, so the many uncached answers over the same windows (today, the
+last 7 days) share one reading instead of a query each.
 """
 
 from __future__ import annotations
@@ -82,6 +87,51 @@ class Watermarks:
                     log.warning("cannot read watermarks: %s", str(exc).strip() or type(exc))
                 failing = True
             await asyncio.sleep(interval)
+
+
+# A memo older than this many seconds of watermark silence is not trusted: the follower
+# is failing, so nothing would invalidate it.
+MEMO_TRUST_SECONDS = 5.0
+
+
+class FreshnessMemo:
+    """Values by key, each kept while the watermarks of its sources are the ones read
+    before it was computed (the same rule as the response cache); least recently used go.
+
+    A value computed just as a materialization commits, before the watermarks show it,
+    is replaced at the next watermark reading (within WATERMARK_INTERVAL_SECONDS), as
+    the response computed with it is: the bound the response cache already has."""
+
+    def __init__(self, watermarks: Watermarks, max_entries: int = 4096) -> None:
+        self.watermarks = watermarks
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, tuple[tuple[Mark | None, ...], object]] = OrderedDict()
+
+    def seen(self, sources: Sequence[str]) -> tuple[Mark | None, ...] | None:
+        """The watermarks a value computed now depends on; None when they cannot vouch
+        for it (a source they do not follow, or no recent reading)."""
+        marks = self.watermarks
+        if time.monotonic() - marks.read_at > MEMO_TRUST_SECONDS:
+            return None
+        if not all(s in marks.values for s in sources):
+            return None
+        return marks.of(sources)
+
+    def get(self, key: Hashable, sources: Sequence[str]) -> object | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        seen = self.seen(sources)
+        if seen is None or seen != entry[0]:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: Hashable, seen: tuple[Mark | None, ...], value: object) -> None:
+        self._entries[key] = (seen, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
 
 @dataclass

@@ -6,6 +6,14 @@ would bypass row-level security (superuser, BYPASSRLS, or owner of a protected t
 Its session default scope is 'none' (sees nothing); a request sets its scope with
 `set_config(..., true)`, local to its transaction, so a connection returned to the pool
 never carries a scope into the next request.
+
+Data requests read through `scoped_reads`: pipeline mode, no BEGIN/COMMIT. The scope's
+`set_config` is queued with the first query and both travel in one round trip; the
+statements up to the pipeline's closing Sync form one implicit transaction, which the
+Sync ends, and with it the local scope. An uncached answer costs a round trip per query
+plus the Sync (for most endpoints: scope + query, freshness, Sync; or two when the
+freshness is known) instead of five (BEGIN, scope, query, freshness, COMMIT). Each round
+trip wakes the API and a PostgreSQL backend, which on shared cores means a context switch.
 """
 
 from __future__ import annotations
@@ -26,6 +34,9 @@ from analytics_platform.resources.warehouse import SESSION_OPTIONS, read_sql
 from analytics_platform.settings import Settings
 
 log = logging.getLogger("analytics_platform.api")
+
+# Local to the transaction: gone when it ends, so a pooled connection keeps no scope.
+SET_SCOPE = "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)"
 
 
 class UnsafeApiRoleError(RuntimeError):
@@ -133,10 +144,17 @@ class Database:
     async def scoped(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction that sees only what `scope` may see."""
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)",
-                (scope.kind, scope.merchant_id or ""),
-            )
+            await conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
+            yield conn
+
+    @asynccontextmanager
+    async def scoped_reads(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
+        """Like `scoped`, for plain reads (no COPY, no server-side cursors, no explicit
+        transaction): the connection is in pipeline mode and the scope lasts until the
+        Sync that closes the pipeline, sent whether the block succeeds or raises."""
+        async with self.pool.connection() as conn, conn.pipeline():
+            # Not awaited for its result: it goes out with the first query.
+            await conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
             yield conn
 
     @asynccontextmanager

@@ -86,8 +86,16 @@ async def serve(
     async def render() -> Rendered:
         nonlocal computed
         computed = True
-        async with state.db.scoped(ctx.principal.scope) as conn:
-            ask = Ask(state.db, conn, ctx.subject, ctx.tz, state.settings.tz, ctx.now)
+        async with state.db.scoped_reads(ctx.principal.scope) as conn:
+            ask = Ask(
+                state.db,
+                conn,
+                ctx.subject,
+                ctx.tz,
+                state.settings.tz,
+                ctx.now,
+                state.freshness,
+            )
             model, freshness = await compute(ask)
         if fmt == "csv":
             items = model.model_dump(mode="json", by_alias=True).get("items", [])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from analytics_platform.api.auth import KeyVerifier
-from analytics_platform.api.cache import ResponseCache, Watermarks
+from analytics_platform.api.cache import FreshnessMemo, ResponseCache, Watermarks
 from analytics_platform.api.db import Database
 from analytics_platform.api.fast_path import Shortcuts
 from analytics_platform.api.observability import Metrics
@@ -24,6 +24,7 @@ class ApiState:
     keys: KeyVerifier
     watermarks: Watermarks
     cache: ResponseCache
+    freshness: FreshnessMemo
     metrics: Metrics
     shortcuts: Shortcuts
     clock: Callable[[], datetime]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 
+from analytics_platform.api.cache import RAW_TRANSACTIONS, FreshnessMemo
 from analytics_platform.api.db import Database
 from analytics_platform.api.periods import Window
 from analytics_platform.api.schemas import Totals, WindowOut
@@ -58,6 +59,8 @@ class Ask:
     tz: ZoneInfo  # presentation
     reporting_tz: ZoneInfo  # buckets
     now: datetime
+    # Freshness readings shared across requests; None: read every time.
+    memo: FreshnessMemo | None = None
 
     async def rows(
         self, relative: str, params: Mapping[str, Any], table: str | None = None
@@ -75,6 +78,23 @@ class Ask:
         self, marts: Sequence[str], window: Window, raw_since: datetime | None = None
     ) -> Freshness:
         start, end = window.utc
+        sources = (*marts, RAW_TRANSACTIONS) if raw_since is not None else tuple(marts)
+        key = (tuple(marts), start, end, raw_since)
+        seen = None
+        if self.memo is not None:
+            known = self.memo.get(key, sources)
+            if isinstance(known, Freshness):
+                return known
+            # Before reading: a change landing meanwhile then shows as newer watermarks.
+            seen = self.memo.seen(sources)
+        fresh = await self._read_freshness(marts, start, end, raw_since)
+        if self.memo is not None and seen is not None:
+            self.memo.put(key, seen, fresh)
+        return fresh
+
+    async def _read_freshness(
+        self, marts: Sequence[str], start: datetime, end: datetime, raw_since: datetime | None
+    ) -> Freshness:
         rows = await self.rows(
             "api/freshness.sql", {"marts": list(marts), "window_start": start, "window_end": end}
         )
