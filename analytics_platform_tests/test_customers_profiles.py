@@ -409,3 +409,72 @@ def test_a_late_event_makes_its_day_and_every_later_day_due(db):
     _materialize(db, ready[1], ready[1])
     # The days after it built on the day's old state: due until re-run.
     assert due_days(db, ready, KOLKATA, ASSETS) == [(d, "after_earlier") for d in ready[2:]]
+
+
+def test_a_bulk_first_load_equals_the_day_by_day_profiles_and_the_next_day_follows_it(db):
+    reset(db)
+    loaders = RawLoaders(KOLKATA)
+
+    def at(n: int, hours: int) -> datetime:
+        return day_of(DAY + timedelta(days=n), KOLKATA).start + timedelta(hours=hours)
+
+    loaders.insert(
+        db,
+        "raw.transactions",
+        [
+            _payment(at(0, 1), "u1", 500),
+            {**_payment(at(1, 23), "u1", 700), "currency": "SGD"},
+            {**_payment(at(1, 2), "u2", 100), "transaction_type": "TOPUP"},
+            _payment(at(2, 5), "u1", 1),
+            _payment(at(3, 4), "u2", 300),
+        ],
+    )
+    loaders.insert(
+        db,
+        "raw.user_events",
+        [
+            {
+                "event_id": uuid.uuid4(),
+                "occurred_at": at(0, 0),
+                "user_id": "u1",
+                "event_type": "user.registered",
+                "kyc_level": 0,
+                "country": "ID",
+            },
+            {
+                "event_id": uuid.uuid4(),
+                "occurred_at": at(1, 3),
+                "user_id": "u1",
+                "event_type": "user.kyc_verified",
+                "kyc_level": 2,
+                "country": None,
+            },
+        ],
+    )
+    loaders.insert(
+        db,
+        "raw.user_activity",
+        [
+            {
+                "event_id": uuid.uuid4(),
+                "occurred_at": at(2, 9),
+                "user_id": "u3",
+                "activity_type": "login",
+            },
+        ],
+    )
+    seeded_day, next_day = DAY + timedelta(days=2), DAY + timedelta(days=3)
+    whole = day_of(DAY, KOLKATA).start, day_of(next_day, KOLKATA).end
+    profiles.materialize_user_profiles(db, *whole, KOLKATA)
+    day_by_day = [actual_profiles(db, d, KOLKATA) for d in (seeded_day, next_day)]
+    with db.transaction():
+        for table in TABLES[4:7]:  # the profile tables and their day records
+            db.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(*table.split("."))))
+    stats = profiles.seed_user_profiles(db, seeded_day, KOLKATA)
+    following = day_of(next_day, KOLKATA)
+    profiles.materialize_user_profiles(db, following.start, following.end, KOLKATA)
+    assert stats.rows == 3 + 3  # u1, u2, u3; u1 in IDR and SGD, u2 in IDR
+    assert actual_profiles(db, seeded_day, KOLKATA) == day_by_day[0]
+    assert actual_profiles(db, next_day, KOLKATA) == day_by_day[1]
+    with pytest.raises(profiles.ProfilesExistError, match="empty profile tables"):
+        profiles.seed_user_profiles(db, seeded_day, KOLKATA)

@@ -53,7 +53,7 @@ ASSETS: dict[str, Materialize] = {
 }
 
 
-def _copy(conn: psycopg.Connection, table: str, frame: pl.DataFrame) -> None:
+def copy_rows(conn: psycopg.Connection, table: str, frame: pl.DataFrame) -> None:
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%dT%H:%M:%S%.6f+00:00")
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(
@@ -67,23 +67,25 @@ def _user_ids(values: np.ndarray) -> pl.Series:
     return ("usr_" + pl.Series(values).cast(pl.Utf8)).alias("user_id")
 
 
-def _lifecycle_frame(rng: np.random.Generator) -> pl.DataFrame:
-    """A registration per user spread over the year; 70% submit KYC within two days of
-    it, and 90% of those are verified within another day."""
-    span = DAYS * 86_400e6
-    registered = (rng.random(USERS) * span * 0.95).astype(np.int64)
-    submits = rng.random(USERS) < 0.7
-    submitted = registered + (rng.random(USERS) * 2 * 86_400e6).astype(np.int64)
-    decided = submitted + (rng.random(USERS) * 86_400e6).astype(np.int64)
-    verified = rng.random(USERS) < 0.9
-    users = np.arange(USERS)
+def lifecycle_frame(
+    rng: np.random.Generator, count: int = USERS, start: datetime = START, days: int = DAYS
+) -> pl.DataFrame:
+    """A registration per user spread over the history; 70% submit KYC within two days
+    of it, and 90% of those are verified within another day."""
+    span = days * 86_400e6
+    registered = (rng.random(count) * span * 0.95).astype(np.int64)
+    submits = rng.random(count) < 0.7
+    submitted = registered + (rng.random(count) * 2 * 86_400e6).astype(np.int64)
+    decided = submitted + (rng.random(count) * 86_400e6).astype(np.int64)
+    verified = rng.random(count) < 0.9
+    users = np.arange(count)
     parts = [
         (users, registered, "user.registered", 0),
         (users[submits], submitted[submits], "user.kyc_submitted", 1),
         (users[submits & verified], decided[submits & verified], "user.kyc_verified", 2),
         (users[submits & ~verified], decided[submits & ~verified], "user.kyc_rejected", 1),
     ]
-    base = int(START.timestamp() * 1_000_000)
+    base = int(start.timestamp() * 1_000_000)
     frames = [
         pl.DataFrame(
             {
@@ -106,8 +108,10 @@ def _lifecycle_frame(rng: np.random.Generator) -> pl.DataFrame:
     )
 
 
-def _activity_frame(rng: np.random.Generator, day: int, n: int, first_id: int) -> pl.DataFrame:
-    base = int((START + timedelta(days=day)).timestamp() * 1_000_000)
+def activity_frame(
+    rng: np.random.Generator, day: datetime, n: int, first_id: int, count: int = USERS
+) -> pl.DataFrame:
+    base = int(day.timestamp() * 1_000_000)
     ids = pl.int_range(first_id, first_id + n, eager=True).cast(pl.Utf8).str.zfill(12)
     kinds = rng.integers(0, 3, n)
     return pl.DataFrame(
@@ -116,7 +120,7 @@ def _activity_frame(rng: np.random.Generator, day: int, n: int, first_id: int) -
             "occurred_at": pl.Series(base + (rng.random(n) * 86_400e6).astype(np.int64)).cast(
                 pl.Datetime("us", "UTC")
             ),
-            "user_id": _user_ids(rng.integers(0, USERS, n)),
+            "user_id": _user_ids(rng.integers(0, count, n)),
             "activity_type": pl.Series(np.array(["login", "view", "logout"])[kinds]),
             "kafka_partition": pl.Series(np.zeros(n, dtype=np.int64)),
             "kafka_offset": pl.Series(np.arange(first_id, first_id + n)),
@@ -129,15 +133,22 @@ def load_world(conn: psycopg.Connection, rng: np.random.Generator) -> None:
     end = START + timedelta(days=DAYS)
     for table in ("transactions", "user_events", "user_activity"):
         ensure_raw_partitions(conn, table, START, end)
-    _copy(conn, "user_events", _lifecycle_frame(rng))
+    copy_rows(conn, "user_events", lifecycle_frame(rng))
     per_day = TRANSACTIONS // DAYS
     for day in range(DAYS):
         frame = transactions_frame(rng, START + timedelta(days=day), per_day, day * per_day)
         # transactions_frame draws users among 100,000: spread them over USERS.
         users = pl.Series(rng.integers(0, USERS, per_day))
         frame = frame.with_columns(_user_ids(users.to_numpy()).alias("user_id"))
-        _copy(conn, "transactions", frame)
-        _copy(conn, "user_activity", _activity_frame(rng, day, per_day, day * per_day))
+        copy_rows(conn, "transactions", frame)
+        activity = activity_frame(rng, START + timedelta(days=day), per_day, day * per_day)
+        copy_rows(conn, "user_activity", activity)
+    record_touched_hours(conn)
+
+
+def record_touched_hours(conn: psycopg.Connection) -> None:
+    """ingest.touched_hours of everything in the raw tables (what ingestion would have
+    recorded, and what the profile days are judged by), then fresh statistics."""
     for table in ("transactions", "user_events", "user_activity"):
         conn.execute(
             sql.SQL(

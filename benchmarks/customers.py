@@ -1,48 +1,134 @@
-"""RFM speed: one daily partition of customers/rfm_scores over a year of purchases.
+"""Customer assets' speed: one daily partition of every customer asset over a year.
 
-A history of USERS users and TRANSACTIONS successful purchases spread over 365 days
-(skewed: many users pay once, a few often; ties in amounts) goes into raw.transactions
-with COPY (no Kafka) on an embedded PostgreSQL. Then, per look-back (365 and 90 days):
+A history of USERS users (a registration each spread over the year, most submitting KYC),
+TRANSACTIONS successful purchases over 365 days (skewed: many users pay once, a few
+often; ties in amounts; MERCHANTS merchants with heavy-tailed popularity) and a quarter
+as many activity events (logins, read by the profiles only) goes into the raw tables
+with COPY (no Kafka) on an embedded PostgreSQL. Day D has the full year behind it.
 
-- the cold start: the day before the measured day, built by the full computation (every
-  day's purchases aggregated from raw, then the state over the window);
-- one day (median of three runs): the measured day, built incrementally from the
-  previous day's state: the cost the daily schedule pays. The target is <= 10 s, and
-  the 365-day look-back must cost at most 1.5x the 90-day one (a day's cost follows
-  the users, not the history);
-- the transitions of that day (against the previous day);
-- a range backfill of BACKFILL_DAYS days after it as one run.
+- RFM per look-back (90 and 365 days): the cold start (day D - 1 by the full
+  computation, every day's purchases aggregated from raw), then day D built
+  incrementally from the previous day's state: the cost the daily schedule pays
+  (target <= 10 s; 365-day over 90-day <= 1.5: a day's cost follows the users, not the
+  history).
+- User profiles: the bulk first load of D - 1 (`seed_user_profiles`: a year of raw in
+  one pass), then day D. Spending and cohorts of D (no state: they read the month or
+  period so far and the registrations). Segment transitions of D.
+- All customer assets of D together (profiles, spending, rfm_scores, transitions,
+  cohorts): target <= 30 s. At the 90-day look-back only RFM changes (the others do
+  not look back), so that figure is RFM-90 plus the same others.
+- BACKFILL_DAYS days after D: first one run per day and asset (their median is the
+  steady daily cost), then the same days as ONE range run per asset, which must write
+  the same rows (a fingerprint of every table's rows of those days, compared).
+- Per-merchant RFM (the issue's merchant scope, not built): the (merchant, user) pairs
+  of D's 365-day window, the full pair state from raw and one day's scoring of all pairs
+  per merchant, as SQL experiments on the same data.
 
-Figures come with the server backend's CPU seconds (from /proc; no parallel workers).
-`RFM_BENCH_SCALE` (default 1.0) scales users and purchases together, e.g. 0.25;
-`RFM_BENCH_BACKFILL_DAYS` (default 30) shortens the backfill on a slow day.
+Figures: wall seconds, the PostgreSQL backend's CPU seconds (/proc) and this process's
+CPU seconds, since the machine is shared. `RFM_BENCH_SCALE` (default 1.0) scales users,
+purchases and activity together, e.g. 0.5; `RFM_BENCH_BACKFILL_DAYS` (default 30).
+Metrics are also printed as they are measured (stderr), so a cut-short run still tells.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import psycopg
+from psycopg import sql
 
+from analytics_platform.customers import cohorts, profiles, spending
+from analytics_platform.customers.days import day_of
 from analytics_platform.customers.rfm import materialize_rfm
 from analytics_platform.customers.segments import load_rules
 from analytics_platform.customers.transitions import materialize_transitions
 from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
+from benchmarks.customer_profiles import (
+    activity_frame,
+    copy_rows,
+    lifecycle_frame,
+    record_touched_hours,
+)
 from benchmarks.database import migrated_database
-from benchmarks.rollups import _backend_cpu, copy_transactions
+from benchmarks.rollups import _backend_cpu
 
 USERS = 1_000_000
 TRANSACTIONS = 20_000_000
+MERCHANTS = 2_000
 HISTORY_DAYS = 365
 BACKFILL_DAYS = 30
 FIRST_DAY = date(2025, 1, 1)
 TZ = "UTC"
+ZONE = ZoneInfo(TZ)
+CATEGORIES = ["shopping", "food", "transport", "bills", "entertainment"]
+
+# Every table a customer asset writes, with the rows that belong to days [a, b]
+# (profiles: also the earlier versions whose end a day sets).
+DAYS = "day BETWEEN %(a)s AND %(b)s"
+VERSIONS = "valid_from BETWEEN %(a)s AND %(b)s"
+VERSIONS_AND_ENDS = VERSIONS + " OR valid_to BETWEEN %(a)s AND %(b)s"
+FINGERPRINTS: dict[str, str] = {
+    "customers.rfm_scores": DAYS,
+    "customers.rfm_breakpoints": DAYS,
+    "customers.segment_transitions": DAYS,
+    "marts.customer_profiles": VERSIONS_AND_ENDS,
+    "marts.customer_profile_currencies": VERSIONS_AND_ENDS,
+    "marts.customer_spending": VERSIONS,
+    "marts.customer_cohorts": VERSIONS,
+}
+
+# Per-merchant RFM, experiment 1: the look-back state of every (merchant, user) pair
+# from raw (what the platform-wide state is per user).
+MERCHANT_STATE = """
+CREATE TEMP TABLE merchant_state AS
+SELECT merchant_id, user_id, currency, count(*)::integer AS frequency, sum(amount) AS monetary,
+    max((occurred_at AT TIME ZONE %(tz)s)::date) AS last_day
+FROM raw.transactions
+WHERE occurred_at >= ((%(day)s::date - 364)::timestamp AT TIME ZONE %(tz)s)
+    AND occurred_at < ((%(day)s::date + 1)::timestamp AT TIME ZONE %(tz)s)
+    AND status = 'SUCCESS' AND transaction_type IN ('PAYMENT', 'BILL_PAYMENT')
+    AND merchant_id IS NOT NULL
+GROUP BY 1, 2, 3
+"""
+# Experiment 2: one day's scores of every pair against its merchant's breakpoints (the
+# platform's rfm_scores_insert.sql per merchant: quintiles per merchant, monetary per
+# merchant and currency).
+MERCHANT_SCORES = """
+CREATE TEMP TABLE merchant_scores AS
+WITH q AS (SELECT ARRAY[0.2, 0.4, 0.6, 0.8]::float8[] AS at),
+rf AS (
+    SELECT merchant_id,
+        percentile_disc((SELECT at FROM q)) WITHIN GROUP (ORDER BY last_day) AS r_b,
+        percentile_disc((SELECT at FROM q)) WITHIN GROUP (ORDER BY frequency) AS f_b
+    FROM merchant_state GROUP BY merchant_id
+),
+m AS (
+    SELECT merchant_id, currency,
+        percentile_disc((SELECT at FROM q)) WITHIN GROUP (ORDER BY monetary) AS m_b
+    FROM merchant_state GROUP BY merchant_id, currency
+)
+SELECT s.merchant_id, s.user_id, s.currency, %(day)s::date - s.last_day AS recency_days,
+    s.frequency, s.monetary,
+    1 + (rf.r_b[1] < s.last_day)::int + (rf.r_b[2] < s.last_day)::int
+        + (rf.r_b[3] < s.last_day)::int + (rf.r_b[4] < s.last_day)::int AS r_score,
+    1 + (rf.f_b[1] < s.frequency)::int + (rf.f_b[2] < s.frequency)::int
+        + (rf.f_b[3] < s.frequency)::int + (rf.f_b[4] < s.frequency)::int AS f_score,
+    1 + (m.m_b[1] < s.monetary)::int + (m.m_b[2] < s.monetary)::int
+        + (m.m_b[3] < s.monetary)::int + (m.m_b[4] < s.monetary)::int AS m_score
+FROM merchant_state s
+JOIN rf USING (merchant_id)
+JOIN m USING (merchant_id, currency)
+"""
 
 
 def _scale() -> float:
@@ -57,9 +143,11 @@ def purchases_frame(
     rng: np.random.Generator, day: date, n: int, users: int, first_id: int
 ) -> pl.DataFrame:
     """n successful purchases on `day`; user ids skewed (u^3: low ids pay often, most ids
-    rarely), amounts on a coarse grid so equal amounts are common."""
+    rarely), amounts on a coarse grid so equal amounts are common, merchants
+    heavy-tailed (Pareto) over MERCHANTS."""
     start = int(datetime.combine(day, datetime.min.time(), UTC).timestamp() * 1_000_000)
     user = (users * rng.random(n) ** 3).astype(np.int64)
+    merchant = np.minimum(rng.pareto(1.2, n) * 20, MERCHANTS - 1).astype(np.int64)
     ids = pl.int_range(first_id, first_id + n, eager=True).cast(pl.Utf8).str.zfill(12)
     frame = pl.DataFrame(
         {
@@ -73,7 +161,8 @@ def purchases_frame(
             # A user's currency is fixed by their id: 90% IDR, 5% SGD, 5% USD.
             "currency": np.array(["IDR"] * 18 + ["SGD", "USD"])[user % 20],
             "transaction_type": np.where(rng.random(n) < 0.8, "PAYMENT", "BILL_PAYMENT"),
-            "category": "shopping",
+            "category": np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), n)],
+            "merchant_id": pl.Series(merchant).cast(pl.Utf8),
             "status": "SUCCESS",
             "payment_method": "CARD",
             "retry_count": 0,
@@ -86,34 +175,105 @@ def purchases_frame(
         pl.concat_str(pl.lit("00000000-0000-4000-8000-"), "event_id").alias("event_id"),
         pl.concat_str(pl.lit("usr_"), "user_id").alias("user_id"),
         pl.concat_str(pl.lit("txn_"), "transaction_id").alias("transaction_id"),
+        pl.concat_str(pl.lit("mch_"), "merchant_id").alias("merchant_id"),
     )
 
 
 def load_history(conn: psycopg.Connection, users: int, per_day: int, days: int) -> None:
     rng = np.random.default_rng(13)
     first = datetime.combine(FIRST_DAY, datetime.min.time(), UTC)
-    ensure_raw_partitions(conn, "transactions", first, first + timedelta(days=days))
+    for table in ("transactions", "user_events", "user_activity"):
+        ensure_raw_partitions(conn, table, first, first + timedelta(days=days))
+    copy_rows(conn, "user_events", lifecycle_frame(rng, users, first, HISTORY_DAYS))
     for d in range(days):
-        copy_transactions(
-            conn, purchases_frame(rng, FIRST_DAY + timedelta(days=d), per_day, users, d * per_day)
-        )
+        day = FIRST_DAY + timedelta(days=d)
+        copy_rows(conn, "transactions", purchases_frame(rng, day, per_day, users, d * per_day))
+        at = first + timedelta(days=d)
+        copy_rows(conn, "user_activity", activity_frame(rng, at, per_day // 4, d * per_day, users))
+    record_touched_hours(conn)
     conn.execute("VACUUM ANALYZE raw.transactions")
 
 
-def _timed(url: str, task: Callable[[psycopg.Connection], Any]) -> tuple[float, float | None]:
+@dataclass
+class Timed:
+    """Wall, server (backend) and client (this process) CPU seconds of one task."""
+
+    result: Any
+    seconds: float
+    server_cpu: float | None
+    client_cpu: float
+
+
+def measure(conn: psycopg.Connection, task: Callable[[psycopg.Connection], Any]) -> Timed:
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    pid = int(row[0]) if row else 0
+    before, client = _backend_cpu(pid), time.process_time()
+    started = time.perf_counter()
+    result = task(conn)
+    seconds = time.perf_counter() - started
+    client_cpu = time.process_time() - client
+    after = _backend_cpu(pid)
+    server = None if before is None or after is None else after - before
+    return Timed(result, seconds, server, client_cpu)
+
+
+def timed(url: str, task: Callable[[psycopg.Connection], Any]) -> Timed:
+    """`task` on a connection of its own (as a run has)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        pid = int(row[0]) if row else 0
-        before = _backend_cpu(pid)
-        started = time.perf_counter()
-        task(conn)
-        seconds = time.perf_counter() - started
-        after = _backend_cpu(pid)
-    return seconds, (None if before is None or after is None else after - before)
+        return measure(conn, task)
 
 
-def _metric(value: float | None, target: float | None = None, unit: str = "s") -> dict:
-    return {"value": value, "unit": unit, "target": target}
+class Report:
+    def __init__(self) -> None:
+        self.metrics: dict[str, dict] = {}
+
+    def add(self, name: str, value: Any, unit: str = "s", target: float | None = None) -> None:
+        self.metrics[name] = {"value": value, "unit": unit, "target": target}
+        print(f"  {name} = {value} {unit}", file=sys.stderr, flush=True)
+
+    def timed(self, name: str, figures: Timed, target: float | None = None) -> Timed:
+        self.add(f"{name}_s", figures.seconds, target=target)
+        self.add(f"{name}_server_cpu_s", figures.server_cpu, unit="cpu s")
+        self.add(f"{name}_client_cpu_s", figures.client_cpu, unit="cpu s")
+        return figures
+
+
+def _window(first: date, last: date) -> tuple[datetime, datetime]:
+    return day_of(first, ZONE).start, day_of(last, ZONE).end
+
+
+def _profile_assets(first: date, last: date) -> dict[str, Callable[[psycopg.Connection], Any]]:
+    start, end = _window(first, last)
+    return {
+        "user_profiles": lambda c: profiles.materialize_user_profiles(c, start, end, ZONE),
+        "spending": lambda c: spending.materialize_spending(c, start, end, ZONE),
+        "cohorts": lambda c: cohorts.materialize_cohorts(c, start, end, ZONE),
+    }
+
+
+def _all_assets(
+    first: date, last: date, rules: tuple
+) -> dict[str, Callable[[psycopg.Connection], Any]]:
+    """Every customer asset of [first, last] in dependency order (transitions read the
+    scores), each one run as the automation runs it."""
+    return {
+        "rfm_scores": lambda c: materialize_rfm(c, first, last, TZ, 365, rules),
+        "segment_transitions": lambda c: materialize_transitions(c, first, last, FIRST_DAY),
+        **_profile_assets(first, last),
+    }
+
+
+def fingerprint(conn: psycopg.Connection, first: date, last: date) -> dict[str, tuple]:
+    """(rows, sum of row hashes) per table over the days [first, last]: equal rows give
+    equal fingerprints whatever their physical order."""
+    result = {}
+    for table, where in FINGERPRINTS.items():
+        query = sql.SQL(
+            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0) FROM {} AS t WHERE {}"
+        ).format(sql.Identifier(*table.split(".")), sql.SQL(where))
+        row = conn.execute(query, {"a": first, "b": last}).fetchone()
+        result[table] = tuple(row) if row else (0, 0)
+    return result
 
 
 def run() -> dict[str, dict]:
@@ -125,68 +285,164 @@ def _measure(url: str) -> dict[str, dict]:
     scale = _scale()
     users, transactions = int(USERS * scale), int(TRANSACTIONS * scale)
     backfill_days = _backfill_days()
-    days = HISTORY_DAYS + 1 + backfill_days
     per_day = transactions // HISTORY_DAYS
     rules = load_rules()
-    load_before = os.getloadavg()[0]
+    report = Report()
+    report.add("customers_scale", scale, unit="x")
+    report.add("customers_users", users, unit="users")
+    report.add("customers_purchases_in_year", per_day * HISTORY_DAYS, unit="rows")
+    report.add("customers_machine_load_1min_before", os.getloadavg()[0], unit="load")
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        load_history(conn, users, per_day, days)
-    load_seconds = time.perf_counter() - started
+        load_history(conn, users, per_day, HISTORY_DAYS + 1 + backfill_days)
+    report.add("customers_load_copy_s", time.perf_counter() - started)
     # The measured day has a full year of history behind it.
     day = FIRST_DAY + timedelta(days=HISTORY_DAYS)
-    metrics: dict[str, dict] = {
-        "rfm_scale": _metric(scale, unit="x"),
-        "rfm_users": _metric(users, unit="users"),
-        "rfm_purchases_in_year": _metric(per_day * HISTORY_DAYS, unit="rows"),
-        "rfm_load_copy_s": _metric(load_seconds),
-    }
-    day_costs: dict[int, float] = {}
-    for lookback in (365, 90):
-        previous = day - timedelta(days=1)
-        cold, cold_cpu = _timed(
-            url, lambda c, d=previous, lb=lookback: materialize_rfm(c, d, d, TZ, lb, rules)
+    previous = day - timedelta(days=1)
+    rfm: dict[int, Timed] = {}
+    for lookback in (90, 365):
+        report.timed(
+            f"rfm_{lookback}d_cold_start",
+            timed(
+                url, lambda c, lb=lookback: materialize_rfm(c, previous, previous, TZ, lb, rules)
+            ),
         )
-        seconds, cpu = _timed(
-            url, lambda c, lb=lookback: materialize_rfm(c, day, day, TZ, lb, rules)
+        rfm[lookback] = report.timed(
+            f"rfm_{lookback}d_one_day",
+            timed(url, lambda c, lb=lookback: materialize_rfm(c, day, day, TZ, lb, rules)),
+            10.0,
         )
-        with psycopg.connect(url) as conn:
-            row = conn.execute(
-                "SELECT users FROM customers.rfm_score_days WHERE day = %s", (day,)
-            ).fetchone()
-            method = conn.execute(
-                "SELECT method FROM customers.rfm_state_days WHERE day = %s", (day,)
-            ).fetchone()
-        day_costs[lookback] = seconds
-        metrics[f"rfm_{lookback}d_cold_start_full_day_s"] = _metric(cold)
-        metrics[f"rfm_{lookback}d_cold_start_server_cpu_s"] = _metric(cold_cpu, unit="cpu s")
-        metrics[f"rfm_{lookback}d_one_day_s"] = _metric(seconds, 10.0)
-        metrics[f"rfm_{lookback}d_one_day_server_cpu_s"] = _metric(cpu, unit="cpu s")
-        metrics[f"rfm_{lookback}d_one_day_users_scored"] = _metric(
-            row[0] if row else None, unit="users"
-        )
-        metrics[f"rfm_{lookback}d_one_day_state_method"] = _metric(
-            method[0] if method else None, unit=""
-        )
-        if cpu is not None and row and row[0]:
-            metrics[f"rfm_{lookback}d_server_cpu_us_per_user"] = _metric(
-                cpu / row[0] * 1e6, unit="cpu us"
+        scored = rfm[lookback].result.days[0]
+        report.add(f"rfm_{lookback}d_one_day_users_scored", scored.users, unit="users")
+        report.add(f"rfm_{lookback}d_one_day_state_method", scored.method, unit="")
+        if rfm[lookback].server_cpu is not None and scored.users:
+            report.add(
+                f"rfm_{lookback}d_server_cpu_us_per_user",
+                rfm[lookback].server_cpu / scored.users * 1e6,
+                unit="cpu us",
             )
-    metrics["rfm_one_day_365d_over_90d"] = _metric(day_costs[365] / day_costs[90], 1.5, unit="x")
-    # Transitions and the backfill at the default look-back.
-    _timed(url, lambda c: materialize_rfm(c, day - timedelta(days=1), day, TZ, 365, rules))
-    seconds, cpu = _timed(url, lambda c: materialize_transitions(c, day, day, FIRST_DAY))
-    metrics["segment_transitions_one_day_s"] = _metric(seconds)
-    metrics["segment_transitions_one_day_server_cpu_s"] = _metric(cpu, unit="cpu s")
-    last = day + timedelta(days=backfill_days)
-    seconds, cpu = _timed(
-        url, lambda c: materialize_rfm(c, day + timedelta(days=1), last, TZ, 365, rules)
+    report.add("rfm_one_day_365d_over_90d", rfm[365].seconds / rfm[90].seconds, "x", 1.5)
+    if rfm[365].server_cpu and rfm[90].server_cpu:
+        report.add("rfm_one_day_365d_over_90d_cpu", rfm[365].server_cpu / rfm[90].server_cpu, "x")
+    report.timed(
+        "user_profiles_bulk_first_load_365_days",
+        timed(url, lambda c: profiles.seed_user_profiles(c, previous, ZONE)),
     )
-    metrics[f"rfm_365d_backfill_{backfill_days}_days_s"] = _metric(seconds)
-    metrics[f"rfm_365d_backfill_{backfill_days}_days_server_cpu_s"] = _metric(cpu, unit="cpu s")
-    metrics["rfm_machine_load_1min_before"] = _metric(load_before, unit="load")
-    metrics["rfm_machine_load_1min_after"] = _metric(os.getloadavg()[0], unit="load")
-    return metrics
+    one_day = {"rfm_scores": rfm[365]}
+    for name, task in _all_assets(day, day, rules).items():
+        if name != "rfm_scores":
+            one_day[name] = report.timed(f"{name}_one_day", timed(url, task))
+    others = [t for name, t in one_day.items() if name != "rfm_scores"]
+    for lookback in (365, 90):
+        everything = [rfm[lookback], *others]
+        report.add(
+            f"all_customer_assets_{lookback}d_one_day_s",
+            sum(t.seconds for t in everything),
+            target=30.0,
+        )
+        report.add(
+            f"all_customer_assets_{lookback}d_one_day_server_cpu_s",
+            sum(t.server_cpu or 0.0 for t in everything),
+            unit="cpu s",
+        )
+        report.add(
+            f"all_customer_assets_{lookback}d_one_day_client_cpu_s",
+            sum(t.client_cpu for t in everything),
+            unit="cpu s",
+        )
+    first, last = day + timedelta(days=1), day + timedelta(days=backfill_days)
+    if backfill_days > 0:
+        _backfill(url, report, first, last, rules)
+    _per_merchant(url, report, day, rfm[365])
+    report.add("customers_machine_load_1min_after", os.getloadavg()[0], unit="load")
+    return report.metrics
+
+
+def _backfill(url: str, report: Report, first: date, last: date, rules: tuple) -> None:
+    days = (last - first).days + 1
+    singles: dict[str, list[Timed]] = {}
+    for n in range(days):
+        d = first + timedelta(days=n)
+        for name, task in _all_assets(d, d, rules).items():
+            singles.setdefault(name, []).append(timed(url, task))
+    per_day = [sum(t[n].seconds for t in singles.values()) for n in range(days)]
+    per_day_cpu = [sum(t[n].server_cpu or 0.0 for t in singles.values()) for n in range(days)]
+    for name, runs in singles.items():
+        report.add(f"{name}_median_of_{days}_days_s", statistics.median(t.seconds for t in runs))
+        report.add(
+            f"{name}_median_of_{days}_days_server_cpu_s",
+            statistics.median(t.server_cpu or 0.0 for t in runs),
+            unit="cpu s",
+        )
+    report.add(
+        f"all_customer_assets_median_of_{days}_days_s", statistics.median(per_day), target=30.0
+    )
+    report.add(
+        f"all_customer_assets_median_of_{days}_days_server_cpu_s",
+        statistics.median(per_day_cpu),
+        unit="cpu s",
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        one_by_one = fingerprint(conn, first, last)
+    total, total_cpu, total_client = 0.0, 0.0, 0.0
+    for name, task in _all_assets(first, last, rules).items():
+        run = report.timed(f"{name}_backfill_{days}_days_one_run", timed(url, task))
+        total += run.seconds
+        total_cpu += run.server_cpu or 0.0
+        total_client += run.client_cpu
+    report.add(f"all_customer_assets_backfill_{days}_days_s", total)
+    report.add(f"all_customer_assets_backfill_{days}_days_server_cpu_s", total_cpu, unit="cpu s")
+    report.add(f"all_customer_assets_backfill_{days}_days_client_cpu_s", total_client, "cpu s")
+    with psycopg.connect(url, autocommit=True) as conn:
+        as_range = fingerprint(conn, first, last)
+    differing = [table for table in FINGERPRINTS if as_range[table] != one_by_one[table]]
+    report.add(
+        f"backfill_{days}_days_rows_compared",
+        sum(rows for rows, _ in as_range.values()),
+        unit="rows",
+    )
+    report.add(
+        f"backfill_{days}_days_same_rows_as_single_days",
+        "yes" if not differing else "NO: " + ", ".join(differing),
+        unit="",
+    )
+
+
+def _per_merchant(url: str, report: Report, day: date, platform_rfm: Timed) -> None:
+    """Per-merchant RFM at the benchmark's scale (the decision in docs/customer-scores.md)."""
+
+    def experiment(conn: psycopg.Connection) -> tuple[int, Timed, Timed]:
+        conn.execute("SET work_mem = '256MB'")
+        params = {"day": day, "tz": TZ}
+        state = measure(conn, lambda c: c.execute(MERCHANT_STATE, params))
+        pairs = conn.execute("SELECT count(*) FROM merchant_state").fetchone()
+        conn.execute("ANALYZE merchant_state")
+        scores = measure(conn, lambda c: c.execute(MERCHANT_SCORES, params))
+        return (pairs[0] if pairs else 0), state, scores
+
+    pairs, state, scores = timed(url, experiment).result
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT users FROM customers.rfm_score_days WHERE day = %s", (day,)
+        ).fetchone()
+        merchants = conn.execute(
+            "SELECT count(DISTINCT merchant_id) FROM raw.transactions "
+            "WHERE occurred_at >= %s AND occurred_at < %s",
+            (*_window(day - timedelta(days=364), day),),
+        ).fetchone()
+    users = row[0] if row else 0
+    report.add("per_merchant_rfm_merchants", merchants[0] if merchants else None, unit="merchants")
+    report.add("per_merchant_rfm_pairs", pairs, unit="rows")
+    report.add("per_merchant_rfm_pairs_per_user", pairs / users if users else None, unit="x")
+    report.timed("per_merchant_rfm_full_state_from_raw", state)
+    report.timed("per_merchant_rfm_scores_one_day", scores)
+    if users and platform_rfm.server_cpu is not None:
+        # The platform day costs per scored user; the same incremental machinery over pairs.
+        report.add(
+            "per_merchant_rfm_one_day_estimate_server_cpu_s",
+            platform_rfm.server_cpu / users * pairs,
+            unit="cpu s",
+        )
 
 
 if __name__ == "__main__":
