@@ -280,8 +280,11 @@ def _measure(url: str) -> dict[str, dict]:
         scored = max(1, report.scored)
         metrics["reco_day_us_per_user"] = _metric(1e6 * day_total / scored, "us/user")
         metrics["reco_day_cpu_us_per_user"] = _metric(1e6 * day_cpu / scored, "cpu us/user")
-        # Every type of the day (ml/daily.py, what the asset runs): the day's features are
-        # in, so this is the rules' aggregates and the three scorers, all writing.
+        # Every type of the day (ml/daily.py, what the asset runs), after yesterday's
+        # partition (which builds the rules' daily aggregates of the look-back once, as
+        # the first partition after a deployment does): the day's own aggregates and the
+        # scorers, all writing.
+        daily.recommend_day(conn, last_day - timedelta(days=1), TZ)
         every, a_seconds, a_cpu, a_backend = timer(lambda: daily.recommend_day(conn, last_day, TZ))
         metrics.update(_timed_metrics("reco_day_all_types", a_seconds, a_cpu, a_backend))
         metrics["reco_day_all_types_rows"] = _metric(every.written, "rows")
