@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from analytics_platform.dev.generator import GeneratorConfig, generate_events
-from analytics_platform.events import TOPICS, EventDecoder
+from analytics_platform.events import TOPICS, EventDecoder, RejectedEvent
 from analytics_platform.ingestion.loader import RawLoader
 
 # Rows per transaction: large enough to be quick, small enough to stay modest in memory.
@@ -33,7 +33,9 @@ def load_generated_rows(
 ) -> dict[str, int]:
     """Insert the events `config` generates before `now` of `topics`; rows per topic.
 
-    Kafka partition and offset are 0 and the event's position in its topic.
+    Kafka partition and offset are 0 and the event's position in its topic. The broken
+    messages the generator mixes in (`malformed_fraction`) are left out, as ingestion
+    dead-letters them.
     """
     decoders = {
         name: EventDecoder(TOPICS[name], datetime(2024, 1, 1, tzinfo=UTC), timedelta(minutes=5))
@@ -44,7 +46,11 @@ def load_generated_rows(
         if event.topic not in rows or event.occurred_at >= now:
             continue
         batch = rows[event.topic]
-        batch.append((*decoders[event.topic].decode(event.value, now), 0, len(batch)))
+        try:
+            decoded = decoders[event.topic].decode(event.value, now)
+        except RejectedEvent:
+            continue
+        batch.append((*decoded, 0, len(batch)))
     with psycopg.connect(url, autocommit=True) as conn:
         for name, topic_rows in rows.items():
             spec = TOPICS[name]
