@@ -86,6 +86,48 @@ def user_features(context: AssetExecutionContext) -> MaterializeResult:
     return MaterializeResult(metadata={"dagster/row_count": rows, "day": day.isoformat()})
 
 
+def _last_complete_day(configured: str) -> date:
+    """The launchpad's ISO `last_day`, or yesterday in the reporting time zone."""
+    if configured:
+        return date.fromisoformat(configured)
+    return datetime.now(ZoneInfo(daily_partitions.timezone)).date() - timedelta(days=1)
+
+
+def _training_result(
+    version: int,
+    accepted: bool,
+    metrics: dict[str, float],
+    check_metrics: tuple[str, ...],
+    windows: dict[str, date],
+    parameters: dict[str, object],
+    data_seen: dict[str, object],
+    rejected: str = "rejected: the champion stays",
+    **extra: object,
+) -> MaterializeResult:
+    """A training's materialization: every offline metric as a number Dagster plots
+    across versions, and the blocking check's verdict with the metrics it judged."""
+    verdict = "accepted as champion" if accepted else rejected
+    return MaterializeResult(
+        metadata={
+            **{key: MetadataValue.float(value) for key, value in metrics.items()},
+            "version": version,
+            "verdict": verdict,
+            **{f"{name}_day": day.isoformat() for name, day in windows.items()},
+            **extra,
+            "parameters": MetadataValue.json(parameters),
+            "data_seen": MetadataValue.json(data_seen),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_BASELINE_CHECK,
+                passed=accepted,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={**{key: metrics[key] for key in check_metrics}, "verdict": verdict},
+            )
+        ],
+    )
+
+
 class TrainingConfig(Config):
     """Launchpad options of a training run; the schedule uses the defaults."""
 
@@ -118,45 +160,27 @@ def inactivity_model(context: AssetExecutionContext, config: TrainingConfig) -> 
     materialization, with its holdout evaluation beside recency alone (the baseline).
     Trains on the feature days up to yesterday (building the missing ones)."""
     tz = daily_partitions.timezone
-    if config.last_day:
-        last_day = date.fromisoformat(config.last_day)
-    else:
-        today = datetime.now(ZoneInfo(tz)).date()
-        last_day = today - timedelta(days=1)
+    last_day = _last_complete_day(config.last_day)
     w = inactivity.windows(last_day, config.horizon_days, config.holdout_days, config.train_days)
     with connect(load_settings().database_url, autocommit=True) as conn:
         built = features.build_missing_days(conn, w.train_first, w.holdout_last, tz)
         run = inactivity.train_and_store(
             conn, last_day, tz, config.horizon_days, config.holdout_days, config.train_days
         )
-    metrics = run.evaluation.metrics()
-    verdict = "accepted as champion" if run.accepted else "rejected: the champion stays"
-    return MaterializeResult(
-        metadata={
-            **{key: MetadataValue.float(value) for key, value in metrics.items()},
-            "version": run.version,
-            "verdict": verdict,
-            "train_first_day": w.train_first.isoformat(),
-            "train_last_day": w.train_last.isoformat(),
-            "holdout_first_day": w.holdout_first.isoformat(),
-            "holdout_last_day": w.holdout_last.isoformat(),
-            "feature_days_built": built,
-            "parameters": MetadataValue.json(run.parameters),
-            "data_seen": MetadataValue.json(run.data_seen),
+    return _training_result(
+        run.version,
+        run.accepted,
+        run.evaluation.metrics(),
+        ("auc", "baseline_auc", "auc_gain_low"),
+        {
+            "train_first": w.train_first,
+            "train_last": w.train_last,
+            "holdout_first": w.holdout_first,
+            "holdout_last": w.holdout_last,
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=BEATS_BASELINE_CHECK,
-                passed=run.accepted,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "auc": metrics["auc"],
-                    "baseline_auc": metrics["baseline_auc"],
-                    "auc_gain_low": metrics["auc_gain_low"],
-                    "verdict": verdict,
-                },
-            )
-        ],
+        run.parameters,
+        run.data_seen,
+        feature_days_built=built,
     )
 
 
@@ -195,14 +219,10 @@ def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -
     baseline's (linear extrapolation of the month so far). Trains on the complete months
     up to yesterday, reading raw.transactions (see analytics_platform/ml/budget.py)."""
     tz = daily_partitions.timezone
-    if config.last_day:
-        last_day = date.fromisoformat(config.last_day)
-    else:
-        last_day = datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)
     with connect(load_settings().database_url, autocommit=True) as conn:
         run = budget.train_and_store(
             conn,
-            last_day,
+            _last_complete_day(config.last_day),
             tz,
             config.train_months,
             config.holdout_months,
@@ -210,34 +230,20 @@ def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -
             config.min_habit_months,
             config.alert_margin,
         )
-    metrics = run.evaluation.metrics()
-    verdict = "accepted as champion" if run.accepted else "rejected: the champion stays"
     train_first, train_last, holdout_first, holdout_last = run.windows.as_tuple()
-    return MaterializeResult(
-        metadata={
-            **{key: MetadataValue.float(value) for key, value in metrics.items()},
-            "version": run.version,
-            "verdict": verdict,
-            "train_first_day": train_first.isoformat(),
-            "train_last_day": train_last.isoformat(),
-            "holdout_first_day": holdout_first.isoformat(),
-            "holdout_last_day": holdout_last.isoformat(),
-            "parameters": MetadataValue.json(run.parameters),
-            "data_seen": MetadataValue.json(run.data_seen),
+    return _training_result(
+        run.version,
+        run.accepted,
+        run.evaluation.metrics(),
+        ("mae", "baseline_mae", "mae_gain_low"),
+        {
+            "train_first": train_first,
+            "train_last": train_last,
+            "holdout_first": holdout_first,
+            "holdout_last": holdout_last,
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=BEATS_BASELINE_CHECK,
-                passed=run.accepted,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "mae": metrics["mae"],
-                    "baseline_mae": metrics["baseline_mae"],
-                    "mae_gain_low": metrics["mae_gain_low"],
-                    "verdict": verdict,
-                },
-            )
-        ],
+        run.parameters,
+        run.data_seen,
     )
 
 
@@ -274,46 +280,29 @@ def next_purchase_model(
     (merchants paid, payment methods and transaction types used) ranking the items a
     user has not used yet, for PROMOTION and NEW_FEATURE; one version per
     materialization, with its holdout evaluation beside popularity (the baseline)."""
-    if config.last_day:
-        last_day = date.fromisoformat(config.last_day)
-    else:
-        last_day = datetime.now(ZoneInfo(daily_partitions.timezone)).date() - timedelta(days=1)
     with connect(load_settings().database_url, autocommit=True) as conn:
         run = next_purchase.train_and_store(
-            conn, last_day, daily_partitions.timezone, config.holdout_days, config.history_days
+            conn,
+            _last_complete_day(config.last_day),
+            daily_partitions.timezone,
+            config.holdout_days,
+            config.history_days,
         )
-    metrics = run.evaluation.metrics()
-    verdict = (
-        "accepted as champion"
-        if run.accepted
-        else "rejected: the champion (or, with none, popularity) stays"
-    )
     w = run.windows
-    return MaterializeResult(
-        metadata={
-            **{key: MetadataValue.float(value) for key, value in metrics.items()},
-            "version": run.version,
-            "verdict": verdict,
-            "history_first_day": w.history_first.isoformat(),
-            "history_last_day": w.history_last.isoformat(),
-            "holdout_first_day": w.holdout_first.isoformat(),
-            "holdout_last_day": w.holdout_last.isoformat(),
-            "parameters": MetadataValue.json(run.parameters),
-            "data_seen": MetadataValue.json(run.data_seen),
+    return _training_result(
+        run.version,
+        run.accepted,
+        run.evaluation.metrics(),
+        ("ndcg_at_k", "baseline_ndcg_at_k", "ndcg_gain_low"),
+        {
+            "history_first": w.history_first,
+            "history_last": w.history_last,
+            "holdout_first": w.holdout_first,
+            "holdout_last": w.holdout_last,
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=BEATS_BASELINE_CHECK,
-                passed=run.accepted,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "ndcg_at_k": metrics["ndcg_at_k"],
-                    "baseline_ndcg_at_k": metrics["baseline_ndcg_at_k"],
-                    "ndcg_gain_low": metrics["ndcg_gain_low"],
-                    "verdict": verdict,
-                },
-            )
-        ],
+        run.parameters,
+        run.data_seen,
+        rejected="rejected: the champion (or, with none, popularity) stays",
     )
 
 
