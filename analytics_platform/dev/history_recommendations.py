@@ -160,7 +160,7 @@ def format_recommendations(result: HistoryRecommendations | None) -> list[str]:
     if result is None:
         return ["recommendations: the history has no closed day yet"]
     lines = ["models against their baselines (time-based holdout, docs/recommendations.md):"]
-    lines += [f"    {m.model:<12} {m.comparison:<48} {m.verdict}" for m in result.models]
+    lines += [f"    {m.model:<14} {m.comparison:<48} {m.verdict}" for m in result.models]
     lines.append(f"recommendations written for {result.day}:")
     lines += [f"    {kind:<20} {rows:>7,}  by {model}" for kind, rows, model in result.types]
     return lines
