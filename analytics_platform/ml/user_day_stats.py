@@ -15,6 +15,7 @@ from datetime import date
 
 import psycopg
 
+from analytics_platform.ml import daily_aggregates
 from analytics_platform.resources.warehouse import run_sql_file
 
 
@@ -24,17 +25,9 @@ def refresh(
     """(Re)build the stats of those of `days` that are due, and of every day in
     `rebuild` (a partition's own day: its raw rows may have changed without ingestion's
     bookkeeping); returns the days built, oldest first."""
-    due = [
-        row[0]
-        for row in run_sql_file(
-            conn,
-            "ml/features_day_stats_due.sql",
-            {"days": sorted(set(days)), "tz": tz, "rebuild": sorted(set(rebuild))},
-        )
-    ]
-    for day in due:
-        build(conn, day, tz)
-    return due
+    return daily_aggregates.refresh_due(
+        conn, "ml/features_day_stats_due.sql", build, days, tz, rebuild
+    )
 
 
 def build(conn: psycopg.Connection, day: date, tz: str) -> int:
