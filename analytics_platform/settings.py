@@ -314,9 +314,8 @@ def _int(env: Mapping[str, str], variable: str, default: str, minimum: int = 0) 
     return value
 
 
-def _cooldown_days(env: Mapping[str, str]) -> int:
+def _cooldown_days(env: Mapping[str, str], default: str) -> int:
     variable = "RECOMMENDATION_DISMISS_COOLDOWN_DAYS"
-    default = next(k.default for k in KNOBS if k.variable == variable)
     value = _int(env, variable, default, 1)
     if value > 3660:
         raise SettingsError(variable, str(value), "expected at most 3660 days (ten years)")
@@ -453,5 +452,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         api_rate_limit_burst=_int(env, "API_RATE_LIMIT_BURST", default["API_RATE_LIMIT_BURST"], 1),
         archive_url=_archive_url(get("ARCHIVE_URL")),
-        recommendation_dismiss_cooldown_days=_cooldown_days(env),
+        recommendation_dismiss_cooldown_days=_cooldown_days(
+            env, default["RECOMMENDATION_DISMISS_COOLDOWN_DAYS"]
+        ),
     )
