@@ -129,16 +129,102 @@ def test_verification_passes_for_an_unchanged_month_and_fails_once_raw_changes(
     assert verified_at == (None,)
 
 
-def test_the_first_verification_records_file_checksums_that_catch_a_changed_or_damaged_file(
+def test_the_writer_records_both_checksums_and_any_changed_missing_or_extra_row_fails(
     history: Settings, store: LocalArchiveStore
 ) -> None:
     with psycopg.connect(history.database_url, autocommit=True) as conn:
         result = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
-        unverified = conn.execute("SELECT count(checksum) FROM archive.files").fetchone()
+        recorded = conn.execute(
+            "SELECT count(*), count(checksum), count(raw_checksum), sum(raw_checksum),"
+            " min(checksum_version) FROM archive.files"
+        ).fetchone()
+        # Formula 2's raw side as documented (052_archive_checksum_v2.sql).
+        documented = conn.execute(
+            "SELECT sum(hash_record_extended(ROW(event_id, occurred_at, user_id,"
+            " transaction_id, amount, scale(amount), currency, transaction_type, category,"
+            " status, payment_method, retry_count, processing_ms, merchant_id, recipient_id,"
+            " failure_reason, metadata, schema_version, kafka_partition, kafka_offset,"
+            " ingested_at), 0)) FROM raw.transactions WHERE occurred_at < %s",
+            (FEB_START,),
+        ).fetchone()
+        verification = verify_month(conn, store, "transactions", JANUARY)
+
+        raw_changes = {
+            "amount": "UPDATE raw.transactions SET amount = amount + 0.01 WHERE {row}",
+            "scale only": "UPDATE raw.transactions SET amount = amount::numeric(30, 6) WHERE {row}",
+            "timestamp": "UPDATE raw.transactions SET ingested_at = ingested_at"
+            " + interval '1 microsecond' WHERE {row}",
+            "text": "UPDATE raw.transactions SET status = status || 'x' WHERE {row}",
+            "missing": "DELETE FROM raw.transactions WHERE {row}",
+            "extra": "INSERT INTO raw.transactions SELECT gen_random_uuid(), occurred_at,"
+            " user_id, transaction_id, amount, currency, transaction_type, category, status,"
+            " payment_method, retry_count, processing_ms, merchant_id, recipient_id,"
+            " failure_reason, metadata, schema_version, kafka_partition, kafka_offset,"
+            " ingested_at FROM raw.transactions WHERE {row}",
+        }
+        row = (
+            "event_id = (SELECT event_id FROM raw.transactions WHERE occurred_at < '2024-02-01'"
+            " ORDER BY occurred_at DESC LIMIT 1)"
+        )
+        raw_verdicts = {}
+        for change, statement in raw_changes.items():
+            with pytest.raises(_Undo), conn.transaction():
+                conn.execute(statement.format(row=row))
+                raw_verdicts[change] = verify_month(conn, store, "transactions", JANUARY).ok
+                raise _Undo
+        assert verify_month(conn, store, "transactions", JANUARY).ok, "raw is back as it was"
+
+        path = store.read_location(result.files[0].path)
+        original = pl.read_parquet(path, hive_partitioning=False)
+        first = pl.int_range(original.height) == 0
+        file_changes = {
+            "amount": pl.when(first).then(pl.col("amount") + Decimal("1")).otherwise("amount"),
+            "timestamp": pl.when(first)
+            .then(pl.col("occurred_at") + timedelta(microseconds=1))
+            .otherwise("occurred_at"),
+            "scale": pl.when(first)
+            .then(pl.lit(7, pl.UInt8))
+            .otherwise("amount__scale")
+            .alias("amount__scale"),
+        }
+        file_problems = {}
+        for change, column in file_changes.items():
+            original.with_columns(column).write_parquet(path, compression="zstd")
+            file_problems[change] = verify_month(conn, store, "transactions", JANUARY).problems
+        original.write_parquet(path, compression="zstd")
+        assert verify_month(conn, store, "transactions", JANUARY).ok, "the file is back"
+        damaged = Path(store.read_location(result.files[1].path))
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+        unreadable = verify_month(conn, store, "transactions", JANUARY)
+
+    assert recorded is not None and documented is not None
+    assert recorded[:3] == (len(result.files),) * 3 and recorded[4] == 2
+    assert recorded[3] == documented[0] == verification.raw.checksum != 0
+    assert verification.ok and verification.archived_rows == result.rows
+    assert raw_verdicts == dict.fromkeys(raw_changes, False)
+    for change, problems in file_problems.items():
+        assert [p.split(":")[0] for p in problems] == [result.files[0].path], change
+        assert "holds rows with checksum" in problems[0], change
+    assert f"{result.files[1].path}: cannot be read" in unreadable.problems[0]
+
+
+class _Undo(Exception):
+    """Rolls a test's change back."""
+
+
+def test_a_month_archived_with_checksum_formula_1_still_verifies_and_is_dropped(
+    history: Settings, store: LocalArchiveStore
+) -> None:
+    with psycopg.connect(history.database_url, autocommit=True) as conn:
+        first = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
+        # What a writer before migration 052 left: the same files, no checksum yet.
+        conn.execute(
+            "UPDATE archive.files SET checksum_version = 1, checksum = NULL, raw_checksum = NULL"
+        )
         verification = verify_month(conn, store, "transactions", JANUARY)
         recorded = conn.execute("SELECT sum(checksum) FROM archive.files").fetchone()
-        # The row hash as documented (docs/archive.md), one NULL test per column: the
-        # cheaper SQL the archive runs must give the very same number.
+        # Formula 1's row hash as documented (docs/archive.md), one NULL test per column:
+        # the cheaper SQL the archive runs must give the very same number.
         columns = raw_columns(conn, "transactions")
         fields = ", ".join(f"coalesce('=' || {_documented_text(c)}, '~')" for c in columns)
         documented = conn.execute(
@@ -146,28 +232,44 @@ def test_the_first_verification_records_file_checksums_that_catch_a_changed_or_d
             " FROM raw.transactions WHERE occurred_at < %s",
             (FEB_START,),
         ).fetchone()
-        # Same rows, one amount changed: only the recorded checksum can tell (raw agrees
-        # with what the manifest recorded).
-        path = store.read_location(result.files[0].path)
-        frame = pl.read_parquet(path)
-        frame.with_columns(
-            pl.when(pl.int_range(frame.height) == 0)
-            .then(pl.col("amount") + Decimal("1"))
-            .otherwise(pl.col("amount"))
-            .alias("amount")
-        ).write_parquet(path, compression="zstd")
-        changed = verify_month(conn, store, "transactions", JANUARY)
-        damaged = Path(store.read_location(result.files[1].path))
-        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
-        unreadable = verify_month(conn, store, "transactions", JANUARY)
+        with pytest.raises(_Undo), conn.transaction():
+            conn.execute(
+                "UPDATE raw.transactions SET amount = amount + 0.01 WHERE event_id = ("
+                " SELECT event_id FROM raw.transactions WHERE occurred_at < %s LIMIT 1)",
+                (FEB_START,),
+            )
+            changed = verify_month(conn, store, "transactions", JANUARY)
+            raise _Undo
+        assert verify_month(conn, store, "transactions", JANUARY).ok
+        dropped = apply_retention(conn, "transactions", LATER, RETENTION_DAYS).dropped_months
 
-    assert unverified == (0,), "the writer leaves checksums to the verification"
+        # Late rows: archived with formula 2 beside the formula 1 file, both verified.
+        late = GeneratorConfig(
+            seed=99,
+            days=1,
+            events_per_day=50,
+            start=datetime(2024, 1, 25, tzinfo=UTC),
+            malformed_fraction=0.0,
+        )
+        load_generated_rows(
+            history.database_url, late, FEB_START, ZoneInfo("UTC"), topics=("transactions",)
+        )
+        archive_month(conn, store, "transactions", JANUARY)
+        mixed = verify_month(conn, store, "transactions", JANUARY)
+        versions = conn.execute(
+            "SELECT checksum_version, raw_dropped_at IS NULL, count(*) FROM archive.files"
+            " GROUP BY 1, 2 ORDER BY 1"
+        ).fetchall()
+        again = apply_retention(conn, "transactions", LATER, RETENTION_DAYS).dropped_months
+
     assert verification.ok
     assert recorded is not None and documented is not None
     assert recorded[0] == verification.raw.checksum == documented[0] != 0
-    assert not changed.ok
-    assert f"{result.files[0].path}: holds rows with checksum" in changed.problems[0]
-    assert f"{result.files[1].path}: cannot be read" in unreadable.problems[1]
+    assert not changed.ok and "changed since it was archived" in changed.problems[0]
+    assert dropped == (JANUARY,)
+    assert mixed.ok, mixed.problems
+    assert versions == [(1, False, len(first.files)), (2, True, 1)]
+    assert again == (JANUARY,)
 
 
 def _documented_text(column: RawColumn) -> str:

@@ -12,11 +12,15 @@ without a code change) and mapped by type:
   refused (it would not survive the trip exactly);
 - integers and booleans as themselves.
 
-The checksum hashes one canonical text per row, built here twice, once in PostgreSQL SQL
-over the raw table and once in DuckDB SQL over the files, so that equal rows give equal
-text: times as epoch microseconds, numbers at the archive's fixed scale followed by `/`
-and their own scale (a value with a finer scale is never archived, see above), NULL as
-`~` and a value as `=` + its text, joined by the unit separator.
+Checksums (checksums.py). Formula 2, what the writer records: each engine hashes the row
+its own cheap way, PostgreSQL with `hash_record_extended` over the raw row (with each
+number's scale, which PostgreSQL's numeric hash ignores), DuckDB with `hash()` over the
+Parquet columns; the export carries PostgreSQL's row hash beside every row (RAW_HASH).
+Formula 1, files written before: one canonical text per row, built here twice, once in
+PostgreSQL SQL over the raw table and once in DuckDB SQL over the files, so that equal
+rows give equal text: times as epoch microseconds, numbers at the archive's fixed scale
+followed by `/` and their own scale (a value with a finer scale is never archived, see
+above), NULL as `~` and a value as `=` + its text, joined by the unit separator.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from psycopg import sql
 DECIMAL_PRECISION = 38
 DECIMAL_SCALE = 18
 SCALE_SUFFIX = "__scale"
+# The export's last column: PostgreSQL's hash of the raw row (formula 2's raw side). Never
+# written to Parquet; no raw column starts with two underscores.
+RAW_HASH = "__raw_row_hash"
 
 
 class UnsupportedColumnError(TypeError):
@@ -96,14 +103,48 @@ def export_select_list(columns: list[RawColumn]) -> sql.Composed:
     for c in columns:
         name = sql.Identifier(c.name)
         if c.is_time:
-            parts.append(sql.SQL("(extract(epoch FROM {0}) * 1000000)::int8").format(name))
+            parts.append(sql.SQL(_EPOCH_MICROS).format(name))
         elif c.is_numeric:
             parts.append(sql.SQL("{0}::text, scale({0})").format(name))
         elif c.pg_type in ("uuid", "jsonb"):
             parts.append(sql.SQL("{0}::text").format(name))
         else:
             parts.append(name)
+    parts.append(postgres_raw_row_hash(columns))
     return sql.SQL(", ").join(parts)
+
+
+# Epoch microseconds of a timestamptz. `extract(epoch ...)` is numeric arithmetic (about
+# 0.15 us a value on the server); the float8 of `date_part` is exact after rounding while
+# the microseconds stay well inside 53 bits (checked over 1900-2100; not by 2262), so
+# times outside that range take the exact numeric path.
+_EPOCH_MICROS = (
+    "CASE WHEN {0} >= '1900-01-01 00:00:00+00' AND {0} < '2100-01-01 00:00:00+00'"
+    " THEN round(date_part('epoch', {0}) * 1000000)::int8"
+    " ELSE (extract(epoch FROM {0}) * 1000000)::int8 END"
+)
+
+
+def postgres_raw_row_hash(columns: list[RawColumn]) -> sql.Composed:
+    """PostgreSQL: formula 2's 64-bit hash of a raw row (the columns in table order, each
+    numeric followed by its scale: its hash alone does not tell 10.5 from 10.50)."""
+    fields: list[sql.Composable] = []
+    for c in columns:
+        fields.append(sql.Identifier(c.name))
+        if c.is_numeric:
+            fields.append(sql.SQL("scale({0})").format(sql.Identifier(c.name)))
+    return sql.SQL("hash_record_extended(ROW({0}), 0)").format(sql.SQL(", ").join(fields))
+
+
+def duckdb_file_row_hash(columns: list[RawColumn]) -> str:
+    """DuckDB: formula 2's 64-bit hash of an archived row (the Parquet columns, each
+    numeric followed by its scale column)."""
+    names: list[str] = []
+    for c in columns:
+        names.append(_duckdb_identifier(c.name))
+        if c.is_numeric:
+            names.append(_duckdb_identifier(c.name + SCALE_SUFFIX))
+    return f"hash({', '.join(names)})"
 
 
 def csv_schema(columns: list[RawColumn]) -> dict[str, pl.DataType]:
@@ -117,6 +158,7 @@ def csv_schema(columns: list[RawColumn]) -> dict[str, pl.DataType]:
             schema[c.name + SCALE_SUFFIX] = pl.Int16()
         else:
             schema[c.name] = _POLARS_TYPES[c.pg_type]
+    schema[RAW_HASH] = pl.Int64()
     return schema
 
 
@@ -148,7 +190,7 @@ def to_parquet_frame(frame: pl.DataFrame, columns: list[RawColumn], where: str) 
 
 
 def postgres_row_hash(columns: list[RawColumn]) -> sql.Composed:
-    """PostgreSQL: the row's 60-bit hash (first 15 hex digits of md5 of its canonical text)."""
+    """PostgreSQL: formula 1's 60-bit row hash (15 hex digits of md5 of the canonical text)."""
     texts: list[str] = []
     for c in columns:
         name = sql.Identifier(c.name)
@@ -166,7 +208,7 @@ def postgres_row_hash(columns: list[RawColumn]) -> sql.Composed:
 
 
 def duckdb_row_hash(columns: list[RawColumn]) -> str:
-    """DuckDB: the same hash over the Parquet columns (identifiers quoted DuckDB's way)."""
+    """DuckDB: formula 1's row hash over the Parquet columns (identifiers quoted DuckDB's way)."""
     texts: list[str] = []
     for c in columns:
         name = _duckdb_identifier(c.name)

@@ -1,7 +1,8 @@
 """The manifest (`archive.files`, `archive.months`): what was archived and its state.
 
-Every file's row count is recorded when it is written, its checksum by the first
-verification that finds the month's files equal to the raw month; a month's state
+Every file is recorded when it is written, with its row count and (checksum formula 2,
+checksums.py) both checksums; files of formula 1 got theirs from the first verification
+that found the month's files equal to the raw month. A month's state
 says when it was archived, from what ingestion had committed (`source_rows`), whether a
 verification found it equal to the raw table, and whether retention dropped its raw rows.
 """
@@ -27,9 +28,13 @@ class ArchivedFile:
     bytes: int
     min_occurred_at: datetime
     max_occurred_at: datetime
-    # None until a verification recorded it (sql/migrations/051_...).
+    # Formula 2: DuckDB's over the file. Formula 1: None until a verification recorded it
+    # (sql/migrations/051_...).
     checksum: int | None
     raw_dropped_at: datetime | None = None
+    checksum_version: int = 2
+    # Formula 2: PostgreSQL's over the raw rows the file holds, taken by the export.
+    raw_checksum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +94,17 @@ def month_files(conn: psycopg.Connection, table: str, month: date) -> list[Archi
     rows = conn.execute(read_sql("archive/month_files.sql"), month_params(table, month))
     return [
         ArchivedFile(
-            path, rows_, bytes_, lo, hi, None if checksum is None else int(checksum), dropped
+            path,
+            rows_,
+            bytes_,
+            lo,
+            hi,
+            None if checksum is None else int(checksum),
+            dropped,
+            version,
+            None if raw_checksum is None else int(raw_checksum),
         )
-        for path, rows_, bytes_, lo, hi, checksum, dropped in rows.fetchall()
+        for path, rows_, bytes_, lo, hi, checksum, dropped, version, raw_checksum in rows
     ]
 
 
@@ -127,6 +140,8 @@ def record_archive(
                     "min_occurred_at": f.min_occurred_at,
                     "max_occurred_at": f.max_occurred_at,
                     "checksum": None if f.checksum is None else Decimal(f.checksum),
+                    "checksum_version": f.checksum_version,
+                    "raw_checksum": None if f.raw_checksum is None else Decimal(f.raw_checksum),
                 },
             )
         conn.execute(read_sql("archive/record_month.sql"), {**params, "source_rows": source_rows})

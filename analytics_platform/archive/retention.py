@@ -22,9 +22,14 @@ from datetime import date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from analytics_platform.archive.checksums import raw_month_content
+from analytics_platform.archive.checksums import CHECKSUM_VERSION, raw_month_content
 from analytics_platform.archive.columns import raw_columns
-from analytics_platform.archive.manifest import lock_table_archive, month_files, month_params
+from analytics_platform.archive.manifest import (
+    ArchivedFile,
+    lock_table_archive,
+    month_files,
+    month_params,
+)
 from analytics_platform.archive.months import month_end, month_start
 from analytics_platform.ingestion.raw_storage import drop_raw_data_before, raw_table_names
 from analytics_platform.resources.warehouse import read_sql
@@ -171,11 +176,15 @@ def _drop_month(
                 "(ingest.touched_hours), so they were never archived"
             )
         live = [f for f in month_files(conn, table, month) if f.raw_dropped_at is None]
-        raw = raw_month_content(conn, table, raw_columns(conn, table), month)
-        expected = (sum(f.rows for f in live), sum(f.checksum or 0 for f in live))
+        # The files of one export share a checksum formula (verification refuses others).
+        version = min((f.checksum_version for f in live), default=CHECKSUM_VERSION)
+        raw = raw_month_content(conn, table, raw_columns(conn, table), month, version)
+        expected = (sum(f.rows for f in live), sum(_raw_side(f) or 0 for f in live))
         # A file without a recorded checksum was never verified (defensive: hold_reason
         # already keeps months that are not verified).
-        if (raw.rows, raw.checksum) != expected or any(f.checksum is None for f in live):
+        if (raw.rows, raw.checksum) != expected or any(
+            _raw_side(f) is None or f.checksum_version != version for f in live
+        ):
             return (
                 f"the raw month ({raw.rows} rows) no longer equals its verified archive "
                 f"({expected[0]} rows); it is archived again when ingestion records the change"
@@ -183,3 +192,8 @@ def _drop_month(
         relations.extend(drop_raw_data_before(conn, table, month_end(month)))
         conn.execute(read_sql("archive/mark_dropped.sql"), month_params(table, month))
     return None
+
+
+def _raw_side(f: ArchivedFile) -> int | None:
+    """The file's checksum comparable with the raw month's (in its formula)."""
+    return f.raw_checksum if f.checksum_version == 2 else f.checksum

@@ -1,12 +1,19 @@
 """Verifying an archived month: only a verified month counts as archived.
 
-Every file of the month is read back and must give the row count the manifest recorded
-for it and, once one is recorded, its checksum; and the raw month must equal the files
-that still mirror it (those whose raw rows retention has not dropped). The first
-verification that finds them equal records the checksum of each file it read (the writer
-leaves it to this re-read, see writer.py), so later verifications (after retention
-dropped the raw rows) still prove every file. The outcome is recorded on the month
-(`verified_at`, or `verification_problem`).
+Every file of the month is read back and must give the row count and checksum the
+manifest recorded for it; and the raw month must equal the files that still mirror it
+(those whose raw rows retention has not dropped). How depends on the files' checksum
+formula (checksums.py):
+
+- formula 2: DuckDB re-reads all the files in one multi-threaded pass (each file's
+  `checksum`) while PostgreSQL hashes the raw month on its parallel workers, to compare
+  with the `raw_checksum`s the export took; neither side builds a text per row.
+- formula 1 (files written before migration 052): both sides compute the md5 checksum of
+  the canonical row text; the first verification that finds them equal records the
+  checksum of each file it read, so later verifications (after retention dropped the raw
+  rows) still prove every file.
+
+The outcome is recorded on the month (`verified_at`, or `verification_problem`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ from decimal import Decimal
 import duckdb
 import psycopg
 
-from analytics_platform.archive.checksums import Content, parquet_content, raw_month_content
+from analytics_platform.archive.checksums import (
+    CHECKSUM_VERSION,
+    Content,
+    file_checksums,
+    parquet_content,
+    raw_month_content,
+)
 from analytics_platform.archive.columns import RawColumn, raw_columns
 from analytics_platform.archive.manifest import (
     ArchivedFile,
@@ -39,7 +52,9 @@ class MonthNotArchivedError(LookupError):
 class Verification:
     table: str
     month: date
+    # The raw month, in the checksum formula of the files that mirror it.
     raw: Content
+    # What the manifest says those files hold, in the same formula.
     archived_rows: int
     archived_checksum: int
     problems: tuple[str, ...]
@@ -62,17 +77,25 @@ def verify_month(
     columns = raw_columns(conn, table)
     files = month_files(conn, table, month)
     problems: list[str] = []
+    live_versions = {f.checksum_version for f in files if f.raw_dropped_at is None}
+    if len(live_versions) > 1:
+        problems.append(
+            f"raw.{table} {month:%Y-%m}: the files that mirror raw rows mix checksum formulas "
+            f"{sorted(live_versions)}, which one export never writes; archive the month again"
+        )
+    version = min(live_versions, default=CHECKSUM_VERSION)
     # PostgreSQL checksums the raw month while DuckDB re-reads the files: two processes,
     # both off the GIL, so on two cores the two passes take the time of the longer one.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-verify") as pool:
-        raw_future = pool.submit(raw_month_content, conn, table, columns, month)
+        raw_future = pool.submit(raw_month_content, conn, table, columns, month, version)
         read = _check_files(store, files, columns, problems)
         raw = raw_future.result()
-    if (raw.rows, raw.checksum) != (read.live_rows, read.live_checksum):
+    live = read.live_v2 if version == 2 else read.live_v1
+    if (raw.rows, raw.checksum) != live:
         problems.append(
             f"raw.{table} {month:%Y-%m} has {raw.rows} rows with checksum {raw.checksum}, its "
-            f"archive {read.live_rows} rows with checksum {read.live_checksum}: the month "
-            "changed since it was archived (archive it again)"
+            f"archive {live[0]} rows with checksum {live[1]}: the month changed since it was "
+            "archived (archive it again)"
         )
     problem = "; ".join(problems) or None
     params = month_params(table, month)
@@ -89,16 +112,18 @@ def verify_month(
                     read_sql("archive/record_file_checksum.sql"),
                     {**params, "path": path, "checksum": Decimal(checksum)},
                 )
-    return Verification(table, month, raw, read.live_rows, read.live_checksum, tuple(problems))
+    return Verification(table, month, raw, live[0], live[1], tuple(problems))
 
 
 @dataclass(frozen=True)
 class _FilesRead:
-    """What re-reading a month's files gave: rows and checksum of those that still mirror
-    raw rows, and the checksums found for files that had none recorded (path -> sum)."""
+    """What re-reading a month's files gave, for the files that still mirror raw rows:
+    (rows, checksum) comparable with the raw month in formula 2 (the recorded
+    `raw_checksum`s) and in formula 1; and the formula 1 checksums found for files that
+    had none recorded (path -> sum)."""
 
-    live_rows: int
-    live_checksum: int
+    live_v2: tuple[int, int]
+    live_v1: tuple[int, int]
     unrecorded: dict[str, int]
 
 
@@ -106,16 +131,25 @@ def _check_files(
     store: ArchiveStore, files: list[ArchivedFile], columns: list[RawColumn], problems: list[str]
 ) -> _FilesRead:
     """Re-read every file against its manifest entry (problems appended)."""
-    live_rows = live_checksum = 0
+    v2_rows = v2_checksum = v1_rows = v1_checksum = 0
     unrecorded: dict[str, int] = {}
+    read_v2 = _read_v2_files(store, [f for f in files if f.checksum_version == 2], columns)
     for f in files:
-        try:
-            content = parquet_content([store.read_location(f.path)], columns)
-        except (duckdb.Error, OSError) as exc:
-            problems.append(f"{f.path}: cannot be read ({type(exc).__name__}: {exc})")
-            continue
-        if content.rows != f.rows:
-            problems.append(f"{f.path}: holds {content.rows} rows, the manifest says {f.rows}")
+        if f.checksum_version == 2:
+            content = read_v2[f.path]
+            if isinstance(content, str):
+                problems.append(f"{f.path}: cannot be read ({content})")
+                continue
+            rows, checksum = content
+        else:
+            try:
+                v1 = parquet_content([store.read_location(f.path)], columns)
+            except (duckdb.Error, OSError) as exc:
+                problems.append(f"{f.path}: cannot be read ({type(exc).__name__}: {exc})")
+                continue
+            rows, checksum = v1.rows, v1.checksum
+        if rows != f.rows:
+            problems.append(f"{f.path}: holds {rows} rows, the manifest says {f.rows}")
         if f.checksum is None:
             if f.raw_dropped_at is not None:
                 # Cannot happen through this code (a drop needs a verification, which
@@ -124,13 +158,37 @@ def _check_files(
                     f"{f.path}: its raw rows were dropped but no checksum was ever recorded "
                     "for it, so nothing proves its content"
                 )
-            unrecorded[f.path] = content.checksum
-        elif content.checksum != f.checksum:
+            unrecorded[f.path] = checksum
+        elif checksum != f.checksum:
             problems.append(
-                f"{f.path}: holds rows with checksum {content.checksum}, the manifest says "
-                f"{f.checksum}"
+                f"{f.path}: holds rows with checksum {checksum}, the manifest says {f.checksum}"
             )
         if f.raw_dropped_at is None:
-            live_rows += f.rows
-            live_checksum += content.checksum if f.checksum is None else f.checksum
-    return _FilesRead(live_rows, live_checksum, unrecorded)
+            if f.checksum_version == 2:
+                v2_rows += f.rows
+                v2_checksum += f.raw_checksum or 0
+            else:
+                v1_rows += f.rows
+                v1_checksum += checksum if f.checksum is None else f.checksum
+    return _FilesRead((v2_rows, v2_checksum), (v1_rows, v1_checksum), unrecorded)
+
+
+def _read_v2_files(
+    store: ArchiveStore, files: list[ArchivedFile], columns: list[RawColumn]
+) -> dict[str, tuple[int, int] | str]:
+    """(rows, checksum) of each formula 2 file, or why it cannot be read. All files in one
+    DuckDB pass; should that fail, file by file, to say which one is unreadable."""
+    locations = {f.path: store.read_location(f.path) for f in files}
+    with duckdb.connect() as con:
+        try:
+            found = file_checksums(con, list(locations.values()), columns)
+            return {path: found.get(location, (0, 0)) for path, location in locations.items()}
+        except (duckdb.Error, OSError):
+            pass
+        answers: dict[str, tuple[int, int] | str] = {}
+        for path, location in locations.items():
+            try:
+                answers[path] = file_checksums(con, [location], columns).get(location, (0, 0))
+            except (duckdb.Error, OSError) as exc:
+                answers[path] = f"{type(exc).__name__}: {exc}"
+        return answers

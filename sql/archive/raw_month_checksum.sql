@@ -1,7 +1,7 @@
 -- Row count, content checksum and time range of raw.<table> over [month_start, month_end).
--- {row_hash} is the 60-bit hash of a row's canonical text (analytics_platform/archive/
--- columns.py builds it from the table's columns); parquet_checksum.sql computes the same
--- number in DuckDB from the archived files. A sum does not depend on row order.
+-- {row_hash} is a row's hash of one checksum formula (analytics_platform/archive/
+-- checksums.py; columns.py builds it from the table's columns). A sum does not depend on
+-- row order, and PostgreSQL computes it on parallel workers.
 SELECT
     count(*) AS rows,
     coalesce(sum({row_hash}), 0) AS checksum,
