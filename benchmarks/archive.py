@@ -1,8 +1,10 @@
 """Cold archive speed and size (issue 16).
 
-1. One UTC month of MONTH_EVENTS transactions: seconds to archive it (COPY out, Parquet
-   write, read-back checksum) and to verify it (PostgreSQL checksum over the raw month,
-   every file re-read), as rows per second of the two together (target >= 200,000), and
+1. One UTC month of MONTH_EVENTS transactions: seconds to archive it (COPY out with
+   PostgreSQL's row hashes, Parquet write, DuckDB's checksum of each written file) and to
+   verify it (PostgreSQL's hash over the raw month, every file re-read by DuckDB), as rows
+   per second of the two together (target >= 200,000), CPU per row of each side and in
+   all, the load average over the two (the machine may be shared), and
    the Parquet bytes against the raw table's bytes on disk (heap + TOAST, and with its
    primary key index; target <= 1/4).
 2. YEAR_EVENTS transactions over YEAR_MONTHS months, archived: monthly revenue by
@@ -152,6 +154,7 @@ def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
         _load_month(conn, np.random.default_rng(16), month, MONTH_EVENTS, 0)
         conn.execute("VACUUM ANALYZE raw.transactions")
         meter = Meter(conn)
+        load_before = os.getloadavg()[0]
         written, archive_s, archive_client, archive_server = meter.measure(
             lambda: archive_month(conn, store, "transactions", month)
         )
@@ -159,6 +162,7 @@ def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
             lambda: verify_month(conn, store, "transactions", month)
         )
         assert verified.ok, verified.problems
+        load_after = os.getloadavg()[0]
         table_bytes, total_bytes = _raw_bytes(conn, month)
     rows = written.rows
 
@@ -174,6 +178,11 @@ def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
         "archive_server_cpu_per_row": _metric(cpu_us(archive_server), "us"),
         "verify_client_cpu_per_row": _metric(cpu_us(verify_client), "us"),
         "verify_server_cpu_per_row": _metric(cpu_us(verify_server), "us"),
+        "archive_and_verify_cpu_per_row": _metric(
+            cpu_us(archive_client + archive_server + verify_client + verify_server), "us"
+        ),
+        "archive_load_average_before": _metric(load_before, "1-min"),
+        "archive_load_average_after": _metric(load_after, "1-min"),
         "archive_parquet_bytes": _metric(written.bytes, "bytes"),
         "archive_raw_table_bytes": _metric(table_bytes, "bytes"),
         "archive_parquet_vs_raw_table": _metric(written.bytes / table_bytes, "ratio", 0.25),
@@ -296,9 +305,9 @@ def _measure_probe(url: str) -> dict[str, dict]:
         # Synthetic rows: only the manifest's size matters here, not real files.
         conn.execute(
             "INSERT INTO archive.files (raw_table, month, path, rows, bytes, min_occurred_at,"
-            " max_occurred_at, checksum, raw_dropped_at)"
+            " max_occurred_at, checksum, checksum_version, raw_checksum, raw_dropped_at)"
             " SELECT t, m::date, t || '/' || m::date || '/' || f, 1000, 1000, m,"
-            " m + interval '1 month' - interval '1 microsecond', 0,"
+            " m + interval '1 month' - interval '1 microsecond', 0, 2, 0,"
             " CASE WHEN m < %(first)s + %(months)s / 2 * interval '1 month' THEN now() END"
             " FROM unnest(%(tables)s::text[]) t,"
             " generate_series(%(first)s, %(first)s + (%(months)s - 1) * interval '1 month',"

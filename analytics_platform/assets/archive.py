@@ -96,10 +96,12 @@ def _archive_asset(table: str) -> AssetsDefinition:
                 VERIFIED_CHECK,
                 asset=key,
                 description=(
-                    "Every file of the month re-read with DuckDB gives the row count (and, "
-                    "once recorded, the checksum) the manifest holds, and the raw month equals "
-                    "the files that still mirror it; the first passing check records the "
-                    "files' checksums. Only a verified month may be dropped by retention."
+                    "Every file of the month re-read with DuckDB gives the row count and "
+                    "checksum the manifest holds, and the raw month equals the files that "
+                    "still mirror it (PostgreSQL's checksum of the raw rows against the one "
+                    "the export took; files from before checksum formula 2 get theirs "
+                    "recorded by their first passing check). Only a verified month may be "
+                    "dropped by retention."
                 ),
             )
         ],
@@ -116,7 +118,7 @@ def _archive_asset(table: str) -> AssetsDefinition:
                 "dagster/row_count": MetadataValue.int(result.rows),
                 "bytes": MetadataValue.int(result.bytes),
                 "files": MetadataValue.int(len(result.files)),
-                # Recorded by the verification (the writer leaves checksums to it).
+                # The raw rows' checksum the export took (formula 2, archive/checksums.py).
                 "checksum": MetadataValue.text(str(verification.archived_checksum)),
                 "duration_seconds": MetadataValue.float(result.seconds),
                 "rows_per_second": MetadataValue.float(result.rows / max(result.seconds, 1e-9)),
