@@ -38,8 +38,9 @@ CHECKSUM_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # DuckDB does not promise that hash() stays the same across releases. Formula 2's file
 # checksums are only comparable while it does: this row's hash, as the DuckDB that
-# introduced formula 2 (1.x/2.0) computes it, is checked before every use, so an upgrade
-# that changed it stops with ChecksumFormulaChangedError instead of failing every file.
+# introduced formula 2 (2.0.0, uv.lock) computes it, is checked before every use, so an
+# upgrade that changed it stops with ChecksumFormulaChangedError instead of failing every
+# file.
 _HASH_PROBE = (
     "SELECT hash('archive'::VARCHAR, TIMESTAMPTZ '2024-01-31 23:59:59.999999+00', "
     "10.5::DECIMAL(38, 18), 1::UTINYINT, 7::INTEGER, 1::SMALLINT, 9007199254740993::BIGINT, "
