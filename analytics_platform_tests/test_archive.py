@@ -78,8 +78,21 @@ def test_a_month_is_written_as_hive_parquet_with_exact_money_and_utc_instants(
     history: Settings, store: LocalArchiveStore
 ) -> None:
     with psycopg.connect(history.database_url, autocommit=True) as conn:
+        # Outside 1900-2100 the export takes the numeric path to epoch microseconds
+        # (columns.py): a float would be off by a microsecond here.
+        far = datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC)
+        conn.execute(
+            "UPDATE raw.transactions SET ingested_at = %s WHERE event_id = ("
+            " SELECT event_id FROM raw.transactions WHERE occurred_at < %s LIMIT 1)",
+            (far, FEB_START),
+        )
         result = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
         raw = _raw_transactions(conn, JAN_START, FEB_START)
+        ingested = conn.execute(
+            "SELECT ingested_at FROM raw.transactions WHERE occurred_at < %s"
+            " ORDER BY occurred_at, event_id",
+            (FEB_START,),
+        ).fetchall()
 
     assert result.rows == len(raw) > 2_000
     assert len(result.files) == -(-len(raw) // 2_000)
@@ -101,6 +114,8 @@ def test_a_month_is_written_as_hive_parquet_with_exact_money_and_utc_instants(
     assert archived.schema["occurred_at"] == pl.Datetime("us", "UTC")
     assert archived["event_id"].to_list() == [r[0] for r in raw]
     assert archived["occurred_at"].to_list() == [r[1] for r in raw]
+    assert archived["ingested_at"].to_list() == [r[0] for r in ingested]
+    assert far in archived["ingested_at"].to_list()
     # Exact values, with the scale each one had.
     scales = archived["amount__scale"].to_list()
     amounts = archived["amount"].to_list()
