@@ -19,7 +19,7 @@ from analytics_platform.api.deps import Auth, EndParam, StartParam, context
 from analytics_platform.api.errors import ApiError, error_responses, invalid
 from analytics_platform.api.periods import parse_instant
 from analytics_platform.api.threaded_stream import threaded_stream
-from analytics_platform.api.transaction_export import TransactionExport, chunks
+from analytics_platform.api.transaction_export import TransactionExport, producers
 from analytics_platform.reports.model import MonthlyReport
 from analytics_platform.reports.months import InvalidMonth, ReportMonth
 
@@ -121,9 +121,10 @@ async def export_transactions(
     """Every transaction with occurred_at in [start, end) visible to the key, oldest first,
     amounts in major units, times in UTC (`*_utc`) and in the reporting zone
     (`*_reporting_zone`, the zone in the Reporting-Timezone header). Streamed: rows leave
-    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read, in a
-    worker thread on a connection of its own (api/transaction_export.py); rows of months
-    retention dropped are read from the archive a UTC day at a time."""
+    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read, an hour
+    per statement, from two worker threads on connections of their own taking turns
+    (api/transaction_export.py); rows of months retention dropped are read from the
+    archive a UTC day at a time."""
     ctx = context(request, principal)
     if start is None or end is None:
         raise invalid("start" if start is None else "end", "required (e.g. 2026-02-01)")
@@ -142,7 +143,7 @@ async def export_transactions(
         format=format,
         archive_url=ctx.state.settings.archive_url,
     )
-    body = threaded_stream(lambda: chunks(ctx.state.db, export), name="transaction-export")
+    body = threaded_stream(producers(ctx.state.db, export), name="transaction-export")
     name = f"transactions_{begin.date().isoformat()}_{finish.date().isoformat()}"
     headers = {"Reporting-Timezone": zone_name, "Cache-Control": "no-store"}
     if format == "csv":
