@@ -5,8 +5,10 @@ to run at a reduced scale, which the table states) goes into raw.transactions wi
 and is rolled up (transactions and failures marts: hourly, daily, monthly). Then:
 
 1. seconds to render all the month's reports (platform + every merchant) into
-   reports.monthly_reports, as reports/monthly does, with the CPU the Python side and the
-   PostgreSQL backend spent, per report; and the largest HTML's size;
+   reports.monthly_reports, as reports/monthly does, with the CPU per report of the
+   rendering process (reads, stores), of its render workers (build, HTML) and of its
+   PostgreSQL backend; the seconds until the first batch is stored (the set-based reads
+   and one batch); and the largest HTML's size;
 2. the export: `GET /exports/transactions?format=csv` for the whole month from the API
    served by `analytics-platform api` in a child process, read by a streaming client that
    counts and drops the bytes: rows per second, and the API process's memory growth
@@ -243,6 +245,12 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _children_cpu() -> float:
+    """CPU of this process's ended, waited-for children (the render's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _process_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -311,15 +319,20 @@ def _measure(url: str, data_dir: Path, loaded: bool) -> dict[str, dict]:
     with psycopg.connect(url, autocommit=True) as conn:
         pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         server_before = _backend_cpu(pid)
-        client_before = resource.getrusage(resource.RUSAGE_SELF)
+        parent_before, workers_before = _own_cpu(), _children_cpu()
+        first_batch: list[float] = []
+
+        def progress(done: int, total: int, merchant: str | None) -> None:
+            if not first_batch:
+                first_batch.append(time.perf_counter() - started)
+
         started = time.perf_counter()
-        stored = render_month(conn, month, datetime.now(UTC), "benchmark")
+        stored = render_month(conn, month, datetime.now(UTC), "benchmark", progress=progress)
         render_seconds = time.perf_counter() - started
-        client_after = resource.getrusage(resource.RUSAGE_SELF)
+        # The render's worker processes have ended (and were waited for) by now.
+        parent_cpu = _own_cpu() - parent_before
+        workers_cpu = _children_cpu() - workers_before
         server_after = _backend_cpu(pid)
-    client_cpu = (client_after.ru_utime + client_after.ru_stime) - (
-        client_before.ru_utime + client_before.ru_stime
-    )
     server_cpu = (
         None if server_before is None or server_after is None else server_after - server_before
     )
@@ -336,7 +349,11 @@ def _measure(url: str, data_dir: Path, loaded: bool) -> dict[str, dict]:
         "reports_load_s": _metric(load_seconds),
         "reports_rollup_s": _metric(rollup_seconds),
         "reports_render_all_s": _metric(render_seconds, 60.0),
-        "reports_render_python_cpu_ms_per_report": _metric(client_cpu / reports * 1e3, None, "ms"),
+        "reports_render_reads_and_first_batch_s": _metric(first_batch[0] if first_batch else None),
+        "reports_render_parent_cpu_ms_per_report": _metric(parent_cpu / reports * 1e3, None, "ms"),
+        "reports_render_workers_cpu_ms_per_report": _metric(
+            workers_cpu / reports * 1e3, None, "ms"
+        ),
         "reports_render_server_cpu_ms_per_report": _metric(
             None if server_cpu is None else server_cpu / reports * 1e3, None, "ms"
         ),
