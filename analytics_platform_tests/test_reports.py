@@ -18,6 +18,7 @@ from dagster import DefaultScheduleStatus, DefaultSensorStatus, materialize
 
 from analytics_platform.assets.reports import REASON_TAG, month_problems, monthly_reports
 from analytics_platform.reports import store
+from analytics_platform.reports.build import read_month
 from analytics_platform.reports.due import ROLLUPS_IN, DueMonth, due_months
 from analytics_platform.reports.model import MonthlyReport, Ranked
 from analytics_platform.reports.months import ReportMonth
@@ -84,6 +85,20 @@ def test_worker_processes_render_and_store_the_same_reports_in_the_same_order(
     assert {(r["merchant_id"], r["etag"]) for r in rows} == {
         (s.merchant_id or "", s.etag) for s in parallel
     }
+
+
+def test_sections_read_beside_on_the_exported_snapshot_equal_those_read_in_one_session(
+    world: World, february
+) -> None:
+    month, _ = february
+    read = {}
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        for level in ("READ COMMITTED", "REPEATABLE READ"):  # only the latter reads beside
+            with conn.transaction():
+                conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level} READ ONLY")
+                read[level] = read_month(conn, month, None)
+    assert read["REPEATABLE READ"] == read["READ COMMITTED"]
+    assert read["READ COMMITTED"].hours and read["READ COMMITTED"].daily
 
 
 def test_platform_report_numbers_are_the_monthly_mart_and_tie_out(world: World, february) -> None:
