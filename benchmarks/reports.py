@@ -59,7 +59,7 @@ from analytics_platform.rollups.families import (
 from analytics_platform.rollups.runner import materialize_window
 from analytics_platform.settings import load_settings
 from benchmarks.database import migrated_database
-from benchmarks.rollups import _backend_cpu, copy_transactions, transactions_frame
+from benchmarks.rollups import copy_transactions, transactions_frame
 
 ROWS = int(os.environ.get("REPORTS_BENCH_ROWS", "6000000"))
 KEEP = os.environ.get("REPORTS_BENCH_DATA")
@@ -317,8 +317,9 @@ def _measure(url: str, data_dir: Path, loaded: bool) -> dict[str, dict]:
     render_load = os.getloadavg()[0]
     month = ReportMonth.parse("2026-04", TZ)
     with psycopg.connect(url, autocommit=True) as conn:
-        pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
-        server_before = _backend_cpu(pid)
+        # The whole server: the render's backend, the side reads' backends, parallel
+        # workers (ended ones through the postmaster's children time).
+        server_before = _server_cpu(data_dir)
         parent_before, workers_before = _own_cpu(), _children_cpu()
         first_batch: list[float] = []
 
@@ -332,10 +333,7 @@ def _measure(url: str, data_dir: Path, loaded: bool) -> dict[str, dict]:
         # The render's worker processes have ended (and were waited for) by now.
         parent_cpu = _own_cpu() - parent_before
         workers_cpu = _children_cpu() - workers_before
-        server_after = _backend_cpu(pid)
-    server_cpu = (
-        None if server_before is None or server_after is None else server_after - server_before
-    )
+    server_cpu = _server_cpu(data_dir) - server_before
     reports = len(stored)
     export_load = os.getloadavg()[0]
     export = _export(url, data_dir)
@@ -354,9 +352,7 @@ def _measure(url: str, data_dir: Path, loaded: bool) -> dict[str, dict]:
         "reports_render_workers_cpu_ms_per_report": _metric(
             workers_cpu / reports * 1e3, None, "ms"
         ),
-        "reports_render_server_cpu_ms_per_report": _metric(
-            None if server_cpu is None else server_cpu / reports * 1e3, None, "ms"
-        ),
+        "reports_render_server_cpu_ms_per_report": _metric(server_cpu / reports * 1e3, None, "ms"),
         "reports_largest_html_kb": _metric(max(len(s.html) for s in stored) / 1024, None, "KiB"),
         "reports_export_rows": _metric(export["rows"], None, "rows"),
         "reports_export_csv_rows_per_s": _metric(export["rows_per_s"], 100_000.0, "rows/s"),
