@@ -17,6 +17,8 @@ import pytest
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, materialize
 
 from analytics_platform.assets.reports import REASON_TAG, month_problems, monthly_reports
+from analytics_platform.reports import store
+from analytics_platform.reports.build import read_month
 from analytics_platform.reports.due import ROLLUPS_IN, DueMonth, due_months
 from analytics_platform.reports.model import MonthlyReport, Ranked
 from analytics_platform.reports.months import ReportMonth
@@ -58,6 +60,45 @@ def test_a_month_renders_the_platform_and_every_active_merchant(world: World, fe
         "SELECT count(*) AS n FROM reports.monthly_reports WHERE month = %s", (month.first_day,)
     )
     assert rows[0]["n"] == len(stored)
+
+
+def test_worker_processes_render_and_store_the_same_reports_in_the_same_order(
+    world: World, february, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    month, _ = february
+    at = datetime.now(UTC)
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        inline = render_month(conn, month, at, "manual")
+        # Every month in workers, in batches of two: several batches per worker.
+        monkeypatch.setattr(store, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(store, "COMMIT_EVERY", 2)
+        parallel = render_month(conn, month, at, "manual")
+    assert len(inline) > 4
+    assert [(s.merchant_id, s.document_json, s.html, s.etag) for s in parallel] == [
+        (s.merchant_id, s.document_json, s.html, s.etag) for s in inline
+    ]
+    assert parallel[1].document == inline[1].document
+    rows = world.query(
+        "SELECT merchant_id, etag FROM reports.monthly_reports WHERE month = %s",
+        (month.first_day,),
+    )
+    assert {(r["merchant_id"], r["etag"]) for r in rows} == {
+        (s.merchant_id or "", s.etag) for s in parallel
+    }
+
+
+def test_sections_read_beside_on_the_exported_snapshot_equal_those_read_in_one_session(
+    world: World, february
+) -> None:
+    month, _ = february
+    read = {}
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        for level in ("READ COMMITTED", "REPEATABLE READ"):  # only the latter reads beside
+            with conn.transaction():
+                conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level} READ ONLY")
+                read[level] = read_month(conn, month, None)
+    assert read["REPEATABLE READ"] == read["READ COMMITTED"]
+    assert read["READ COMMITTED"].hours and read["READ COMMITTED"].daily
 
 
 def test_platform_report_numbers_are_the_monthly_mart_and_tie_out(world: World, february) -> None:

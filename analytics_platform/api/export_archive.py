@@ -3,23 +3,23 @@ dropped, read from the archive's Parquet files and printed by PostgreSQL like ra
 
 The export splits its window into UTC days (segments), each sorted on its own. Where no
 dropped file holds rows, a day is the plain export query over the raw rows. Elsewhere the
-dropped files' rows of that day are read in a worker thread (polars, so the event loop
-keeps serving), copied into a temporary table with the raw table's types, and the same
-export query runs over raw and that table together (export_rows_with_archive.sql), in
-occurred_at order. PostgreSQL prints both, so a dropped month exports byte for byte as it
-did before the drop; memory holds one day of rows at a time.
+dropped files' rows of that day are read (polars), copied into a temporary table with the
+raw table's types, and the same export query runs over raw and that table together
+(export_rows_with_archive.sql), in occurred_at order. PostgreSQL prints both, so a dropped
+month exports byte for byte as it did before the drop; memory holds one day of rows at a
+time. All of it runs in the export's worker thread, on its synchronous connection
+(api/transaction_export.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import polars as pl
-from psycopg import AsyncConnection, sql
+from psycopg import Connection, sql
 
 from analytics_platform.archive.columns import SCALE_SUFFIX
 from analytics_platform.archive.store import ArchiveStore
@@ -58,15 +58,15 @@ class Segment:
     files: tuple[str, ...]
 
 
-async def dropped_files(
-    conn: AsyncConnection, start: datetime, end: datetime
+def dropped_files(
+    conn: Connection, start: datetime, end: datetime
 ) -> list[tuple[str, datetime, datetime]]:
     """(path, min, max occurred_at) of the transaction files whose raw rows were dropped."""
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "SELECT path, min_occurred_at, max_occurred_at FROM api.dropped_transaction_files(%s, %s)",
         (start, end),
     )
-    return [(path, low, high) for path, low, high in await cursor.fetchall()]
+    return [(path, low, high) for path, low, high in cursor.fetchall()]
 
 
 def segments(
@@ -112,10 +112,10 @@ def read_segment(store: ArchiveStore, segment: Segment, merchant_id: str | None)
     )
 
 
-async def create_staging(conn: AsyncConnection) -> None:
+def create_staging(conn: Connection) -> None:
     """The temporary table the archived rows are copied into, typed like the export view
     (dropped when the export's transaction ends)."""
-    await conn.execute(
+    conn.execute(
         sql.SQL(
             "CREATE TEMP TABLE {} ON COMMIT DROP AS"
             " SELECT {}, 0 AS {} FROM api.export_transactions WITH NO DATA"
@@ -127,16 +127,14 @@ async def create_staging(conn: AsyncConnection) -> None:
     )
 
 
-async def stage(conn: AsyncConnection, frame: pl.DataFrame) -> None:
+def stage(conn: Connection, frame: pl.DataFrame) -> None:
     """Replace the staged rows with `frame`'s."""
     table = sql.Identifier("pg_temp", STAGED_TABLE)
-    await conn.execute(sql.SQL("TRUNCATE {}").format(table))
+    conn.execute(sql.SQL("TRUNCATE {}").format(table))
     # Strings quoted, NULL bare: COPY tells an empty string from a NULL that way.
-    text = await asyncio.to_thread(
-        lambda: frame.write_csv(include_header=False, quote_style="non_numeric", null_value="")
-    )
+    text = frame.write_csv(include_header=False, quote_style="non_numeric", null_value="")
     copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         table, sql.SQL(", ").join(map(sql.Identifier, _STAGED_COLUMNS))
     )
-    async with conn.cursor().copy(copy) as target:
-        await target.write(text.encode())
+    with conn.cursor().copy(copy) as target:
+        target.write(text.encode())

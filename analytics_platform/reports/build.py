@@ -9,12 +9,15 @@ wallet-balance events because no mart holds balances.
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from analytics_platform.reports.model import (
@@ -39,7 +42,7 @@ from analytics_platform.reports.reconciliation import (
     reconcile,
     wallet_tie_outs,
 )
-from analytics_platform.resources.warehouse import read_sql
+from analytics_platform.resources.warehouse import SESSION_OPTIONS, read_sql
 
 TOP = 10
 PLATFORM_MARTS = (
@@ -97,30 +100,86 @@ class MonthMarts:
     wallets: list[WalletTieOut]
 
 
+# The sections of every scope that cost the server most at a month's scale (6M
+# transactions over 2,000 merchants: the hourly mart's 700k rows of the month grouped by
+# scope and hour, the daily mart's 100k rows sorted), each read on a connection of its
+# own beside the others.
+_SIDE_SECTIONS = ("peak_hours", "daily")
+
+
 def read_month(conn: psycopg.Connection, month: ReportMonth, scope: str | None) -> MonthMarts:
     """The marts' rows for one scope ('' = platform, a merchant id) or, with scope None,
-    for every scope of the month."""
+    for every scope of the month.
+
+    For every scope, inside a REPEATABLE READ transaction (render_month's), the heaviest
+    sections are read at the same time on connections that import this transaction's
+    snapshot: the same rows as reading them here, in a third of the wait (the server's
+    work, most of the reads, spreads over the cores)."""
     params = {**month.params(None), "scope": scope}
     platform = scope is None or scope == ""
-    return MonthMarts(
-        month=month,
-        totals=_by_scope(query_rows(conn, "month_totals", params)),
-        daily=_by_scope(query_rows(conn, "daily", params)),
-        hours=_by_scope(query_rows(conn, "peak_hours", params)),
-        failures=_by_scope(query_rows(conn, "failures", params)),
-        webhooks=_by_scope(query_rows(conn, "webhooks", params)),
-        breakdown=_by_scope(query_rows(conn, "breakdown", params)),
-        sources=[
+    side: dict[str, Future[list[dict[str, Any]]]] = {}
+    with ThreadPoolExecutor(max_workers=len(_SIDE_SECTIONS)) as pool:
+        if scope is None and _repeatable_read(conn):
+            (snapshot,) = conn.execute("SELECT pg_export_snapshot()").fetchone() or (None,)
+            side = {
+                name: pool.submit(_read_in_snapshot, conn, snapshot, name, params)
+                for name in _SIDE_SECTIONS
+            }
+
+        def section(name: str) -> dict[str, list[dict[str, Any]]]:
+            rows = side[name].result() if name in side else query_rows(conn, name, params)
+            return _by_scope(rows)
+
+        totals = section("month_totals")
+        failures = section("failures")
+        webhooks = section("webhooks")
+        breakdown = section("breakdown")
+        sources = [
             Source(**r)
             for r in query_rows(
                 conn,
                 "marts_read",
                 {"marts": list(PLATFORM_MARTS), "from": month.previous_start, "to": month.end},
             )
-        ],
-        customers=_customers(conn, params, month) if platform else None,
-        wallets=wallet_tie_outs(conn, month) if platform else [],
+        ]
+        customers = _customers(conn, params, month) if platform else None
+        wallets = wallet_tie_outs(conn, month) if platform else []
+        return MonthMarts(
+            month=month,
+            totals=totals,
+            daily=section("daily"),
+            hours=section("peak_hours"),
+            failures=failures,
+            webhooks=webhooks,
+            breakdown=breakdown,
+            sources=sources,
+            customers=customers,
+            wallets=wallets,
+        )
+
+
+def _repeatable_read(conn: psycopg.Connection) -> bool:
+    (level,) = conn.execute("SHOW transaction_isolation").fetchone() or ("",)
+    return conn.info.transaction_status == TransactionStatus.INTRANS and level in (
+        "repeatable read",
+        "serializable",
     )
+
+
+def _read_in_snapshot(
+    conn: psycopg.Connection, snapshot: str, name: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Section `name` read on a new connection (same server, user and session settings
+    as `conn`) in the transaction snapshot `conn` exported."""
+    with (
+        psycopg.connect(
+            conn.info.dsn, password=conn.info.password, autocommit=True, options=SESSION_OPTIONS
+        ) as side,
+        side.transaction(),
+    ):
+        side.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        side.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        return query_rows(side, name, params)
 
 
 def text(value: Decimal | int | float | None) -> str | None:

@@ -9,51 +9,25 @@ key can never read another merchant's report or rows whatever the parameters say
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from psycopg import AsyncConnection, sql
 
 from analytics_platform.api.deps import Auth, EndParam, StartParam, context
 from analytics_platform.api.errors import ApiError, error_responses, invalid
-from analytics_platform.api.export_archive import (
-    create_staging,
-    dropped_files,
-    read_segment,
-    segments,
-    stage,
-)
 from analytics_platform.api.periods import parse_instant
-from analytics_platform.archive.store import open_store
+from analytics_platform.api.threaded_stream import threaded_stream
+from analytics_platform.api.transaction_export import TransactionExport, producers
 from analytics_platform.reports.model import MonthlyReport
 from analytics_platform.reports.months import InvalidMonth, ReportMonth
 
 router = APIRouter(tags=["reports"])
 
-# Rows per fetch of the JSON export's server-side cursor, and bytes per chunk sent: COPY
-# hands over one row per read, and a chunk per row costs more in the ASGI stack than the
-# row itself.
-_FETCH_ROWS = 5_000
-_CHUNK_BYTES = 256 * 1024
-# An export's statement lasts as long as the client takes to read it, so the API's
-# per-query timeout (API_STATEMENT_TIMEOUT_MS, for interactive reads) does not fit it.
-_EXPORT_TIMEOUT = "30min"
 # The longest export window in one request: a few months of rows stream fine, a decade
 # is a mistake.
 MAX_EXPORT_DAYS = 93
-
-
-_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
-# A day's rows are sorted in memory (about 200 bytes a row: 200,000 rows a day, 6M a
-# month, fit); the default 4 MB would spill each day's sort to disk. For the export's
-# transaction only.
-_EXPORT_WORK_MEM = "SELECT set_config('work_mem', '96MB', true)"
-# One statement of an export and its parameters.
-_Statement = tuple[sql.Composed, dict[str, object]]
 
 
 def _merchant_scope(principal: Any, merchant_id: str | None) -> str | None:
@@ -147,8 +121,10 @@ async def export_transactions(
     """Every transaction with occurred_at in [start, end) visible to the key, oldest first,
     amounts in major units, times in UTC (`*_utc`) and in the reporting zone
     (`*_reporting_zone`, the zone in the Reporting-Timezone header). Streamed: rows leave
-    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read; rows
-    of months retention dropped are read from the archive a UTC day at a time."""
+    PostgreSQL through COPY (CSV) or a server-side cursor (JSON) as they are read, an hour
+    per statement, from two worker threads on connections of their own taking turns
+    (api/transaction_export.py); rows of months retention dropped are read from the
+    archive a UTC day at a time."""
     ctx = context(request, principal)
     if start is None or end is None:
         raise invalid("start" if start is None else "end", "required (e.g. 2026-02-01)")
@@ -159,60 +135,18 @@ async def export_transactions(
             "end", f"must be after start and at most {MAX_EXPORT_DAYS} days later", "ANA_VAL_003"
         )
     zone_name = ctx.state.settings.reporting_timezone
-    merchant = principal.scope.merchant_id if principal.scope.kind == "merchant" else None
-    db = ctx.state.db
-    template = db.text("reports/export_transactions.sql").rstrip().rstrip(";")
-    from_raw = sql.SQL(template).format(rows=sql.SQL("api.export_transactions"))
-    with_archive = sql.SQL(template).format(
-        rows=sql.SQL(db.text("reports/export_rows_with_archive.sql").strip())
+    export = TransactionExport(
+        start=begin,
+        end=finish,
+        zone=zone_name,
+        scope=principal.scope,
+        format=format,
+        archive_url=ctx.state.settings.archive_url,
     )
-
-    async def queries(conn: AsyncConnection) -> AsyncIterator[_Statement]:
-        """The export's statement per segment of the window, its archived rows staged."""
-        await conn.execute(_TIMEOUT, (_EXPORT_TIMEOUT,))
-        await conn.execute(_EXPORT_WORK_MEM)
-        files = await dropped_files(conn, begin, finish)
-        if files:
-            # Only now: an export that reads no dropped month does not need the archive.
-            store = open_store(ctx.state.settings.archive_url)
-            await create_staging(conn)
-        for segment in segments(begin, finish, files):
-            params = {"start": segment.start, "end": segment.end, "tz": zone_name}
-            if not segment.files:
-                yield from_raw, params
-                continue
-            frame = await asyncio.to_thread(read_segment, store, segment, merchant)
-            await stage(conn, frame)
-            yield with_archive, params
-
-    async def csv_rows() -> AsyncIterator[bytes]:
-        header = sql.SQL("HEADER")
-        async with db.scoped(principal.scope) as conn:
-            buffer = bytearray()
-            async for query, params in queries(conn):
-                copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, {})").format(query, header)
-                header = sql.SQL("HEADER false")
-                async with conn.cursor().copy(copy, params) as out:
-                    async for row in out:
-                        buffer += row
-                        if len(buffer) >= _CHUNK_BYTES:
-                            yield bytes(buffer)
-                            buffer.clear()
-            if buffer:
-                yield bytes(buffer)
-
-    async def json_rows() -> AsyncIterator[bytes]:
-        async with db.scoped(principal.scope) as conn:
-            async for query, params in queries(conn):
-                lines = sql.SQL("SELECT row_to_json(t)::text FROM ({}) t").format(query)
-                async with conn.cursor(name="transaction_export") as cursor:
-                    await cursor.execute(lines, params)
-                    while batch := await cursor.fetchmany(_FETCH_ROWS):
-                        yield "".join(f"{line}\n" for (line,) in batch).encode()
-
+    body = threaded_stream(producers(ctx.state.db, export), name="transaction-export")
     name = f"transactions_{begin.date().isoformat()}_{finish.date().isoformat()}"
     headers = {"Reporting-Timezone": zone_name, "Cache-Control": "no-store"}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return StreamingResponse(csv_rows(), media_type="text/csv", headers=headers)
-    return StreamingResponse(json_rows(), media_type="application/x-ndjson", headers=headers)
+        return StreamingResponse(body, media_type="text/csv", headers=headers)
+    return StreamingResponse(body, media_type="application/x-ndjson", headers=headers)
