@@ -18,7 +18,7 @@ from analytics_platform.assets.recommendations import (
     budget_model,
     daily_recommendations,
 )
-from analytics_platform.ml import budget, budget_alerts, model_store
+from analytics_platform.ml import budget, budget_alerts, daily, model_store
 from analytics_platform.ml.evaluation import mae_gain
 
 from .conftest import PostgresCluster
@@ -285,3 +285,22 @@ def test_the_daily_asset_writes_budget_alerts_and_says_which_rule_scored(
     assert metadata["budget_fallback"].value.startswith("no ")
     with psycopg.connect(without_habits, autocommit=True) as conn:
         assert len(stored_alerts(conn, SCORED_DAY)) == metadata["budget_alerts"].value > 0
+
+
+def test_the_day_written_in_two_lanes_equals_the_day_written_in_one(without_habits):
+    def written(conn: psycopg.Connection) -> list[tuple]:
+        return conn.execute(
+            "SELECT * FROM recommendations.daily WHERE day = %s ORDER BY id", (SCORED_DAY,)
+        ).fetchall()
+
+    with (
+        psycopg.connect(without_habits, autocommit=True) as conn,
+        psycopg.connect(without_habits, autocommit=True) as second,
+    ):
+        one_lane = daily.recommend_day(conn, SCORED_DAY, TZ)
+        expected = written(conn)
+        two_lanes = daily.recommend_day(conn, SCORED_DAY, TZ, second)
+        assert written(conn) == expected
+    assert two_lanes.types() == one_lane.types()
+    written_types = {kind for kind, rows, _ in one_lane.types() if rows > 0}
+    assert {budget_alerts.BUDGET_TYPE, "PROMOTION", "SPENDING_TREND"} <= written_types

@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from analytics_platform.ml import idle_balance, ledger_day_stats, spending_trend, surplus
+from analytics_platform.ml import (
+    daily_aggregates,
+    idle_balance,
+    ledger_day_stats,
+    spending_trend,
+    surplus,
+)
 from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
@@ -99,3 +105,24 @@ def test_days_are_aligned_unless_a_dst_change_repeats_or_skips_midnight(url):
             conn, date(2026, 10, 25), date(2026, 11, 7), "America/Havana"
         )
         assert warsaw and not havana
+
+
+def analyze_counts(conn: psycopg.Connection) -> dict[str, int]:
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    rows = conn.execute(
+        "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE schemaname = 'ml'"
+        " AND relname IN ('spend_day_stats', 'wallet_day_stats')"
+    ).fetchall()
+    return dict(rows)
+
+
+def test_a_backfill_of_the_daily_aggregates_analyzes_them_and_one_day_does_not(url):
+    week = ledger_day_stats.days_ending(DAY, daily_aggregates.ANALYZE_AFTER_DAYS)
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = analyze_counts(conn)
+        ledger_day_stats.refresh(conn, [DAY], TZ, rebuild=[DAY])
+        assert analyze_counts(conn) == before
+        ledger_day_stats.refresh(conn, week, TZ, rebuild=week)
+        after = analyze_counts(conn)
+    assert after == {table: count + 1 for table, count in before.items()}
+    assert set(after) == {"spend_day_stats", "wallet_day_stats"}

@@ -372,8 +372,10 @@ def daily_recommendations(context: AssetExecutionContext) -> MaterializeResult:
     A re-run replaces the day's rows; deterministic for a fixed model and day."""
     day = date.fromisoformat(context.partition_key)
     tz = daily_partitions.timezone
-    with connect(load_settings().database_url, autocommit=True) as conn:
-        day_report = daily.recommend_day(conn, day, tz)
+    url = load_settings().database_url
+    # Two connections: the day's types run as two lanes, one backend each (ml/daily.py).
+    with connect(url, autocommit=True) as conn, connect(url, autocommit=True) as second:
+        day_report = daily.recommend_day(conn, day, tz, second)
     reports = day_report.by_type
     report = reports[scoring.INACTIVITY_TYPE]
     budget_report = reports[budget_alerts.BUDGET_TYPE]

@@ -151,7 +151,8 @@ def compute_recommendations(
             progress(f"    ml/{line.model}_model: {line.verdict}")
             models.append(line)
         progress(f"    recommendations/daily: {last}")
-        reports = daily.recommend_day(conn, last, tz)
+        with connect(settings.database_url, autocommit=True) as second:
+            reports = daily.recommend_day(conn, last, tz, second)
     return HistoryRecommendations(last, models, reports.types())
 
 

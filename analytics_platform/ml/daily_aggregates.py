@@ -5,12 +5,20 @@ ingestion since), plus the days asked for explicitly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 import psycopg
+from psycopg import sql
 
 from analytics_platform.resources.warehouse import run_sql_file
+
+# Days built at once from which the tables are analyzed: a backfill (a first
+# deployment, a new look-back) changes the tables more than autovacuum has seen, and
+# the rules' and features' plans over a never-analyzed table were nested loops over
+# row estimates a hundred times too small (issue 14's benchmark); one day's rebuild
+# is autovacuum's business.
+ANALYZE_AFTER_DAYS = 7
 
 
 def refresh_due(
@@ -20,9 +28,11 @@ def refresh_due(
     days: Iterable[date],
     tz: str,
     rebuild: Iterable[date] = (),
+    tables: Sequence[str] = (),
 ) -> list[date]:
     """Build the due days among `days` and every day of `rebuild` with `build`; returns
-    the days built, oldest first."""
+    the days built, oldest first. `tables` ("schema.table") are analyzed after
+    ANALYZE_AFTER_DAYS days or more."""
     due = [
         row[0]
         for row in run_sql_file(
@@ -31,4 +41,7 @@ def refresh_due(
     ]
     for day in due:
         build(conn, day, tz)
+    if len(due) >= ANALYZE_AFTER_DAYS:
+        for table in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table.split("."))))
     return due

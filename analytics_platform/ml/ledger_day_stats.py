@@ -60,7 +60,13 @@ def refresh(
     `rebuild` (a partition's own day: its raw rows may have changed without ingestion's
     bookkeeping); returns the days built, oldest first."""
     return daily_aggregates.refresh_due(
-        conn, "ml/ledger_day_stats_due.sql", build, days, tz, rebuild
+        conn,
+        "ml/ledger_day_stats_due.sql",
+        build,
+        days,
+        tz,
+        rebuild,
+        tables=("ml.spend_day_stats", "ml.wallet_day_stats"),
     )
 
 

@@ -26,7 +26,13 @@ def refresh(
     `rebuild` (a partition's own day: its raw rows may have changed without ingestion's
     bookkeeping); returns the days built, oldest first."""
     return daily_aggregates.refresh_due(
-        conn, "ml/features_day_stats_due.sql", build, days, tz, rebuild
+        conn,
+        "ml/features_day_stats_due.sql",
+        build,
+        days,
+        tz,
+        rebuild,
+        tables=("ml.user_day_stats",),
     )
 
 
