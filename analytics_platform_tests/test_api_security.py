@@ -447,6 +447,8 @@ def test_internal_errors_say_nothing_of_their_cause(postgres_cluster):
     body = assert_problem(response, 500, "ANA_SYS_001")
     assert "transactions_hourly" not in response.text and "relation" not in response.text
     assert body["requestId"] in body["detail"]
+    # One header, the one the body quotes (the observer adds it to every response).
+    assert response.headers.get_list("x-request-id") == [body["requestId"]]
 
 
 def test_unreachable_database_is_a_503_but_the_process_stays_live(world):

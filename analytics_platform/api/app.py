@@ -24,7 +24,15 @@ from analytics_platform.api.deps import reject_nul_characters
 from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
-from analytics_platform.api.observability import Metrics, RequestObserver, configure_logging
+from analytics_platform.api.observability import (
+    ASGIApp,
+    Metrics,
+    Receive,
+    RequestObserver,
+    Scope,
+    Send,
+    configure_logging,
+)
 from analytics_platform.api.rate_limit import RateLimiter
 from analytics_platform.api.routers import (
     cohorts,
@@ -74,6 +82,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+class ApiApp(FastAPI):
+    """FastAPI with HTTP requests entering through `front` (the request observer and the
+    fast path, pure ASGI) before FastAPI's middleware stack, which `dispatch` runs."""
+
+    front: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def _now() -> datetime:
@@ -127,7 +151,7 @@ def create_app(
                 await follower
             await db.close()
 
-    app = FastAPI(
+    app = ApiApp(
         title="analytics-platform API",
         version="1",
         description=DESCRIPTION,
@@ -148,8 +172,11 @@ def create_app(
     app.include_router(customers.router, prefix=customers.CUSTOMERS_PREFIX)
     app.include_router(reports.router, prefix=API_PREFIX)
     app.include_router(recommendations.router, prefix=API_PREFIX)
-    app.add_middleware(
-        FastPath,
+    # In front of FastAPI's own stack (routing, error middleware, telemetry check), so a
+    # cache hit costs none of it; the observer outermost, so it also sees the fast path's
+    # answers and the 500s of FastAPI's error middleware.
+    fast_path = FastPath(
+        app.dispatch,
         shortcuts=state.shortcuts,
         keys=state.keys,
         limiter=state.limiter,
@@ -157,7 +184,6 @@ def create_app(
         clock=state.clock,
         prefix=API_PREFIX,
     )
-    # Added last, so outermost: it also sees the answers of the fast path.
     prefixes = {
         id(r): API_PREFIX
         for r in (
@@ -168,5 +194,5 @@ def create_app(
         )
     }
     prefixes.update({id(r): customers.CUSTOMERS_PREFIX for r in customers.router.routes})
-    app.add_middleware(RequestObserver, metrics=state.metrics, prefixes=prefixes)
+    app.front = RequestObserver(fast_path, metrics=state.metrics, prefixes=prefixes)
     return app

@@ -245,12 +245,12 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc, extra={"request_id": request_id_of(request)})
-    # Answered outside the request observer, which adds the header everywhere else.
+    # Sent by Starlette's error middleware, inside the request observer (ApiApp), which
+    # adds X-Request-ID as to every response.
     return problem_response(
         request,
         internal_error_code(request),
         f"internal error; quote request id {request_id_of(request)} when reporting it",
-        headers={"X-Request-ID": request_id_of(request)},
     )
 
 
