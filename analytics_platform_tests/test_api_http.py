@@ -241,7 +241,21 @@ def test_metrics_count_requests_and_latency_by_route_and_status(client):
         'analytics_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/analytics/latency",status="200"}'
         in text
     )
-    assert 'analytics_api_response_cache_total{result="hit"}' in text
+
+
+def _cache_hits(client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('analytics_api_response_cache_total{result="hit"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_answers_repeated_from_the_cache_are_counted_as_hits(client):
+    # The repeats are answered in front of FastAPI (fast_path.py): counted all the same.
+    before = _cache_hits(client)
+    for _ in range(3):
+        assert client.get(API + "/latency?days=3").status_code == 200
+    assert _cache_hits(client) - before >= 2
 
 
 def test_every_request_logs_one_json_line_with_its_request_id(world, client):

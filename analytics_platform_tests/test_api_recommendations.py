@@ -305,6 +305,7 @@ def test_an_internal_failure_is_an_ana_sys_004_problem(recommended, admin):
     assert body["code"] == "ANA_SYS_004" and body["requestId"] in body["detail"]
     assert "not an object" not in response.text
     assert response.headers["content-type"] == "application/problem+json"
+    assert admin.get(f"{API}/user/{recommended.mixed}/recommendations").status_code == 200
     text = admin.get("/metrics").text
     assert 'route="/api/v1/analytics/user/{user_id}/recommendations",status="200"' in text
 

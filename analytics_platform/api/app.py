@@ -183,6 +183,7 @@ def create_app(
         cache=state.cache,
         clock=state.clock,
         prefix=API_PREFIX,
+        count_hit=state.metrics.cache.labels("hit").inc,
     )
     prefixes = {
         id(r): API_PREFIX
