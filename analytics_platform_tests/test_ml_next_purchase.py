@@ -167,7 +167,7 @@ def test_on_a_generated_world_the_model_beats_popularity_only_where_users_share_
 
 # ---------------------------------------------------------------- a generated world
 # Without tastes: the cheaper world, and the one where the blocking check must stop the
-# model. (With tastes it is stopped too: see docs/recommendations.md for why.)
+# model. (With tastes and their segments it is accepted: the in-memory test above.)
 def test_the_item_matrix_equals_a_count_of_the_raw_rows(without_tastes):
     first, last = day_of(20), day_of(30)
     zone = ZoneInfo(TZ)
