@@ -32,12 +32,14 @@ def generated_world(
     tastes: bool = True,
     topics: tuple[str, ...] = ("transactions", "wallet-balances", "user-activity"),
     monthly_habits: bool = False,
+    taste_segments: bool = True,
 ) -> Iterator[str]:
     """A migrated database holding `days` days of the generator's `topics` (by default
-    transactions, balances and app activity; no faults: the tests are about models, not
-    ingestion). `monthly_habits` (the tastes' monthly rhythm, for BUDGET_ALERT) is off
-    by default: it changes the realization of every later draw, and the inactivity tests
-    keep the world they were measured on."""
+        transactions, balances and app activity; no faults: the tests are about models, not
+        ingestion). `monthly_habits` (the tastes' monthly rhythm, for BUDGET_ALERT) is off
+        by default: it changes the realization of every later draw, and the inactivity tests
+        keep the world they were measured on. `taste_segments=False` leaves out the segments
+    users share (the world before them, for comparisons)."""
     url = cluster.create_database()
     try:
         migrate(settings_for(database_url=url))
@@ -52,6 +54,7 @@ def generated_world(
             malformed_fraction=0.0,
             tastes=tastes,
             monthly_habits=monthly_habits,
+            taste_segments=taste_segments,
         )
         load_generated_rows(
             url,

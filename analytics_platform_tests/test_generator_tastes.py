@@ -6,15 +6,21 @@ import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from analytics_platform.dev.generator import GeneratorConfig, generate_events
+from analytics_platform.dev.generator import GeneratorConfig, Simulation
+from analytics_platform.dev.tastes import Tastes
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def payments_by_user(tastes: bool) -> dict[str, list[tuple[int, str]]]:
-    """Per user: (day index, merchant) of each successful payment in a 42-day world."""
+Payments = dict[str, list[tuple[int, str]]]
+
+
+def payments_by_user(tastes: bool) -> tuple[Payments, Simulation]:
+    """Per user: (day index, merchant) of each successful payment in a 42-day world, and
+    the simulation (its ground truth, which only the generator's tests may read)."""
     config = GeneratorConfig(
         seed=3,
         days=42,
@@ -25,20 +31,26 @@ def payments_by_user(tastes: bool) -> dict[str, list[tuple[int, str]]]:
         tastes=tastes,
         malformed_fraction=0.0,
     )
-    payments: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for event in generate_events(config):
+    simulation = Simulation(config)
+    payments: Payments = defaultdict(list)
+    for event in simulation.run():
         if event.topic != "transactions":
             continue
         doc = json.loads(event.value)
         if doc["status"] == "SUCCESS" and doc["transaction_type"] == "PAYMENT":
             day = (event.occurred_at - START).days
             payments[doc["user_id"]].append((day, doc["merchant_id"]))
-    return payments
+    return payments, simulation
 
 
 @pytest.fixture(scope="module")
-def worlds() -> dict[bool, dict[str, list[tuple[int, str]]]]:
+def simulated() -> dict[bool, tuple[Payments, Simulation]]:
     return {tastes: payments_by_user(tastes) for tastes in (True, False)}
+
+
+@pytest.fixture(scope="module")
+def worlds(simulated) -> dict[bool, Payments]:
+    return {tastes: payments for tastes, (payments, _) in simulated.items()}
 
 
 def test_with_tastes_users_active_early_go_quiet_later_more_often(worlds):
@@ -56,3 +68,36 @@ def test_with_tastes_a_users_top_merchant_takes_a_larger_share_of_their_payments
         return sum(c.most_common(1)[0][1] / c.total() for c in counts) / len(counts)
 
     assert top_share(worlds[True]) > 1.15 * top_share(worlds[False])
+
+
+def segment_merchant_ids(tastes: Tastes, ids: list[str], segment: int) -> set[str]:
+    assert tastes.segments is not None
+    weights = np.diff(tastes.segments.merchant_cum[segment], axis=1, prepend=0.0)
+    return {ids[m] for m in tastes.segments.merchants[segment][weights > 0].tolist()}
+
+
+def test_with_tastes_users_pay_their_segments_merchants_more_than_another_segments(simulated):
+    payments, simulation = simulated[True]
+    tastes, ids = simulation.tastes, simulation.world.merchants.ids
+    assert tastes.segments is not None
+    segments = tastes.segments.merchants.shape[0]
+    sets = [segment_merchant_ids(tastes, ids, s) for s in range(segments)]
+    own, other = [], []
+    for index, user in enumerate(simulation.world.users.ids):
+        paid = [merchant for _, merchant in payments.get(user, [])]
+        if len(paid) < 10:
+            continue
+        primary, secondary = int(tastes.primary[index]), int(tastes.secondary[index])
+        # A segment that is neither of the user's: the next one not among them.
+        stranger = (
+            next(s for s in range(primary + 1, primary + segments) if s % segments != secondary)
+            % segments
+        )
+        own.append(sum(m in sets[primary] for m in paid) / len(paid))
+        other.append(sum(m in sets[stranger] for m in paid) / len(paid))
+    assert len(own) > 100
+    assert np.mean(own) > 2 * np.mean(other)
+
+
+def test_without_tastes_there_are_no_segments(simulated):
+    assert simulated[False][1].tastes.segments is None

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import msgspec
 import numpy as np
 import psycopg
 import pytest
@@ -17,13 +18,14 @@ from analytics_platform.assets.recommendations import (
     daily_recommendations,
     next_purchase_model,
 )
+from analytics_platform.dev.generator import GeneratorConfig, generate_events
 from analytics_platform.ml import interactions as ia
 from analytics_platform.ml import model_store
 from analytics_platform.ml import next_purchase as npm
 from analytics_platform.ml import next_purchase_scoring as scoring
 
 from .conftest import PostgresCluster
-from .ml_world import TZ, day_of, generated_world
+from .ml_world import START, TZ, day_of, generated_world
 
 DAYS = 45
 HOLDOUT, HISTORY = 10, 35
@@ -95,9 +97,77 @@ def test_top_items_skip_what_the_user_used_and_keep_the_kind():
     assert all(item.startswith("merchant:") for item in model.items[top.ravel()])
 
 
+# ---------------------------------------------------------- generated worlds in memory
+# The model's verdict on the generator's worlds, without a database: the interactions are
+# counted from the generated events by the rules of the SQL (successful transactions the
+# user started, local days), which test_the_item_matrix_equals_a_count_of_the_raw_rows
+# checks against the database's matrix.
+class _Transaction(msgspec.Struct):
+    user_id: str
+    transaction_type: str
+    payment_method: str
+    merchant_id: str | None
+    category: str
+    status: str
+
+
+def generated_interactions(
+    config: GeneratorConfig, windows: npm.Windows
+) -> tuple[ia.Interactions, ia.Interactions]:
+    """History and holdout interactions of the generator's world (events only: nothing of
+    its ground truth)."""
+    decode = msgspec.json.Decoder(_Transaction).decode
+    zone = ZoneInfo(TZ)
+    counts: dict[bool, Counter[tuple[str, str, str, str]]] = {True: Counter(), False: Counter()}
+    for event in generate_events(config):
+        if event.topic != "transactions":
+            continue
+        tx = decode(event.value)
+        if tx.status != "SUCCESS" or tx.transaction_type in ("TRANSFER_IN", "REFUND"):
+            continue
+        day = event.occurred_at.astimezone(zone).date()
+        if not windows.history_first <= day <= windows.holdout_last:
+            continue
+        part = counts[day <= windows.history_last]
+        part[(tx.user_id, ia.TRANSACTION_TYPE, tx.transaction_type, tx.transaction_type)] += 1
+        part[(tx.user_id, ia.PAYMENT_METHOD, tx.payment_method, tx.payment_method)] += 1
+        if tx.merchant_id is not None and tx.transaction_type in ia.MERCHANT_TYPES:
+            part[(tx.user_id, ia.MERCHANT, tx.merchant_id, tx.category)] += 1
+    history, holdout = (
+        ia.from_rows([(*key, count) for key, count in counts[part].items()])
+        for part in (True, False)
+    )
+    return history, holdout
+
+
+@pytest.mark.parametrize("taste_segments", [True, False])
+def test_on_a_generated_world_the_model_beats_popularity_only_where_users_share_tastes(
+    taste_segments,
+):
+    days = 60
+    config = GeneratorConfig(
+        seed=7,
+        days=days,
+        events_per_day=400,
+        users=600,
+        start=START,
+        late_fraction=0.0,
+        duplicate_fraction=0.0,
+        malformed_fraction=0.0,
+        monthly_habits=False,
+        taste_segments=taste_segments,
+    )
+    w = npm.windows(day_of(days - 1), holdout_days=14, history_days=45)
+    history, holdout = generated_interactions(config, w)
+    model, baseline = npm.fit(history)
+    evaluation = npm.evaluate(model, baseline, None, history, holdout)
+    assert evaluation.promotion.users > 150
+    assert evaluation.accepted() is taste_segments
+
+
 # ---------------------------------------------------------------- a generated world
 # Without tastes: the cheaper world, and the one where the blocking check must stop the
-# model. (With tastes it is stopped too: see docs/recommendations.md for why.)
+# model. (With tastes and their segments it is accepted: the in-memory test above.)
 def test_the_item_matrix_equals_a_count_of_the_raw_rows(without_tastes):
     first, last = day_of(20), day_of(30)
     zone = ZoneInfo(TZ)

@@ -20,6 +20,17 @@ What the stream contains, per simulated day:
 - webhook-deliveries: for every merchant transaction that settles (not PENDING), one
   event per delivery attempt, retried with back-off up to 5 attempts.
 
+Ground truth (what the recommendation models may learn, documented in dev/tastes.py,
+dev/segments.py and docs/recommendations.md; with `tastes=False` none of it): users
+belong to taste segments, communities that share category tilts, a set of merchants,
+payment methods and debit types, each user mostly acting from a primary segment and
+sometimes from a secondary one; favourite merchants come mostly from the segment, and
+the rest of a user's payments reach new merchants, mostly the segment's, so one user's
+next first-time merchant is predictable from what similar users paid. Engagement
+drifts, churn follows failed payments met and low activity, favourites change and
+users move between segments (drift), and the monthly rhythm per category
+(`monthly_habits`). The platform never reads any of this: only the events it causes.
+
 Faults, each drawn per valid event and relative to the number of valid events:
 - `late_fraction`: emitted 1 minute to 2 days after its event time;
 - `duplicate_fraction`: the identical bytes (same event_id) re-emitted 1 s to 6 h later;
@@ -200,6 +211,9 @@ class GeneratorConfig:
     tastes: bool = True
     # The tastes' monthly rhythm per shop category (dev/tastes.py; only with tastes).
     monthly_habits: bool = True
+    # Taste segments shared between users (dev/segments.py; only with tastes): what
+    # collaborative filtering can learn. False: the tastes of before them.
+    taste_segments: bool = True
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -499,7 +513,9 @@ class Simulation:
             np.flatnonzero(users.currency == c) for c in range(len(w.CURRENCIES))
         ]
         self.lifecycle = self._plan_lifecycle()
-        self.tastes = Tastes(self.world, config.seed, config.tastes, config.monthly_habits)
+        self.tastes = Tastes(
+            self.world, config.seed, config.tastes, config.monthly_habits, config.taste_segments
+        )
         self.encode = msgspec.json.Encoder().encode
         rng = self.rng
         self.next_dwell_seconds: Callable[[], int] = _pooled(
@@ -666,7 +682,14 @@ class Simulation:
         count = int(rng.poisson(self.events_per_day * w.day_volume_factor(day_start)))
         times = w.draw_times_in_day(rng, day_start, count)
         who = self._pick_users(times)
-        types = rng.choice(len(w.TRANSACTION_TYPES), size=count, p=w.TRANSACTION_TYPE_WEIGHTS)
+        # With taste segments, each transaction follows its user's segment's types and
+        # methods (same number of draws from `rng` either way).
+        segments = self.tastes.transaction_segments(who)
+        if segments is None:
+            types = rng.choice(len(w.TRANSACTION_TYPES), size=count, p=w.TRANSACTION_TYPE_WEIGHTS)
+        else:
+            assert self.tastes.segments is not None
+            types = _choose_rows(rng, self.tastes.segments.type_cum[segments])
         currencies = users.currency[who]
 
         # Transfers need a peer in the same currency; without one, money leaves to a bank.
@@ -677,7 +700,11 @@ class Simulation:
         )
         types[transfer_rows[recipients[transfer_rows] < 0]] = w.WITHDRAWAL
 
-        methods = _choose_rows(rng, _METHOD_CUM[types])
+        if segments is None:
+            methods = _choose_rows(rng, _METHOD_CUM[types])
+        else:
+            assert self.tastes.segments is not None
+            methods = _choose_rows(rng, self.tastes.segments.method_cum[segments, types])
         categories = np.full(count, w.TOPUP_CATEGORY_INDEX, dtype=np.int64)
         categories[(types == w.TRANSFER_OUT) | (types == w.TRANSFER_IN)] = w.TRANSFER_CATEGORY_INDEX
         categories[types == w.WITHDRAWAL] = w.WITHDRAWAL_CATEGORY_INDEX
@@ -699,7 +726,7 @@ class Simulation:
                 np.minimum(position, len(cumsum) - 1)
             ]
 
-        chosen_merchants = self.tastes.choose_merchants(who, categories, chosen_merchants)
+        chosen_merchants = self.tastes.choose_merchants(who, categories, chosen_merchants, segments)
         amounts = self._draw_amounts(categories, currencies)
         retries = rng.choice(w.RETRY_COUNTS, size=count, p=w.RETRY_WEIGHTS)
         statuses = self._draw_statuses(types, methods, retries)

@@ -3,7 +3,8 @@
 `world.py` gives every user a fixed activity weight and a category taste. This module
 adds what makes a user's future depend on their observable past, so that a model has
 real signal (and noise, so that it is not trivial). Per user, drawn once from the
-tastes' own seeded RNG (the generator's other draws are untouched):
+tastes' own seeded RNGs (the generator's other draws are untouched; the segments have an
+RNG of their own, so the churn and drift draws are the same with or without them):
 
 - engagement: a multiplier on the activity weight, starting at 1. Habits drift: every
   day it takes a small log-normal step (sigma `DRIFT_SIGMA`), kept within
@@ -17,9 +18,24 @@ tastes' own seeded RNG (the generator's other draws are untouched):
   engagement then falls by `LAPSE_DECAY` a day, so the slowdown shows in the weeks
   before the silence (observable: a falling trend), until the user is dormant.
   A dormant (or lapsing) user comes back with probability `RETURN_PROBABILITY` a day.
-- favourite merchants: per user and shop category, `FAVOURITES_PER_CATEGORY` merchants
-  of that category drawn by popularity; a payment in the category goes to one of them
-  with probability `FAVOURITE_MERCHANT_SHARE` (uniformly), else by popularity as before.
+- taste segments (`segments.py`: communities sharing category tilts, merchants, payment
+  methods and debit types): each user has a primary segment (drawn by the segments'
+  sizes) and a different secondary one, and acts from the primary with a per-user
+  probability uniform in `PRIMARY_SEGMENT_SHARE`, else from the secondary (noise: no
+  user is a pure type). A transaction draws its type and payment method from the
+  segment it is acted from; the user's category taste is `world.py`'s Dirichlet draw
+  tilted by the two segments' category tilts (mixed by that probability).
+- favourite merchants: per user and category, `FAVOURITES_PER_CATEGORY` merchants of
+  that category, each drawn from the merchants of the segment the user acts from with
+  probability `FAVOURITE_FROM_SEGMENT`, else by popularity; a payment in the category
+  goes to one of them with probability `FAVOURITE_MERCHANT_SHARE` (uniformly), else to a
+  merchant of the transaction's segment with probability `SEGMENT_MERCHANT_SHARE` (by the
+  segment's weights), else by popularity. Users keep trying new merchants: those draws,
+  and favourites that change (see drift), reach merchants the user never paid, mostly
+  their community's: what collaborative filtering can learn from other users.
+- drift of tastes: each day a user replaces one favourite (a random category and slot)
+  with probability `FAVOURITE_CHANGE_PROBABILITY`, drawn as above, and moves to their
+  secondary segment (the two swap) with probability `SEGMENT_MOVE_PROBABILITY`.
 - monthly habits: per user and shop category, a rhythm over the days of the month (some
   shop for groceries right after payday, others book travel at the month's end): the
   category's weight on a day is the user's taste x exp(k cos(2 pi (position in the month -
@@ -31,8 +47,11 @@ tastes' own seeded RNG (the generator's other draws are untouched):
   is spent by day d is a persistent, learnable habit (for BUDGET_ALERT).
   `monthly_habits=False` leaves it out (and every other taste in place).
 
-With `enabled=False` (a world without signal, for tests) every user has the same
-activity weight, engagement stays 1 (no drift, no churn), there are no favourite
+`segments=False` (`GeneratorConfig.taste_segments`) leaves the segments out: favourites
+only in shop categories, drawn by popularity alone, types and methods from the global
+tables (the world before segments, draw for draw). With `enabled=False` (a world without
+signal, for tests) every user has the same
+activity weight, engagement stays 1 (no drift, no churn), there are no segments, no favourite
 merchants and no monthly rhythm (a category's share is the same every day): who pays
 when is then a memoryless draw that no feature can predict.
 
@@ -46,6 +65,8 @@ import calendar
 import numpy as np
 
 from analytics_platform.dev import world as w
+from analytics_platform.dev.segments import COUNT as SEGMENT_COUNT
+from analytics_platform.dev.segments import Segments, build_segments
 
 BASE_CHURN_HAZARD = 0.006
 PROPENSITY_SIGMA = 0.6
@@ -61,21 +82,37 @@ ENGAGEMENT_BOUNDS = (0.3, 2.0)
 FAVOURITES_PER_CATEGORY = 2
 FAVOURITE_MERCHANT_SHARE = 0.5
 MAX_MONTHLY_CONCENTRATION = 6.0
+# Membership of the taste segments (dev/segments.py; see the module's docstring).
+PRIMARY_SEGMENT_SHARE = (0.6, 1.0)
+FAVOURITE_FROM_SEGMENT = 0.9
+SEGMENT_MERCHANT_SHARE = 0.85
+FAVOURITE_CHANGE_PROBABILITY = 0.02
+SEGMENT_MOVE_PROBABILITY = 0.002
 # The tastes' RNG is seeded from (generator seed, this salt), apart from the generator's.
 _RNG_SALT = 14
 _HABIT_SALT = 1
+_SEGMENT_SALT = 2
 
 
 class Tastes:
     """The evolving per-user state the generator consults once per simulated day."""
 
     def __init__(
-        self, world: w.World, seed: int, enabled: bool = True, monthly_habits: bool = True
+        self,
+        world: w.World,
+        seed: int,
+        enabled: bool = True,
+        monthly_habits: bool = True,
+        segments: bool = True,
     ) -> None:
         self.enabled = enabled
         self.monthly_habits = enabled and monthly_habits
+        self.segmented = enabled and segments
         self.rng = np.random.default_rng([seed, _RNG_SALT])
+        # Segments draw from their own RNG, so the other tastes' draws are unchanged.
+        self.segment_rng = np.random.default_rng([seed, _RNG_SALT, _SEGMENT_SALT])
         users, merchants = world.users, world.merchants
+        self.merchants = merchants
         count = len(users)
         self.activity = users.activity if enabled else np.ones(count)
         self.engagement = np.ones(count)
@@ -86,6 +123,13 @@ class Tastes:
         # Failed payments met per day, the last FAILURE_MEMORY_DAYS days (ring buffer).
         self.failures = np.zeros((FAILURE_MEMORY_DAYS, count), dtype=np.int64)
         self.day_index = 0
+        self.segments: Segments | None = None
+        if self.segmented:
+            srng = self.segment_rng
+            self.segments = build_segments(srng, merchants)
+            self.primary = srng.choice(SEGMENT_COUNT, size=count, p=self.segments.sizes)
+            self.secondary = (self.primary + srng.integers(1, SEGMENT_COUNT, count)) % SEGMENT_COUNT
+            self.primary_share = srng.uniform(*PRIMARY_SEGMENT_SHARE, count)
         # favourites[u, c, k]: the k-th favourite merchant of user u in category c (-1: none).
         self.favourites = np.full(
             (count, len(w.CATEGORIES), FAVOURITES_PER_CATEGORY), -1, dtype=np.int64
@@ -96,21 +140,75 @@ class Tastes:
                 draws = self.rng.random((count, FAVOURITES_PER_CATEGORY)) * cumsum[-1]
                 position = np.minimum(np.searchsorted(cumsum, draws), len(cumsum) - 1)
                 self.favourites[:, category, :] = merchants.by_category[category][position]
+        if self.segmented:
+            # Most favourites come from the user's segments; billers too (a community
+            # shares its electricity and phone companies).
+            for category in w.BILLER_CATEGORIES:
+                cumsum = merchants.popularity_cumsum_by_category[category]
+                draws = self.segment_rng.random((count, FAVOURITES_PER_CATEGORY)) * cumsum[-1]
+                position = np.minimum(np.searchsorted(cumsum, draws), len(cumsum) - 1)
+                self.favourites[:, category, :] = merchants.by_category[category][position]
+            for slot in range(FAVOURITES_PER_CATEGORY):
+                users_all = np.arange(count)
+                for category in range(len(w.CATEGORIES)):
+                    self._replace_favourites(users_all, category, slot, FAVOURITE_FROM_SEGMENT)
         self.weights_cumsum = np.cumsum(self.activity * self.engagement)
         # Per user: cumulative shop-category shares of the day (see start_day).
-        self.taste_cumsum = users.taste_cumsum
-        self.taste = np.diff(users.taste_cumsum, axis=1, prepend=0.0)
+        self.world_taste_cumsum = users.taste_cumsum
+        self.world_taste = np.diff(users.taste_cumsum, axis=1, prepend=0.0)
+        self._set_taste()
         habits = np.random.default_rng([seed, _RNG_SALT, _HABIT_SALT])
         shape = self.taste.shape
         self.monthly_concentration = habits.uniform(0.0, MAX_MONTHLY_CONCENTRATION, shape)
         self.monthly_peak = habits.random(shape)
         self.monthly_scale = 1.0 / np.i0(self.monthly_concentration)
 
+    def _set_taste(self) -> None:
+        """The shop-category taste: the world's, tilted by the user's segments."""
+        taste = self.world_taste
+        if self.segments is None:
+            self.taste, self.taste_cumsum = taste, self.world_taste_cumsum
+            return
+        tilt = self.segments.category_tilt
+        share = self.primary_share[:, np.newaxis]
+        taste = taste * (share * tilt[self.primary] + (1.0 - share) * tilt[self.secondary])
+        taste = taste / taste.sum(axis=1, keepdims=True)
+        self.taste = taste
+        taste_cumsum = np.cumsum(taste, axis=1)
+        taste_cumsum[:, -1] = 1.0  # guards the last bucket against rounding below 1
+        self.taste_cumsum = taste_cumsum
+
+    def user_segments(self, users: np.ndarray) -> np.ndarray:
+        """The segment each of `users` acts from this time: the primary one with the user's
+        primary share, else the secondary (segmented tastes only)."""
+        primary = self.segment_rng.random(len(users)) < self.primary_share[users]
+        return np.where(primary, self.primary[users], self.secondary[users])
+
+    def _replace_favourites(
+        self, users: np.ndarray, category: int, slot: int, from_segment: float
+    ) -> None:
+        """New favourites of `users` in one category and slot: a merchant of the segment
+        they act from with probability `from_segment`, else by popularity."""
+        if len(users) == 0 or self.segments is None:
+            return
+        rng, merchants = self.segment_rng, self.merchants
+        cumsum = merchants.popularity_cumsum_by_category[category]
+        position = np.minimum(
+            np.searchsorted(cumsum, rng.random(len(users)) * cumsum[-1]), len(cumsum) - 1
+        )
+        popular = merchants.by_category[category][position]
+        categories = np.full(len(users), category)
+        shared = self.segments.draw_merchants(rng, self.user_segments(users), categories)
+        use_shared = rng.random(len(users)) < from_segment
+        self.favourites[users, category, slot] = np.where(use_shared, shared, popular)
+
     def start_day(self, day_start_us: int) -> None:
         """Drift, lapse and return for the day about to be simulated (the 24 hours from
         `day_start_us`); refresh the weights and the day's category shares."""
         if not self.enabled:
             return
+        if self.segmented:
+            self._segment_drift()
         if self.monthly_habits:
             self._monthly_rhythm(day_start_us)
         rng, count = self.rng, len(self.engagement)
@@ -136,6 +234,22 @@ class Tastes:
         self.engagement[returns] = 1.0
         self.weights_cumsum = np.cumsum(self.activity * self.engagement)
 
+    def _segment_drift(self) -> None:
+        """Some users move to their secondary segment (the two swap); some replace one
+        favourite merchant (a new shop opened nearby, a friend's tip)."""
+        rng, count = self.segment_rng, len(self.primary)
+        moves = np.flatnonzero(rng.random(count) < SEGMENT_MOVE_PROBABILITY)
+        if len(moves):
+            self.primary[moves], self.secondary[moves] = self.secondary[moves], self.primary[moves]
+            self._set_taste()
+        changes = np.flatnonzero(rng.random(count) < FAVOURITE_CHANGE_PROBABILITY)
+        categories = rng.integers(0, len(w.CATEGORIES), len(changes))
+        slots = rng.integers(0, FAVOURITES_PER_CATEGORY, len(changes))
+        for category in range(len(w.CATEGORIES)):
+            for slot in range(FAVOURITES_PER_CATEGORY):
+                rows = changes[(categories == category) & (slots == slot)]
+                self._replace_favourites(rows, category, slot, FAVOURITE_FROM_SEGMENT)
+
     def _monthly_rhythm(self, day_start_us: int) -> None:
         """The day's shop-category shares: taste x each category's monthly rhythm."""
         day = np.datetime64((day_start_us + w.MICROS_PER_DAY // 2) // w.MICROS_PER_DAY, "D")
@@ -157,10 +271,21 @@ class Tastes:
         self.failures[slot] = np.bincount(users[failed], minlength=len(self.engagement))
         self.day_index += 1
 
+    def transaction_segments(self, users: np.ndarray) -> np.ndarray | None:
+        """The segment each transaction of `users` is drawn from (None: no segments)."""
+        if self.segments is None:
+            return None
+        return self.user_segments(users)
+
     def choose_merchants(
-        self, users: np.ndarray, categories: np.ndarray, merchants: np.ndarray
+        self,
+        users: np.ndarray,
+        categories: np.ndarray,
+        merchants: np.ndarray,
+        segments: np.ndarray | None = None,
     ) -> np.ndarray:
-        """`merchants` with a share of shop payments moved to the payer's favourites."""
+        """`merchants` with a share of shop payments moved to the payer's favourites, and
+        (with segments) a share of the rest to the merchants of the transaction's segment."""
         if not self.enabled or len(users) == 0:
             return merchants
         category_index = np.minimum(categories, len(w.CATEGORIES) - 1)
@@ -174,4 +299,15 @@ class Tastes:
             & (favourite >= 0)
             & (self.rng.random(len(users)) < FAVOURITE_MERCHANT_SHARE)
         )
-        return np.where(use, favourite, merchants)
+        chosen = np.where(use, favourite, merchants)
+        if self.segments is not None and segments is not None:
+            shared = (
+                ~use
+                & (categories < len(w.CATEGORIES))
+                & (self.segment_rng.random(len(users)) < SEGMENT_MERCHANT_SHARE)
+            )
+            rows = np.flatnonzero(shared)
+            chosen[rows] = self.segments.draw_merchants(
+                self.segment_rng, segments[rows], category_index[rows]
+            )
+        return chosen
