@@ -116,7 +116,11 @@ def _compare(
             "archive/spot_check_raw_rows.sql",
             table,
             columns,
-            {"event_ids": event_ids, "occurred_us": [row[key[1]] for row in sample]},
+            {
+                "event_ids": event_ids,
+                "occurred_us": [row[key[1]] for row in sample],
+                **month_params(table, month),
+            },
         )
     except psycopg.DataError as exc:
         return [f"{path}: its sampled keys are not raw keys ({type(exc).__name__}: {exc})"]

@@ -2,7 +2,8 @@
 -- compares with rows sampled from one Parquet file, fetched by primary key: the sampled
 -- keys come as two arrays (event ids as text, occurred_at as epoch microseconds decoded
 -- as the restore does), so one statement with run-time partition pruning fetches them
--- all. {columns}: every raw column in table order, as the check compares it.
+-- all; the month's bounds let the planner leave the other months' partitions out.
+-- {columns}: every raw column in table order, as the check compares it.
 WITH sample AS (
     SELECT
         event_id::uuid AS event_id,
@@ -12,3 +13,4 @@ WITH sample AS (
 SELECT {columns}
 FROM sample
 JOIN {table} AS r ON r.event_id = sample.event_id AND r.occurred_at = sample.occurred_at
+WHERE r.occurred_at >= %(month_start)s AND r.occurred_at < %(month_end)s
