@@ -226,6 +226,7 @@ def test_the_writer_records_both_checksums_and_a_changed_missing_extra_or_miswri
             "ingested_at": pl.col("ingested_at") + timedelta(microseconds=1),
             "metadata": pl.col("metadata").str.replace_all(": ", ":"),
             "occurred_at": pl.col("occurred_at").dt.truncate("1s"),
+            "event_id": pl.col("event_id").str.to_uppercase(),
         }
         miswritten = {}
         for column, conversion in wrong_writers.items():

@@ -110,23 +110,28 @@ def _compare(
     if not sample:
         return []
     event_ids = [row[key[0]] for row in sample]
+    # A savepoint when the caller is inside a transaction: a file's malformed key must not
+    # abort it.
     try:
-        raw = _raw_rows(
-            conn,
-            "archive/spot_check_raw_rows.sql",
-            table,
-            columns,
-            {
-                "event_ids": event_ids,
-                "occurred_us": [row[key[1]] for row in sample],
-                **month_params(table, month),
-            },
-        )
+        with conn.transaction():
+            raw = _raw_rows(
+                conn,
+                "archive/spot_check_raw_rows.sql",
+                table,
+                columns,
+                {
+                    "event_ids": event_ids,
+                    "occurred_us": [row[key[1]] for row in sample],
+                    **month_params(table, month),
+                },
+            )
     except psycopg.DataError as exc:
-        return [f"{path}: its sampled keys are not raw keys ({type(exc).__name__}: {exc})"]
-    by_key = {(row[key[0]], row[key[1]]): row for row in raw}
-    unmatched = [row for row in sample if (row[key[0]], row[key[1]]) not in by_key]
-    by_event: dict[str, tuple[Any, ...]] = {}
+        return [
+            f"{path}: its sampled keys (columns event_id, occurred_at) are not keys raw can"
+            f" hold ({type(exc).__name__}: {exc})"
+        ]
+    by_position = {int(row[0]): row[1:] for row in raw}
+    unmatched = [n for n in range(1, len(sample) + 1) if n not in by_position]
     if unmatched:
         # A file whose occurred_at is wrong still finds its raw row by event id, and the
         # problem then names occurred_at rather than a missing row.
@@ -135,13 +140,17 @@ def _compare(
             "archive/spot_check_raw_rows_by_event_id.sql",
             table,
             columns,
-            {"event_ids": [row[key[0]] for row in unmatched], **month_params(table, month)},
+            {
+                "event_ids": [sample[n - 1][key[0]] for n in unmatched],
+                "positions": unmatched,
+                **month_params(table, month),
+            },
         )
-        by_event = {row[key[0]]: row for row in found}
+        by_position.update((int(row[0]), row[1:]) for row in found)
     differences: list[str] = []
-    for row in sample:
+    for position, row in enumerate(sample, start=1):
         where = f"event_id {row[key[0]]}, occurred_at {_instant(row[key[1]])}"
-        raw_row = by_key.get((row[key[0]], row[key[1]])) or by_event.get(row[key[0]])
+        raw_row = by_position.get(position)
         if raw_row is None:
             differences.append(f"{path}: row ({where}) is not in raw.{table}")
             continue
