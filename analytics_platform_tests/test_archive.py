@@ -13,7 +13,13 @@ import polars as pl
 import psycopg
 import pytest
 
-from analytics_platform.archive.columns import RawColumn, UnsupportedColumnError, raw_columns
+from analytics_platform.archive.checksums import file_checksums
+from analytics_platform.archive.columns import (
+    DECIMAL_SCALE,
+    RawColumn,
+    UnsupportedColumnError,
+    raw_columns,
+)
 from analytics_platform.archive.due import archive_due, due_months
 from analytics_platform.archive.reader import query_archive, stream_archived_transactions
 from analytics_platform.archive.restore import rematerialize_from_archive
@@ -144,11 +150,12 @@ def test_verification_passes_for_an_unchanged_month_and_fails_once_raw_changes(
     assert verified_at == (None,)
 
 
-def test_the_writer_records_both_checksums_and_any_changed_missing_or_extra_row_fails(
+def test_the_writer_records_both_checksums_and_a_changed_missing_extra_or_miswritten_row_fails(
     history: Settings, store: LocalArchiveStore
 ) -> None:
     with psycopg.connect(history.database_url, autocommit=True) as conn:
         result = archive_month(conn, store, "transactions", JANUARY, rows_per_file=2_000)
+        columns = raw_columns(conn, "transactions")
         recorded = conn.execute(
             "SELECT count(*), count(checksum), count(raw_checksum), sum(raw_checksum),"
             " min(checksum_version) FROM archive.files"
@@ -208,6 +215,30 @@ def test_the_writer_records_both_checksums_and_any_changed_missing_or_extra_row_
             file_problems[change] = verify_month(conn, store, "transactions", JANUARY).problems
         original.write_parquet(path, compression="zstd")
         assert verify_month(conn, store, "transactions", JANUARY).ok, "the file is back"
+
+        # A writer conversion bug: wrong values in every row of a file whose manifest
+        # checksum is the wrong file's own, so that only the spot check against raw sees it.
+        target = result.files[-1]
+        target_path = store.read_location(target.path)
+        written = pl.read_parquet(target_path, hive_partitioning=False)
+        wrong_writers = {
+            "amount": pl.lit(DECIMAL_SCALE, pl.UInt8).alias("amount__scale"),
+            "ingested_at": pl.col("ingested_at") + timedelta(microseconds=1),
+            "metadata": pl.col("metadata").str.replace_all(": ", ":"),
+            "occurred_at": pl.col("occurred_at").dt.truncate("1s"),
+            "event_id": pl.col("event_id").str.to_uppercase(),
+        }
+        miswritten = {}
+        for column, conversion in wrong_writers.items():
+            written.with_columns(conversion).write_parquet(target_path, compression="zstd")
+            with duckdb.connect() as con:
+                _, own_checksum = file_checksums(con, [target_path], columns)[target_path]
+            _record_checksum(conn, target.path, own_checksum)
+            miswritten[column] = verify_month(conn, store, "transactions", JANUARY).problems
+        written.write_parquet(target_path, compression="zstd")
+        _record_checksum(conn, target.path, target.checksum or 0)
+        assert verify_month(conn, store, "transactions", JANUARY).ok, "the right file is back"
+
         damaged = Path(store.read_location(result.files[1].path))
         damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
         unreadable = verify_month(conn, store, "transactions", JANUARY)
@@ -218,9 +249,23 @@ def test_the_writer_records_both_checksums_and_any_changed_missing_or_extra_row_
     assert verification.ok and verification.archived_rows == result.rows
     assert raw_verdicts == dict.fromkeys(raw_changes, False)
     for change, problems in file_problems.items():
-        assert [p.split(":")[0] for p in problems] == [result.files[0].path], change
+        assert {p.split(":")[0] for p in problems} == {result.files[0].path}, change
         assert "holds rows with checksum" in problems[0], change
+        # The spot check compared the changed first row with raw and names the column.
+        column = "occurred_at" if change == "timestamp" else "amount"
+        assert f"differs from raw.transactions in column {column}:" in problems[1], change
+    for column, problems in miswritten.items():
+        assert problems, f"a file with a wrong {column} passed verification"
+        assert {p.split(":")[0] for p in problems} == {target.path}, column
+        assert not any("checksum" in p for p in problems), column
+        assert f"differs from raw.transactions in column {column}:" in problems[0], column
     assert f"{result.files[1].path}: cannot be read" in unreadable.problems[0]
+
+
+def _record_checksum(conn: psycopg.Connection, path: str, checksum: int) -> None:
+    conn.execute(
+        "UPDATE archive.files SET checksum = %s WHERE path = %s", (Decimal(checksum), path)
+    )
 
 
 class _Undo(Exception):

@@ -2,9 +2,11 @@
 
 1. One UTC month of MONTH_EVENTS transactions: seconds to archive it (COPY out with
    PostgreSQL's row hashes, Parquet write, DuckDB's checksum of each written file) and to
-   verify it (PostgreSQL's hash over the raw month, every file re-read by DuckDB), as rows
-   per second of the two together (target >= 200,000), CPU per row of each side and in
-   all, the load average over the two (the machine may be shared), and
+   verify it (PostgreSQL's hash over the raw month, every file re-read by DuckDB, and the
+   cross-engine spot check of sampled rows, also measured alone: CPU per row of the month
+   with and without it), as rows per second of the two together (target >= 200,000),
+   CPU per row of each side and in all, the load average over the two (the machine may
+   be shared), and
    the Parquet bytes against the raw table's bytes on disk (heap + TOAST, and with its
    primary key index; target <= 1/4).
 2. YEAR_EVENTS transactions over YEAR_MONTHS months, archived: monthly revenue by
@@ -40,10 +42,13 @@ import duckdb
 import numpy as np
 import psycopg
 
+from analytics_platform.archive.columns import raw_columns
+from analytics_platform.archive.manifest import month_files
 from analytics_platform.archive.months import month_end, months_between
 from analytics_platform.archive.reader import archive_duckdb
 from analytics_platform.archive.restore import dropped_files, rematerialize_from_archive
 from analytics_platform.archive.retention import apply_retention
+from analytics_platform.archive.spot_check import spot_check_files
 from analytics_platform.archive.store import LocalArchiveStore
 from analytics_platform.archive.verification import verify_month
 from analytics_platform.archive.writer import archive_month
@@ -162,6 +167,13 @@ def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
             lambda: verify_month(conn, store, "transactions", month)
         )
         assert verified.ok, verified.problems
+        # The spot check alone (it is part of verify_month above): what it adds.
+        columns = raw_columns(conn, "transactions")
+        live = [f for f in month_files(conn, "transactions", month) if f.raw_dropped_at is None]
+        spotted, spot_s, spot_client, spot_server = meter.measure(
+            lambda: spot_check_files(conn, store, "transactions", month, columns, live)
+        )
+        assert not spotted, spotted
         load_after = os.getloadavg()[0]
         table_bytes, total_bytes = _raw_bytes(conn, month)
     rows = written.rows
@@ -178,6 +190,16 @@ def _measure_month(url: str, store: LocalArchiveStore) -> dict[str, dict]:
         "archive_server_cpu_per_row": _metric(cpu_us(archive_server), "us"),
         "verify_client_cpu_per_row": _metric(cpu_us(verify_client), "us"),
         "verify_server_cpu_per_row": _metric(cpu_us(verify_server), "us"),
+        "verify_spot_check_s": _metric(spot_s, "s"),
+        "verify_spot_check_cpu_per_row": _metric(cpu_us(spot_client + spot_server), "us"),
+        "verify_spot_check_client_cpu_per_row": _metric(cpu_us(spot_client), "us"),
+        "verify_spot_check_server_cpu_per_row": _metric(cpu_us(spot_server), "us"),
+        "verify_cpu_per_row_without_spot_check": _metric(
+            cpu_us(verify_client + verify_server - spot_client - spot_server), "us"
+        ),
+        "verify_spot_check_share_of_verify_cpu": _metric(
+            (spot_client + spot_server) / (verify_client + verify_server), "ratio"
+        ),
         "archive_and_verify_cpu_per_row": _metric(
             cpu_us(archive_client + archive_server + verify_client + verify_server), "us"
         ),

@@ -141,9 +141,9 @@ def duckdb_file_row_hash(columns: list[RawColumn]) -> str:
     numeric followed by its scale column)."""
     names: list[str] = []
     for c in columns:
-        names.append(_duckdb_identifier(c.name))
+        names.append(duckdb_identifier(c.name))
         if c.is_numeric:
-            names.append(_duckdb_identifier(c.name + SCALE_SUFFIX))
+            names.append(duckdb_identifier(c.name + SCALE_SUFFIX))
     return f"hash({', '.join(names)})"
 
 
@@ -211,11 +211,11 @@ def duckdb_row_hash(columns: list[RawColumn]) -> str:
     """DuckDB: formula 1's row hash over the Parquet columns (identifiers quoted DuckDB's way)."""
     texts: list[str] = []
     for c in columns:
-        name = _duckdb_identifier(c.name)
+        name = duckdb_identifier(c.name)
         if c.is_time:
             text = f"epoch_us({name})::VARCHAR"
         elif c.is_numeric:
-            scale = _duckdb_identifier(c.name + SCALE_SUFFIX)
+            scale = duckdb_identifier(c.name + SCALE_SUFFIX)
             text = f"{name}::VARCHAR || '/' || {scale}::VARCHAR"
         else:
             text = f"{name}::VARCHAR"
@@ -250,18 +250,18 @@ def _row_text(columns: list[RawColumn], texts: list[str]) -> str:
 
 def duckdb_exact_decimal_text(column: str) -> str:
     """DuckDB: a DECIMAL(38,18) column printed with its own scale, as PostgreSQL would."""
-    value = f"{_duckdb_identifier(column)}::VARCHAR"
-    scale = _duckdb_identifier(column + SCALE_SUFFIX)
+    value = f"{duckdb_identifier(column)}::VARCHAR"
+    scale = duckdb_identifier(column + SCALE_SUFFIX)
     return (
         f"CASE WHEN {scale} = 0 THEN split_part({value}, '.', 1)"
         f" ELSE left({value}, length({value}) - {DECIMAL_SCALE} + {scale}) END"
     )
 
 
-def _duckdb_identifier(name: str) -> str:
+def duckdb_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def view_select_list(columns: list[RawColumn]) -> str:
     """DuckDB: the raw table's columns as the archive views show them (scales left out)."""
-    return ", ".join(_duckdb_identifier(c.name) for c in columns)
+    return ", ".join(duckdb_identifier(c.name) for c in columns)

@@ -7,7 +7,10 @@ formula (checksums.py):
 
 - formula 2: DuckDB re-reads all the files in one multi-threaded pass (each file's
   `checksum`) while PostgreSQL hashes the raw month on its parallel workers, to compare
-  with the `raw_checksum`s the export took; neither side builds a text per row.
+  with the `raw_checksum`s the export took; neither side builds a text per row. Those
+  checksums never compare a file's values with raw's across the engines, so a sample of
+  each file that still mirrors raw rows is compared with raw row by row, column by
+  column (spot_check.py).
 - formula 1 (files written before migration 052): both sides compute the md5 checksum of
   the canonical row text; the first verification that finds them equal records the
   checksum of each file it read, so later verifications (after retention dropped the raw
@@ -40,6 +43,7 @@ from analytics_platform.archive.manifest import (
     month_params,
     month_state,
 )
+from analytics_platform.archive.spot_check import spot_check_files
 from analytics_platform.archive.store import ArchiveStore
 from analytics_platform.resources.warehouse import read_sql
 
@@ -97,6 +101,14 @@ def verify_month(
             f"archive {live[0]} rows with checksum {live[1]}: the month changed since it was "
             "archived (archive it again)"
         )
+    # After the raw checksum (the spot check queries the same connection), and its problems
+    # after the month's: a changed raw month differs from its files' samples too.
+    sampled = [
+        f
+        for f in files
+        if f.checksum_version == 2 and f.raw_dropped_at is None and f.path not in read.unreadable
+    ]
+    problems.extend(spot_check_files(conn, store, table, month, columns, sampled))
     problem = "; ".join(problems) or None
     params = month_params(table, month)
     with conn.transaction():
@@ -120,11 +132,12 @@ class _FilesRead:
     """What re-reading a month's files gave, for the files that still mirror raw rows:
     (rows, checksum) comparable with the raw month in formula 2 (the recorded
     `raw_checksum`s) and in formula 1; and the formula 1 checksums found for files that
-    had none recorded (path -> sum)."""
+    had none recorded (path -> sum); and the files that could not be read."""
 
     live_v2: tuple[int, int]
     live_v1: tuple[int, int]
     unrecorded: dict[str, int]
+    unreadable: frozenset[str]
 
 
 def _check_files(
@@ -133,12 +146,14 @@ def _check_files(
     """Re-read every file against its manifest entry (problems appended)."""
     v2_rows = v2_checksum = v1_rows = v1_checksum = 0
     unrecorded: dict[str, int] = {}
+    unreadable: set[str] = set()
     read_v2 = _read_v2_files(store, [f for f in files if f.checksum_version == 2], columns)
     for f in files:
         if f.checksum_version == 2:
             content = read_v2[f.path]
             if isinstance(content, str):
                 problems.append(f"{f.path}: cannot be read ({content})")
+                unreadable.add(f.path)
                 continue
             rows, checksum = content
         else:
@@ -146,6 +161,7 @@ def _check_files(
                 v1 = parquet_content([store.read_location(f.path)], columns)
             except (duckdb.Error, OSError) as exc:
                 problems.append(f"{f.path}: cannot be read ({type(exc).__name__}: {exc})")
+                unreadable.add(f.path)
                 continue
             rows, checksum = v1.rows, v1.checksum
         if rows != f.rows:
@@ -170,7 +186,9 @@ def _check_files(
             else:
                 v1_rows += f.rows
                 v1_checksum += checksum if f.checksum is None else f.checksum
-    return _FilesRead((v2_rows, v2_checksum), (v1_rows, v1_checksum), unrecorded)
+    return _FilesRead(
+        (v2_rows, v2_checksum), (v1_rows, v1_checksum), unrecorded, frozenset(unreadable)
+    )
 
 
 def _read_v2_files(
