@@ -304,16 +304,7 @@ def test_a_month_archived_with_checksum_formula_1_still_verifies_and_is_dropped(
         dropped = apply_retention(conn, "transactions", LATER, RETENTION_DAYS).dropped_months
 
         # Late rows: archived with formula 2 beside the formula 1 file, both verified.
-        late = GeneratorConfig(
-            seed=99,
-            days=1,
-            events_per_day=50,
-            start=datetime(2024, 1, 25, tzinfo=UTC),
-            malformed_fraction=0.0,
-        )
-        load_generated_rows(
-            history.database_url, late, FEB_START, ZoneInfo("UTC"), topics=("transactions",)
-        )
+        _load_late_january_transactions(history.database_url)
         archive_month(conn, store, "transactions", JANUARY)
         mixed = verify_month(conn, store, "transactions", JANUARY)
         versions = conn.execute(
@@ -403,16 +394,7 @@ def test_late_rows_in_a_dropped_month_are_archived_beside_its_files_and_dropped_
         due = [(d.table, d.month) for d in due_months(conn, LATER, timedelta(0))]
         assert ("transactions", JANUARY) not in due
 
-        late = GeneratorConfig(
-            seed=99,
-            days=1,
-            events_per_day=50,
-            start=datetime(2024, 1, 25, tzinfo=UTC),
-            malformed_fraction=0.0,
-        )
-        load_generated_rows(
-            history.database_url, late, FEB_START, ZoneInfo("UTC"), topics=("transactions",)
-        )
+        _load_late_january_transactions(history.database_url)
         late_rows = len(_raw_transactions(conn, JAN_START, FEB_START))
         due = [d for d in due_months(conn, LATER, timedelta(0)) if d.table == "transactions"]
         assert (due[0].month, due[0].reason) == (
@@ -498,3 +480,15 @@ def test_a_month_with_money_finer_than_the_archive_keeps_is_refused_and_leaves_n
         recorded = conn.execute("SELECT count(*) FROM archive.files").fetchone()
     assert recorded == (0,)
     assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+def _load_late_january_transactions(database_url: str) -> None:
+    """Fifty transactions of 25 January that arrive after the month was archived."""
+    late = GeneratorConfig(
+        seed=99,
+        days=1,
+        events_per_day=50,
+        start=datetime(2024, 1, 25, tzinfo=UTC),
+        malformed_fraction=0.0,
+    )
+    load_generated_rows(database_url, late, FEB_START, ZoneInfo("UTC"), topics=("transactions",))
