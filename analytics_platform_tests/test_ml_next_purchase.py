@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -23,6 +24,8 @@ from analytics_platform.ml import interactions as ia
 from analytics_platform.ml import model_store
 from analytics_platform.ml import next_purchase as npm
 from analytics_platform.ml import next_purchase_scoring as scoring
+from analytics_platform.ml.recommendation_writes import recommendation_ids
+from analytics_platform.ml.scoring import recommendation_id
 
 from .conftest import PostgresCluster
 from .ml_world import START, TZ, day_of, generated_world
@@ -194,6 +197,48 @@ def test_the_item_matrix_equals_a_count_of_the_raw_rows(without_tastes):
     }
     assert len(got) > 1_000
     assert got == dict(expected)
+
+
+def test_the_item_matrix_keeps_values_that_csv_must_quote(without_tastes):
+    """The read comes as CSV text: commas, quotes, capitals, non-ASCII and line breaks in
+    ids and categories come back as they were, and a payment without a merchant has no
+    merchant item."""
+    day = day_of(30)
+    user, merchant = 'User "Q", 1', "Café, Ünter\nDen"
+    category, method = 'Food, "fresh"', "QRIS"
+    with psycopg.connect(without_tastes) as conn:
+        for merchant_id in (merchant, merchant, None):
+            conn.execute(
+                "INSERT INTO raw.transactions SELECT (jsonb_populate_record("
+                " NULL::raw.transactions, to_jsonb(t) || jsonb_build_object("
+                " 'event_id', gen_random_uuid(), 'user_id', %s::text, 'merchant_id', %s::text,"
+                " 'category', %s::text, 'payment_method', %s::text,"
+                " 'transaction_type', 'PAYMENT', 'status', 'SUCCESS'))).*"
+                " FROM raw.transactions t"
+                " WHERE t.occurred_at >= (%s::date::timestamp AT TIME ZONE %s) LIMIT 1",
+                (user, merchant_id, category, method, day, TZ),
+            )
+        matrix = ia.read(conn, day, day, TZ)
+        conn.rollback()
+    [row] = np.flatnonzero(matrix.user_ids == user)
+    used = matrix.counts[row].tocoo()
+    got = {
+        matrix.items[c]: (matrix.labels[c], int(v))
+        for c, v in zip(used.col, used.data, strict=True)
+    }
+    assert got == {
+        f"merchant:{merchant}": (category, 2),
+        f"payment_method:{method}": (method, 3),
+        "transaction_type:PAYMENT": ("PAYMENT", 3),
+    }
+
+
+def test_the_days_ids_are_the_uuid5_of_each_user():
+    users = [f"u-{n:05d}" for n in range(300)] + ['Ünter, "x"', ""]
+    day = date(2026, 3, 31)
+    ids = recommendation_ids(day, users, scoring.PROMOTION_TYPE)
+    expected = [recommendation_id(day, u, scoring.PROMOTION_TYPE) for u in users]
+    assert [uuid.UUID(i) for i in ids] == expected
 
 
 def train(url: str) -> npm.TrainingRun:

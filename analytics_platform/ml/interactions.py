@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 import psycopg
 import scipy.sparse as sp
-from psycopg import sql
 
 from analytics_platform.resources.warehouse import read_sql
 
@@ -106,34 +105,31 @@ def from_rows(rows: list[tuple[str, str, str, str, int]]) -> Interactions:
     )
 
 
+# Rows the read's CSV text comes in (sql/ml/next_purchase_interactions.sql): few enough
+# that their messages cost nothing, many enough that each stays far below PostgreSQL's
+# 1 GB limit on a value (about 400 MB of text in all at 200,000 users).
+READ_BUCKETS = 64
+
+
 def read(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> Interactions:
-    """The interactions of the local days [first_day, last_day] in `tz`. Read with COPY
-    into polars: at 200,000 users the rows number millions, too many for fetchall."""
-    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV)").format(
-        sql.SQL(read_sql("ml/next_purchase_interactions.sql"))  # type: ignore[arg-type]
-    )
-    params = {"first_day": first_day, "last_day": last_day, "tz": tz}
-    with conn.cursor() as cursor, cursor.copy(statement, params) as copy:
-        data = b"".join(bytes(chunk) for chunk in copy)
+    """The interactions of the local days [first_day, last_day] in `tz`, read as CSV text
+    into polars: at 200,000 users the combinations number millions."""
+    params = {"first_day": first_day, "last_day": last_day, "tz": tz, "buckets": READ_BUCKETS}
+    rows = conn.execute(read_sql("ml/next_purchase_interactions.sql"), params).fetchall()
+    data = "\n".join(row[0] for row in rows if row[0]).encode()
     if not data:
         return from_frame(pl.DataFrame(schema=_COLUMNS))
-    lists = ["transaction_type", "payment_method", "merchant_id", "category", "count"]
-    per_user = pl.read_csv(
+    texts = ["user_id", "transaction_type", "payment_method", "merchant_id", "category"]
+    combos = pl.read_csv(
         data,
         has_header=False,
-        new_columns=["user_id", *lists],
-        schema_overrides=dict.fromkeys(["user_id", *lists], pl.String),
-    ).sort("user_id")
-    combos = (
-        per_user.with_row_index("row")
-        .select(
-            "row",
-            *(pl.col(name).str.json_decode(pl.List(pl.String)) for name in lists[:-1]),
-            pl.col("count").str.json_decode(pl.List(pl.Int32)),
-        )
-        .explode(lists)
+        new_columns=[*texts, "count"],
+        schema_overrides={**dict.fromkeys(texts, pl.String), "count": pl.Int32},
     )
-    return _expanded(per_user.get_column("user_id"), combos)
+    users = combos.get_column("user_id").unique().sort()
+    return _expanded(
+        users, combos.with_columns(users.search_sorted(combos.get_column("user_id")).alias("row"))
+    )
 
 
 def _expanded(users: pl.Series, combos: pl.DataFrame) -> Interactions:

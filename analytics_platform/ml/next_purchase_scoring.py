@@ -33,7 +33,8 @@ import scipy.sparse as sp
 from analytics_platform.ml import interactions as ia
 from analytics_platform.ml import model_store
 from analytics_platform.ml import next_purchase as npm
-from analytics_platform.ml.scoring import VALID_DAYS, recommendation_id
+from analytics_platform.ml.recommendation_writes import recommendation_ids
+from analytics_platform.ml.scoring import VALID_DAYS
 from analytics_platform.resources.warehouse import read_sql, run_sql_file
 
 PROMOTION_TYPE = "PROMOTION"
@@ -229,7 +230,7 @@ def score_next_purchase(
         (NEW_FEATURE_TYPE, new_feature, _new_features),
     ):
         part = build(day_items, ranking, history_days)
-        ids = [str(recommendation_id(day, user, kind)) for user in part.get_column("user_id")]
+        ids = recommendation_ids(day, part.get_column("user_id").to_list(), kind)
         parts.append(
             part.select(
                 pl.Series("id", ids, dtype=pl.String),

@@ -10,19 +10,39 @@ so a re-run replaces the day and other types' rows are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 
-from analytics_platform.ml.scoring import VALID_DAYS, recommendation_id
+from analytics_platform.ml.scoring import _ID_NAMESPACE, VALID_DAYS, recommendation_id
 from analytics_platform.resources.warehouse import read_sql, run_sql_file
 
 
 def priority_of(score: float) -> int:
     """1-5 from a score in [0, 1], as INACTIVITY_REMINDER maps it (5 = most urgent)."""
     return 1 + min(4, int(score * 5))
+
+
+def recommendation_ids(day: date, user_ids: Iterable[str], kind: str) -> list[str]:
+    """`recommendation_id` of each user as 32 hex digits (PostgreSQL's uuid reads them so),
+    for a type that writes every user of the day: uuid.uuid5 builds a UUID object per id,
+    which cost more than the rest of writing the row (issue 14); this hashes as uuid5
+    does (SHA-1 of namespace and name, version and variant bits set) over the whole day."""
+    prefix = _ID_NAMESPACE.bytes + f"{day.isoformat()}/".encode()
+    suffix = f"/{kind}".encode()
+    digests = b"".join(
+        hashlib.sha1(prefix + user.encode() + suffix, usedforsecurity=False).digest()
+        for user in user_ids
+    )
+    raw = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :16].copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50  # version 5
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = raw.tobytes().hex()
+    return [text[start : start + 32] for start in range(0, len(text), 32)]
 
 
 def replace_day(

@@ -1,11 +1,16 @@
 -- The successful transactions the user started (not TRANSFER_IN or REFUND, which happen
 -- to the user) on the local days [%(first_day)s, %(last_day)s] in %(tz)s, counted per
--- (transaction_type, payment_method, merchant_id): interactions.py expands each count to
--- the items it involves (merchant, payment method, transaction type), which is cheaper
--- in polars than a three-fold expansion here.
--- One row per user: the user's combinations as parallel JSON arrays (one row per user,
--- not per combination: the client reads it with COPY, and per-row messages were most of
--- the reading cost). Unordered: interactions.py sorts users and items itself.
+-- (user, transaction_type, payment_method, merchant_id): interactions.py expands each
+-- count to the items it involves (merchant, payment method, transaction type), which is
+-- cheaper in polars than a three-fold expansion here.
+-- Out as CSV text (user_id, transaction_type, payment_method, merchant_id, category,
+-- count), one line per combination, in %(buckets)s rows of many lines each: a row per
+-- combination cost the client a protocol message each (most of its reading time), and
+-- one row of JSON arrays per user cost the backend a second aggregation and the client
+-- a JSON decode (issue 14, EXPLAIN ANALYZE and backend CPU). quote_ident quotes a value
+-- exactly as CSV does (double quotes, doubled inside) when it is not plain lower-case
+-- ASCII; NULL becomes the empty unquoted field, which the client reads as null.
+-- Unordered: interactions.py sorts users and items itself.
 WITH combos AS (
     SELECT user_id, transaction_type, payment_method, merchant_id,
            min(category) AS category, count(*)::integer AS count
@@ -16,8 +21,17 @@ WITH combos AS (
       AND occurred_at < ((%(last_day)s::date + 1)::timestamp AT TIME ZONE %(tz)s)
     GROUP BY user_id, transaction_type, payment_method, merchant_id
 )
-SELECT user_id, json_agg(transaction_type) AS transaction_types,
-       json_agg(payment_method) AS payment_methods, json_agg(merchant_id) AS merchant_ids,
-       json_agg(category) AS categories, json_agg(count) AS counts
+SELECT string_agg(
+    concat_ws(
+        ',',
+        quote_ident(user_id),
+        coalesce(quote_ident(transaction_type), ''),
+        coalesce(quote_ident(payment_method), ''),
+        coalesce(quote_ident(merchant_id), ''),
+        coalesce(quote_ident(category), ''),
+        count
+    ),
+    E'\n'
+) AS lines
 FROM combos
-GROUP BY user_id
+GROUP BY hashtext(user_id) %% %(buckets)s
