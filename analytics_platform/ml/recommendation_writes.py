@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
-from analytics_platform.ml.scoring import _ID_NAMESPACE, VALID_DAYS, recommendation_id
+from analytics_platform.ml.scoring import ID_NAMESPACE, VALID_DAYS, recommendation_id
 from analytics_platform.resources.warehouse import read_sql, run_sql_file
 
 
@@ -32,7 +32,7 @@ def recommendation_ids(day: date, user_ids: Iterable[str], kind: str) -> list[st
     for a type that writes every user of the day: uuid.uuid5 builds a UUID object per id,
     which cost more than the rest of writing the row (issue 14); this hashes as uuid5
     does (SHA-1 of namespace and name, version and variant bits set) over the whole day."""
-    prefix = _ID_NAMESPACE.bytes + f"{day.isoformat()}/".encode()
+    prefix = ID_NAMESPACE.bytes + f"{day.isoformat()}/".encode()
     suffix = f"/{kind}".encode()
     digests = b"".join(
         hashlib.sha1(prefix + user.encode() + suffix, usedforsecurity=False).digest()

@@ -27,7 +27,7 @@ INACTIVITY_TYPE = "INACTIVITY_REMINDER"
 REMIND_THRESHOLD = 0.5
 VALID_DAYS = 7
 BASELINE_MODEL_NAME = "baseline:recency"
-_ID_NAMESPACE = uuid.UUID("6f1d3c2e-14a1-4e0b-9d7e-5c1f0a8b7e14")
+ID_NAMESPACE = uuid.UUID("6f1d3c2e-14a1-4e0b-9d7e-5c1f0a8b7e14")
 _COLUMN = {name: index for index, name in enumerate(features.FEATURE_NAMES)}
 
 
@@ -43,7 +43,7 @@ class ScoringReport:
 
 
 def recommendation_id(day: date, user_id: str, kind: str) -> uuid.UUID:
-    return uuid.uuid5(_ID_NAMESPACE, f"{day.isoformat()}/{user_id}/{kind}")
+    return uuid.uuid5(ID_NAMESPACE, f"{day.isoformat()}/{user_id}/{kind}")
 
 
 def baseline_scores(values: np.ndarray, horizon_days: int) -> np.ndarray:
