@@ -2,6 +2,7 @@
 pieces they are made of (history window, partition spans, rollups that leave the
 automation nothing to race for, the live stream)."""
 
+import contextlib
 import os
 import re
 import signal
@@ -393,8 +394,18 @@ def test_make_demo_serves_ui_and_api_then_ctrl_c_leaves_no_process_behind(tmp_pa
         assert demo.wait(timeout=90) == 0
     finally:
         if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+            # A failed assertion above: stop the demo as a user would, so it stops its
+            # children (each in a process group of its own, which killpg would orphan).
+            left = _process_tree(demo.pid)
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                os.killpg(demo.pid, signal.SIGKILL)
+                for pid in left:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                demo.wait()
     reader.join(5)
     output = "".join(lines)
     assert "stopping the embedded PostgreSQL and Kafka" in output
@@ -435,7 +446,6 @@ def test_stopping_a_child_ends_its_whole_group_even_what_ignores_ctrl_c(tmp_path
 
 
 def _app_with_lifespan(fail_startup: bool = False):
-    import contextlib
 
     from fastapi import FastAPI, Request
 
