@@ -446,7 +446,6 @@ def test_stopping_a_child_ends_its_whole_group_even_what_ignores_ctrl_c(tmp_path
 
 
 def _app_with_lifespan(fail_startup: bool = False):
-
     from fastapi import FastAPI, Request
 
     @contextlib.asynccontextmanager
