@@ -25,6 +25,7 @@ from analytics_platform.dev.demo_api import ApiAnswer, has_numbers
 from analytics_platform.dev.generator import GeneratorConfig, Simulation, generate_events
 from analytics_platform.dev.history import (
     HistoryTooLargeError,
+    HistoryWindow,
     check_fits_embedded_kafka,
     history_config,
     history_window,
@@ -238,8 +239,23 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
+def _grains_closed(window: HistoryWindow, zone: ZoneInfo) -> set[str]:
+    """The grains with a bucket boundary inside the history window (start, end]: a week
+    ends on a Monday's midnight, a month on the 1st's."""
+    grains = {"hourly", "daily"}
+    day = window.start.astimezone(zone).date() + timedelta(days=1)
+    while datetime.combine(day, datetime.min.time(), zone) <= window.end:
+        if day.weekday() == 0:
+            grains.add("weekly")
+        if day.day == 1:
+            grains.add("monthly")
+        day += timedelta(days=1)
+    return grains
+
+
 @pytest.mark.slow
 def test_demo_once_produces_ingests_materializes_and_answers_then_exits_zero(tmp_path):
+    started = datetime.now(UTC)
     result = subprocess.run(
         demo_command(
             "--once", "--days", "2", "--events-per-day", "400", "--data-dir", str(tmp_path)
@@ -263,7 +279,12 @@ def test_demo_once_produces_ingests_materializes_and_answers_then_exits_zero(tmp
     assert sum(_number(topics[n][3]) for n in TOPICS) > 0, "the generator's faults are rejected"
 
     grains = {row[0]: row for row in _table(out, "Rollup partitions materialized")}
-    assert set(grains) == {"hourly", "daily"}  # two days close no week or month
+    # Two days close a week or a month only when a Monday or a 1st lies in them.
+    zone = ZoneInfo(os.environ.get("REPORTING_TIMEZONE", "UTC"))
+    expected = [
+        _grains_closed(history_window(2, at, zone), zone) for at in (started, datetime.now(UTC))
+    ]
+    assert set(grains) in expected
     hourly = grains["hourly"]
     assert _number(hourly[1]) == 6 and _number(hourly[2]) == 6 * 48
     assert "0 failed" in " ".join(grains["daily"])
