@@ -45,6 +45,10 @@ class RestoreInTransactionError(RuntimeError):
     """Restoring needs a connection outside a transaction (it must own the transaction)."""
 
 
+class RestoreCleanupError(RuntimeError):
+    """The restored rows could not be removed exactly; the transaction rolls back."""
+
+
 def dropped_files(
     conn: psycopg.Connection, table: str, start: datetime, end: datetime
 ) -> list[str]:
@@ -109,6 +113,9 @@ def restore_dropped_rows(
         ):
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
+    # Temporary tables are never auto-analyzed; the DELETE that removes these rows again
+    # joins them with raw and needs their size.
+    conn.execute("ANALYZE pg_temp.archive_restore")
     ensure_raw_partitions(conn, table, start, end)
     inserted = conn.execute(
         sql.SQL(read_sql("archive/restore_rows.sql")).format(
@@ -129,9 +136,9 @@ def dropped_rows_restored(
 
     With nothing dropped there (the common case) this is one manifest query: the body
     runs as it would without it, and yields 0. Otherwise the body runs inside one
-    transaction that restores the rows first and deletes exactly them (this
-    transaction's own, by `xmin`) before COMMIT, so no other session ever sees them and
-    rows another session commits meanwhile stay; an exception rolls everything back.
+    transaction that restores the rows first and deletes exactly them (by primary key,
+    among this transaction's own rows) before COMMIT, so no other session ever sees them
+    and rows another session commits meanwhile stay; an exception rolls everything back.
     `conn` must then not be inside a transaction already.
     """
     files = dropped_files(conn, table, start, end)
@@ -147,12 +154,27 @@ def dropped_rows_restored(
         restored = restore_dropped_rows(conn, store, table, start, end, files)
         yield restored
         if restored:
-            conn.execute(
-                sql.SQL(read_sql("archive/unrestore_rows.sql")).format(
-                    table=sql.Identifier("raw", table)
-                ),
-                {"start": start, "end": end},
-            )
+            _unrestore(conn, table, restored)
+
+
+def _unrestore(conn: psycopg.Connection, table: str, restored: int) -> None:
+    """Delete exactly the staged rows again (see unrestore_rows.sql); anything else
+    rolls the whole transaction back rather than lose a raw row."""
+    bounds = conn.execute(
+        "SELECT timestamptz 'epoch' + min(occurred_at) * interval '1 microsecond',"
+        " timestamptz 'epoch' + max(occurred_at) * interval '1 microsecond'"
+        " FROM pg_temp.archive_restore"
+    ).fetchone()
+    assert bounds is not None  # an aggregate always returns a row
+    deleted = conn.execute(
+        sql.SQL(read_sql("archive/unrestore_rows.sql")).format(table=sql.Identifier("raw", table)),
+        {"first": bounds[0], "last": bounds[1]},
+    ).rowcount
+    if deleted != restored:
+        raise RestoreCleanupError(
+            f"removing the {restored} rows restored into raw.{table} deleted {deleted}; "
+            "the transaction was rolled back, so raw is as it was before the restore"
+        )
 
 
 def mart_reads_restored(
