@@ -85,6 +85,8 @@ def _edge_cases(world) -> list[tuple[str, dict[str, str]]]:
     csv = {"X-API-Key": world.merchant_key, "Accept": "text/csv"}
     return [
         (f"{API}/trends/year", merchant),
+        (f"{API}/dashboard?merchant_id=", merchant),
+        (f"{API}/latency?days=7&merchant_id=", admin),
         (f"{API}/trends/week?unknown=1", merchant),
         (f"{API}/latency?days=%00", merchant),
         (f"{API}/latency?timezone=UTC%00", merchant),
