@@ -37,11 +37,17 @@ per-key rate limit is on, with a budget no run spends, so its cost is in the fig
 time on one connection, as it was (explicit transaction, freshness query), pipelined,
 and pipelined with the freshness known: CPU of the API side and of PostgreSQL, and wall
 time, per answer (docs/api-performance.md).
+
+`api_uncached_lean_*` / `api_uncached_fastapi_*`: CPU per uncached answer of the mix's
+kinds in one process, the app with its lean routes (api/lean_routes.py) and without
+them answering the same LEAN_REQUESTS distinct requests in turn (each computed by both;
+httpx's in-process transport, so the client's share is in both figures).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import random
@@ -55,7 +61,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -375,6 +381,78 @@ def run_sequence(
     }
 
 
+# ------------------------------------------------------------------ lean routes alone
+LEAN_REQUESTS = 300
+
+
+def measure_lean_routes(url: str, keys: list[str]) -> dict[str, dict]:
+    """CPU per uncached answer with and without the lean routes, alternating which app
+    goes first, so the machine's load and PostgreSQL's caches favour neither."""
+    import httpx  # the tests' client; only this measurement needs it
+
+    from analytics_platform.api.app import create_app
+    from analytics_platform.api.observability import JsonFormatter
+    from analytics_platform.api.serving import API_PREFIX
+
+    settings = load_settings(
+        {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REPORTING_TIMEZONE": TZ,
+            "API_RATE_LIMIT_PER_MINUTE": "0",
+            # Keys stay trusted for the whole run, as they do under a mix's traffic.
+            "API_KEY_CACHE_SECONDS": "3600",
+        }
+    )
+    rng = random.Random(42)
+    today = _day(datetime.now(UTC)).date()
+    requests: dict[tuple[str, str], None] = {}
+    while len(requests) < LEAN_REQUESTS:
+        requests[_mix_request(rng, keys, today)] = None
+
+    async def measure() -> tuple[list[float], list[float], int]:
+        apps = [create_app(settings), create_app(settings, lean_routes=False)]
+        cpu: tuple[list[float], list[float]] = ([], [])
+        failed = 0
+        async with AsyncExitStack() as stack:
+            clients = []
+            for app in apps:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                transport = httpx.ASGITransport(app=app)
+                client = httpx.AsyncClient(transport=transport, base_url="http://bench")
+                clients.append(await stack.enter_async_context(client))
+            for client in clients:
+                for key in set(keys):  # a key's first use goes to the database
+                    await client.get(f"{API_PREFIX}/dashboard", headers={"X-API-Key": key})
+            for i, (path, key) in enumerate(requests):
+                for which in (0, 1) if i % 2 else (1, 0):
+                    started = time.process_time()
+                    response = await clients[which].get(path, headers={"X-API-Key": key})
+                    cpu[which].append(time.process_time() - started)
+                    failed += response.status_code != 200
+        return cpu[0], cpu[1], failed
+
+    # The access log formatted and written as the server does (to a file there), but not
+    # onto this benchmark's output: configure_logging keeps a JSON handler it finds.
+    logger = logging.getLogger("analytics_platform.api")
+    with open(os.devnull, "w") as sink:
+        handler = logging.StreamHandler(sink)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        try:
+            lean, fastapi, failed = asyncio.run(measure())
+        finally:
+            logger.removeHandler(handler)
+    out = {"api_uncached_lean_non_200": _metric(failed, "responses", 0)}
+    for name, values in (("lean", lean), ("fastapi", fastapi)):
+        out[f"api_uncached_{name}_cpu_mean_us"] = _metric(sum(values) / len(values) * 1e6, "us")
+        out[f"api_uncached_{name}_cpu_median_us"] = _metric(
+            sorted(values)[len(values) // 2] * 1e6, "us"
+        )
+    out["api_uncached_lean_cpu_ratio"] = _metric(sum(lean) / sum(fastapi), "")
+    return out
+
+
 # ------------------------------------------------------------------ the mix
 def _mix_request(rng: random.Random, keys: list[str], today: date) -> tuple[str, str]:
     """One request of the mix: (path with query, key). Half the windowed requests use
@@ -662,6 +740,7 @@ def _measure(url: str, tmp: Path, db_pid: int | None) -> dict[str, dict]:
                 for concurrency in CONCURRENCIES:
                     result = run_load(port, pid, path, key, concurrency, db_pid)
                     _record(metrics, f"api_{name}_w{workers}_c{concurrency}", result)
+    metrics.update(measure_lean_routes(url, keys))
     # Last: right after the load, autovacuum's work would count as the queries'.
     metrics.update(measure_database_part(url, db_pid))
     return metrics

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.cache import FreshnessMemo, ResponseCache, Watermarks
@@ -24,6 +25,7 @@ from analytics_platform.api.deps import reject_nul_characters
 from analytics_platform.api.docs import install_docs
 from analytics_platform.api.errors import install_error_handlers, problem_schemas
 from analytics_platform.api.fast_path import FastPath, Shortcuts
+from analytics_platform.api.lean_routes import LeanRoutes
 from analytics_platform.api.observability import (
     ASGIApp,
     Metrics,
@@ -89,6 +91,8 @@ class ApiApp(FastAPI):
     fast path, pure ASGI) before FastAPI's middleware stack, which `dispatch` runs."""
 
     front: ASGIApp
+    # The layer calling data routes directly (lean_routes.py), if on.
+    lean: LeanRoutes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -105,9 +109,14 @@ def _now() -> datetime:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    lean_routes: bool = True,
 ) -> FastAPI:
-    """The API app. `clock` (tests) replaces the wall clock that resolves "today"."""
+    """The API app. `clock` (tests) replaces the wall clock that resolves "today";
+    `lean_routes=False` (tests) sends every request the fast path does not answer
+    through FastAPI."""
     settings = settings or load_settings()
     configure_logging()
     db = Database(settings)
@@ -175,8 +184,22 @@ def create_app(
     # In front of FastAPI's own stack (routing, error middleware, telemetry check), so a
     # cache hit costs none of it; the observer outermost, so it also sees the fast path's
     # answers and the 500s of FastAPI's error middleware.
+    behind_fast_path: ASGIApp = app.dispatch
+    if lean_routes:
+        # The payment metrics, most of what dashboards ask for, skip FastAPI's
+        # per-request dependency solving when their parameters are plainly valid.
+        behind_fast_path = LeanRoutes(
+            app.dispatch,
+            app,
+            [r for r in metrics.router.routes if isinstance(r, APIRoute)],
+            prefix=API_PREFIX,
+            keys=state.keys,
+            limiter=state.limiter,
+            zones=state.zones,
+        )
+        app.lean = behind_fast_path
     fast_path = FastPath(
-        app.dispatch,
+        behind_fast_path,
         shortcuts=state.shortcuts,
         keys=state.keys,
         limiter=state.limiter,
