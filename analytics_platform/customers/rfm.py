@@ -185,9 +185,9 @@ def materialize_rfm(
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
-        # The state's anti-join against the day's few changed users is a hash join over a
+        # The state's full join against the day's few changed users is a hash join over a
         # seq scan; with a fresh partition's estimates the planner would sort a million
-        # rows twice for a merge join instead.
+        # rows for a merge join instead.
         conn.execute("SELECT set_config('enable_mergejoin', 'off', true)")
         computed = _compute_purchases(conn, first_day, last_day, tz)
         missing = [
