@@ -147,7 +147,16 @@ def _scores(conn: psycopg.Connection, day: date, lookback_days: int, cells: dict
     params = {"day": day, "lookback_days": lookback_days}
     conn.execute(read_sql("customers/rfm_scores_clear_day.sql"), params)
     conn.execute(read_sql("customers/rfm_breakpoints_delete.sql"), params)
+    conn.execute(read_sql("customers/rfm_scores_per_user_drop.sql"))
+    defaults = conn.execute(read_sql("customers/rfm_parallel_on.sql")).fetchone()
+    conn.execute(read_sql("customers/rfm_scores_per_user.sql"), params)
+    if defaults is not None:
+        conn.execute(
+            read_sql("customers/rfm_parallel_off.sql"),
+            {"setup_cost": defaults[0], "tuple_cost": defaults[1]},
+        )
     users = conn.execute(read_sql("customers/rfm_scores_insert.sql"), {**params, **cells}).rowcount
+    conn.execute(read_sql("customers/rfm_scores_per_user_drop.sql"))
     conn.execute(read_sql("customers/rfm_score_days_record.sql"), {**params, "users": users})
     return users
 
