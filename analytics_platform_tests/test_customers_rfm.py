@@ -265,6 +265,25 @@ def test_a_late_event_makes_the_next_days_rebuild_their_state(db):
     assert scores(db, day8) == expected_scores([*events, late], UTC_ZONE, day8, 5, RULES)
 
 
+def test_a_state_emptied_by_a_crash_makes_the_next_day_computed_in_full(db):
+    # The state is UNLOGGED: a crash (or a promoted replica) empties its partitions and
+    # keeps rfm_state_days; TRUNCATE leaves the same thing behind.
+    first = date(2024, 3, 1)
+    events = world(4, first)
+    RawLoaders(UTC_ZONE).insert(db, "raw.transactions", events)
+    materialize_rfm(db, first, first + timedelta(days=2), "UTC", 3, RULES)
+    persistence = db.execute(
+        "SELECT c.relpersistence FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'customers.rfm_state'::regclass"
+    ).fetchall()
+    assert persistence and {p for (p,) in persistence} == {"u"}
+    db.execute("SELECT customers.clear_day('customers.rfm_state'::regclass, %s)", (first,))
+    second = first + timedelta(days=1)
+    result = materialize_rfm(db, second, second, "UTC", 3, RULES)
+    assert [d.method for d in result.days] == ["full"]
+    assert scores(db, second) == expected_scores(events, UTC_ZONE, second, 3, RULES)
+
+
 def _scans_of(plan: dict, relation: str) -> list[dict]:
     found = [plan] if plan.get("Relation Name") == relation else []
     for child in plan.get("Plans", []):

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from analytics_platform.customers.segments import SegmentRule, cell_params
 from analytics_platform.resources.warehouse import read_sql
@@ -187,10 +188,15 @@ def materialize_rfm(
     with conn.transaction():
         _summarize_raw(conn, first_day, last_day, tz)
     with conn.transaction():
-        conn.execute(
-            read_sql("customers/rfm_day_partitions.sql"),
-            {"first_day": first_day, "last_day": last_day},
-        )
+        run_days = {"first_day": first_day, "last_day": last_day}
+        conn.execute(read_sql("customers/rfm_day_partitions.sql"), run_days)
+        logged = conn.execute(
+            read_sql("customers/rfm_state_logged_partitions.sql"), run_days
+        ).fetchall()
+        for schema, name in logged:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET UNLOGGED").format(sql.Identifier(schema, name))
+            )
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
