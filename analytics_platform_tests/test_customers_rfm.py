@@ -25,6 +25,7 @@ from analytics_platform.customers.transitions import (
     ScoresMissingError,
     materialize_transitions,
 )
+from analytics_platform.resources.warehouse import read_sql
 
 from .conftest import PostgresCluster
 from .rfm_reference import expected_scores
@@ -262,6 +263,52 @@ def test_a_late_event_makes_the_next_days_rebuild_their_state(db):
     result = materialize_rfm(db, day8, day8, "UTC", 5, RULES)
     assert [d.method for d in result.days] == ["full"]
     assert scores(db, day8) == expected_scores([*events, late], UTC_ZONE, day8, 5, RULES)
+
+
+def test_a_state_emptied_by_a_crash_makes_the_next_day_computed_in_full(db):
+    # The state is UNLOGGED: a crash (or a promoted replica) empties its partitions and
+    # keeps rfm_state_days; TRUNCATE leaves the same thing behind.
+    first = date(2024, 3, 1)
+    events = world(4, first)
+    RawLoaders(UTC_ZONE).insert(db, "raw.transactions", events)
+    materialize_rfm(db, first, first + timedelta(days=2), "UTC", 3, RULES)
+    persistence = db.execute(
+        "SELECT c.relpersistence FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'customers.rfm_state'::regclass"
+    ).fetchall()
+    assert persistence and {p for (p,) in persistence} == {"u"}
+    db.execute("SELECT customers.clear_day('customers.rfm_state'::regclass, %s)", (first,))
+    second = first + timedelta(days=1)
+    result = materialize_rfm(db, second, second, "UTC", 3, RULES)
+    assert [d.method for d in result.days] == ["full"]
+    assert scores(db, second) == expected_scores(events, UTC_ZONE, second, 3, RULES)
+
+
+def _scans_of(plan: dict, relation: str) -> list[dict]:
+    found = [plan] if plan.get("Relation Name") == relation else []
+    for child in plan.get("Plans", []):
+        found += _scans_of(child, relation)
+    return found
+
+
+def test_recording_a_day_reads_only_that_days_purchases(db):
+    # Recording a day's totals once hashed every day ever computed (17M rows at the
+    # benchmark's scale): the plan must restrict the daily purchases to the run's days.
+    first = date(2024, 3, 1)
+    RawLoaders(UTC_ZONE).insert(db, "raw.transactions", world(6, first))
+    materialize_rfm(db, first, first + timedelta(days=5), "UTC", 3, RULES)
+    day = first + timedelta(days=5)
+    (plan,) = db.execute(
+        "EXPLAIN (FORMAT JSON) " + read_sql("customers/rfm_purchase_days_record.sql"),
+        {"first_day": day, "last_day": day},
+    ).fetchone()
+    scans = _scans_of(plan[0]["Plan"], "rfm_daily_purchases")
+    assert scans
+    for scan in scans:
+        conditions = " ".join(
+            str(scan.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter")
+        )
+        assert "day" in conditions, scan
 
 
 def test_transitions_add_up_and_need_the_day_scored(db):

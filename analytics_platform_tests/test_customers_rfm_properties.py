@@ -125,6 +125,13 @@ def test_scores_segments_and_transitions_equal_an_independent_computation(db, sc
     loaders.insert(db, "raw.transactions", on_time)
     for day in days:
         materialize_rfm(db, day, day, zone, LOOKBACK, RULES)
+    # A re-run of a day in the middle, with later days already built, writes the rows it
+    # wrote the first time: its state comes from the previous day's, never a later one.
+    middle = days[DAYS // 2]
+    first_time = stored_scores(db, middle)
+    rerun = materialize_rfm(db, middle, middle, zone, LOOKBACK, RULES)
+    assert stored_scores(db, middle) == first_time, f"{zone} {middle} re-run"
+    assert [d.method for d in rerun.days] == ["incremental"]
     loaders.insert(db, "raw.transactions", late)
     # Late events re-run the days from the earliest touched one, as one range run.
     touched = [e["occurred_at"].astimezone(tz).date() for e in late]

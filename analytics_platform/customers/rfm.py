@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from analytics_platform.customers.segments import SegmentRule, cell_params
 from analytics_platform.resources.warehouse import read_sql
@@ -147,7 +148,16 @@ def _scores(conn: psycopg.Connection, day: date, lookback_days: int, cells: dict
     params = {"day": day, "lookback_days": lookback_days}
     conn.execute(read_sql("customers/rfm_scores_clear_day.sql"), params)
     conn.execute(read_sql("customers/rfm_breakpoints_delete.sql"), params)
+    conn.execute(read_sql("customers/rfm_scores_per_user_drop.sql"))
+    defaults = conn.execute(read_sql("customers/rfm_parallel_on.sql")).fetchone()
+    conn.execute(read_sql("customers/rfm_scores_per_user.sql"), params)
+    if defaults is not None:
+        conn.execute(
+            read_sql("customers/rfm_parallel_off.sql"),
+            {"setup_cost": defaults[0], "tuple_cost": defaults[1]},
+        )
     users = conn.execute(read_sql("customers/rfm_scores_insert.sql"), {**params, **cells}).rowcount
+    conn.execute(read_sql("customers/rfm_scores_per_user_drop.sql"))
     conn.execute(read_sql("customers/rfm_score_days_record.sql"), {**params, "users": users})
     return users
 
@@ -178,16 +188,21 @@ def materialize_rfm(
     with conn.transaction():
         _summarize_raw(conn, first_day, last_day, tz)
     with conn.transaction():
-        conn.execute(
-            read_sql("customers/rfm_day_partitions.sql"),
-            {"first_day": first_day, "last_day": last_day},
-        )
+        run_days = {"first_day": first_day, "last_day": last_day}
+        conn.execute(read_sql("customers/rfm_day_partitions.sql"), run_days)
+        logged = conn.execute(
+            read_sql("customers/rfm_state_logged_partitions.sql"), run_days
+        ).fetchall()
+        for schema, name in logged:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET UNLOGGED").format(sql.Identifier(schema, name))
+            )
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('customers:rfm_scores'))")
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
-        # The state's anti-join against the day's few changed users is a hash join over a
+        # The state's full join against the day's few changed users is a hash join over a
         # seq scan; with a fresh partition's estimates the planner would sort a million
-        # rows twice for a merge join instead.
+        # rows for a merge join instead.
         conn.execute("SELECT set_config('enable_mergejoin', 'off', true)")
         computed = _compute_purchases(conn, first_day, last_day, tz)
         missing = [

@@ -1,9 +1,9 @@
 -- customers/rfm_scores of `day` from its state (the partition was cleared just before).
 --
--- Per user: frequency = purchases in the window in every currency; recency = days since
--- the last purchase; monetary = the amount in the user's main currency (most purchases,
--- then the larger amount, then the currency code), scored only against users of the same
--- main currency (amounts in two currencies are not comparable without a rate).
+-- Per user (from pg_temp.rfm_per_user, rfm_scores_per_user.sql): frequency = purchases in
+-- the window in every currency; recency = days since the last purchase; monetary = the
+-- amount in the user's main currency, scored only against users of the same main
+-- currency (amounts in two currencies are not comparable without a rate).
 --
 -- Scores: breakpoints are the values at 20/40/60/80 percent of the sorted values
 -- (percentile_disc: always a value some user has), and a score is 1 + the number of
@@ -15,16 +15,7 @@
 -- The segment comes from the 125 score cells' map computed from the editable rule table
 -- (customers/segments.py: first matching rule, else 'Others'), passed as one array in
 -- (r, f, m) order and indexed by the scores (cheaper than a join per user).
-WITH per_user AS MATERIALIZED (
-    SELECT user_id,
-        sum(payments)::integer AS frequency,
-        max(last_day) AS last_day,
-        (array_agg(currency ORDER BY payments DESC, amount DESC, currency))[1] AS currency,
-        (array_agg(amount ORDER BY payments DESC, amount DESC, currency))[1] AS monetary
-    FROM customers.rfm_state
-    WHERE day = %(day)s
-    GROUP BY user_id
-),
+WITH per_user AS NOT MATERIALIZED (SELECT * FROM pg_temp.rfm_per_user),
 quantiles AS (
     SELECT ARRAY[0.2, 0.4, 0.6, 0.8]::float8[] AS at
 ),
