@@ -137,7 +137,7 @@ def copy_batch_frozen(
             copy.write(COPY_TRAILER)
 
 
-def load_history(url: str, users: int, days: int) -> dict[str, int]:
+def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float | None]:
     """The generator's events of `days` days for `users` users into the raw tables,
     one UTC day of one topic per COPY FREEZE into its day partition
     (`copy_batch_frozen`), decoded and encoded by the ingestion loader's compiled path
@@ -148,7 +148,8 @@ def load_history(url: str, users: int, days: int) -> dict[str, int]:
     duplicate-free batch was cheap, but every batch is a savepoint, hourly bookkeeping and
     a VACUUM ANALYZE of everything at the end); the other half is the generator. Here the
     COPY of one day runs on a second connection in a thread while the generator draws
-    the next, so the server's work hides behind the client's."""
+    the next, so the server's work hides behind the client's. (Rows per topic, the
+    COPY backend's CPU seconds.)"""
     config = GeneratorConfig(
         seed=7,
         days=days,
@@ -184,6 +185,8 @@ def load_history(url: str, users: int, days: int) -> dict[str, int]:
             ensure_raw_partitions(conn, table, START, end)
         for loader in loaders.values():
             loader.bind(conn)
+        writer_pid = _backend_pid(writer)
+        writer_cpu = _backend_cpu(writer_pid)
         # One COPY at a time: a loader's output buffers are reused after BUFFERS
         # batches, so a batch must be written before two more of its topic are prepared.
         writing: Future[None] | None = None
@@ -228,8 +231,10 @@ def load_history(url: str, users: int, days: int) -> dict[str, int]:
             flush(*done)
         if writing is not None:
             writing.result()
+        after = _backend_cpu(writer_pid)
         record_touched_hours(conn, tables)
-    return written
+    copy_cpu = None if writer_cpu is None or after is None else after - writer_cpu
+    return written, copy_cpu
 
 
 class Timer:
@@ -400,9 +405,11 @@ def clear_recommendation_tables(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL("TRUNCATE {}").format(tables))
 
 
-def _load_or_reuse(url: str, users: int) -> tuple[dict[str, int], float | None, float | None]:
-    """(rows per topic, load wall seconds, load CPU seconds of this process: None when a
-    kept data directory already held this world)."""
+def _load_or_reuse(
+    url: str, users: int
+) -> tuple[dict[str, int], float | None, float | None, float | None]:
+    """(rows per topic, the load's wall seconds, this process's CPU seconds and the COPY
+    backend's: None when a kept data directory already held this world)."""
     with psycopg.connect(url, autocommit=True) as conn:
         kept = kept_world(conn)
         if kept is not None:
@@ -413,22 +420,22 @@ def _load_or_reuse(url: str, users: int) -> tuple[dict[str, int], float | None, 
                     "RECO_BENCH_SCALE to match"
                 )
             clear_recommendation_tables(conn)
-            return kept, None, None
+            return kept, None, None, None
     started, cpu = time.perf_counter(), time.process_time()
-    loaded = load_history(url, users, HISTORY_DAYS)
+    loaded, copy_cpu = load_history(url, users, HISTORY_DAYS)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     with psycopg.connect(url, autocommit=True) as conn:
         world = {"users": users, "days": HISTORY_DAYS, **loaded}
         conn.execute("CREATE TABLE public.reco_bench_world (name text PRIMARY KEY, value bigint)")
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO public.reco_bench_world VALUES (%s, %s)", world.items())
-    return world, seconds, cpu
+    return world, seconds, cpu, copy_cpu
 
 
 def _measure(url: str) -> dict[str, dict]:
     scale = _scale()
     users = max(100, int(USERS * scale))
-    loaded, load_seconds, load_cpu = _load_or_reuse(url, users)
+    loaded, load_seconds, load_cpu, copy_cpu = _load_or_reuse(url, users)
     rows = loaded["transactions"] + loaded["user-activity"] + loaded["wallet-balances"]
     metrics: dict[str, dict] = {
         "reco_scale": _metric(scale, "x"),
@@ -440,6 +447,11 @@ def _measure(url: str) -> dict[str, dict]:
         # None: RECO_BENCH_DATA_DIR held this world already.
         "reco_load_history_s": _metric(load_seconds),
         "reco_load_history_cpu_s": _metric(load_cpu, "cpu s"),
+        "reco_load_history_copy_db_cpu_s": _metric(copy_cpu, "cpu s"),
+        "reco_load_history_cpu_us_per_row": _metric(
+            1e6 * (load_cpu + (copy_cpu or 0.0)) / rows if load_cpu is not None else None,
+            "cpu us/row",
+        ),
         "reco_load_history_rows_per_s": _metric(
             rows / load_seconds if load_seconds else None, "rows/s"
         ),
