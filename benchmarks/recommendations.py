@@ -237,19 +237,34 @@ def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float
     return written, copy_cpu
 
 
+def _reaped_cpu(backend_pid: int) -> float | None:
+    """CPU seconds of the postmaster's children that have exited (the backend's parent's
+    cutime + cstime): parallel query workers are processes of their own, short-lived, so
+    a backend's own CPU leaves out the workers its plan started (SPENDING_TREND's daily
+    rows are summed by two workers: about a fifth of its CPU). Autovacuum workers that
+    end during a block are counted too."""
+    try:
+        stat = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        parent = Path(f"/proc/{stat[1]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(parent[13]) + int(parent[14])) / os.sysconf("SC_CLK_TCK")
+
+
 class Timer:
     """Wall seconds, this process's CPU seconds and the backends' CPU seconds of a block
-    (the connection's, plus those of `others`: the day's second lane)."""
+    (the connection's, plus those of `others`: the day's second lane, plus the parallel
+    workers their plans started: `_reaped_cpu`)."""
 
     def __init__(self, conn: psycopg.Connection, *others: psycopg.Connection) -> None:
         self.pids = [_backend_pid(c) for c in (conn, *others)]
 
     def __call__(self, task: Callable[[], Any]) -> tuple[Any, float, float, float | None]:
-        backend = [_backend_cpu(pid) for pid in self.pids]
+        backend = [_backend_cpu(pid) for pid in self.pids] + [_reaped_cpu(self.pids[0])]
         cpu, started = time.process_time(), time.perf_counter()
         result = task()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        after = [_backend_cpu(pid) for pid in self.pids]
+        after = [_backend_cpu(pid) for pid in self.pids] + [_reaped_cpu(self.pids[0])]
         if None in backend or None in after:
             return result, seconds, cpu, None
         return result, seconds, cpu, sum(a - b for a, b in zip(after, backend, strict=True))  # type: ignore[operator]
