@@ -365,7 +365,9 @@ def _day_steps(conn: psycopg.Connection, day: date, scale: float) -> dict[str, d
     metrics: dict[str, dict] = {}
     users = 1
     for name, step in steps.items():
-        result, seconds, cpu, backend = timer(step)
+        # Planned as the partition plans them (ml/daily.py: no parallel workers).
+        with daily.serial_plans(conn):
+            result, seconds, cpu, backend = timer(step)
         if name == "features":
             users = max(1, int(result))
             metrics["reco_day_feature_rows"] = _metric(users, "rows")
