@@ -301,6 +301,26 @@ def test_the_day_written_in_two_lanes_equals_the_day_written_in_one(without_habi
         expected = written(conn)
         two_lanes = daily.recommend_day(conn, SCORED_DAY, TZ, second)
         assert written(conn) == expected
+        # The day plans without parallel workers, and gives the sessions back their own.
+        for c in (conn, second):
+            assert workers_per_gather(c) == "2"
     assert two_lanes.types() == one_lane.types()
     written_types = {kind for kind, rows, _ in one_lane.types() if rows > 0}
     assert {budget_alerts.BUDGET_TYPE, "PROMOTION", "SPENDING_TREND"} <= written_types
+
+
+def workers_per_gather(conn: psycopg.Connection) -> str:
+    row = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_day_plans_without_parallel_workers_and_restores_the_sessions(without_habits):
+    with (
+        psycopg.connect(without_habits, autocommit=True) as conn,
+        psycopg.connect(without_habits, autocommit=True) as second,
+    ):
+        conn.execute("SET max_parallel_workers_per_gather = 3")
+        with daily.serial_plans(conn, second):
+            assert [workers_per_gather(c) for c in (conn, second)] == ["0", "0"]
+        assert [workers_per_gather(c) for c in (conn, second)] == ["3", "2"]

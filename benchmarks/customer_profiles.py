@@ -146,10 +146,14 @@ def load_world(conn: psycopg.Connection, rng: np.random.Generator) -> None:
     record_touched_hours(conn)
 
 
-def record_touched_hours(conn: psycopg.Connection) -> None:
-    """ingest.touched_hours of everything in the raw tables (what ingestion would have
-    recorded, and what the profile days are judged by), then fresh statistics."""
-    for table in ("transactions", "user_events", "user_activity"):
+def record_touched_hours(
+    conn: psycopg.Connection,
+    tables: tuple[str, ...] = ("transactions", "user_events", "user_activity"),
+) -> None:
+    """ingest.touched_hours of everything in the raw `tables` (what ingestion would have
+    recorded, and what the profile and feature days are judged by), then fresh
+    statistics."""
+    for table in tables:
         conn.execute(
             sql.SQL(
                 "INSERT INTO ingest.touched_hours (raw_table, hour_start, rows_ingested, "

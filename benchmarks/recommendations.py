@@ -3,8 +3,12 @@
 The generator's world with its tastes (docs/recommendations.md: drift, churn that follows
 from behaviour) writes HISTORY_DAYS days of transactions, app activity and wallet
 balances into the raw tables (about one transaction per user and day, the generator's
-default density) through the ingestion loader's compiled COPY path, in batches so
-memory stays flat (setup, bound by the generator). Then, on the last day of history:
+default density): each topic's UTC day decoded by the ingestion loader's compiled path
+and written with one COPY FREEZE into its day partition (`load_history`; setup, bound by
+the generator). With `RECO_BENCH_DATA_DIR` the server's data directory is kept there: a
+later run at the same scale finds the world loaded (table `public.reco_bench_world`),
+empties the ml and recommendations tables and measures again without loading.
+Then, on the last day of history:
 
 - the feature days a training reads (training and holdout windows), built once: the
   backfill a first deployment pays, not the weekly cost (the daily partitions keep them);
@@ -29,8 +33,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +44,13 @@ from psycopg import sql
 
 from analytics_platform.dev.generator import GeneratorConfig, generate_events
 from analytics_platform.events import TOPICS, EventDecoder
-from analytics_platform.ingestion.loader import RawLoader
+from analytics_platform.ingestion.loader import (
+    COPY_SIGNATURE,
+    COPY_TRAILER,
+    PreparedBatch,
+    RawLoader,
+)
+from analytics_platform.ingestion.raw_storage import ensure_raw_partitions
 from analytics_platform.ml import (
     budget,
     budget_alerts,
@@ -55,6 +66,7 @@ from analytics_platform.ml import (
     surplus,
 )
 from analytics_platform.resources.warehouse import run_sql_file
+from benchmarks.customer_profiles import record_touched_hours
 from benchmarks.database import migrated_database
 from benchmarks.rollups import _backend_cpu
 
@@ -64,7 +76,6 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 TZ = "UTC"
 # What the features and the rules read (wallet balances: SAVINGS_GOAL and INVESTMENT).
 TOPIC_NAMES = ("transactions", "user-activity", "wallet-balances")
-BATCH_ROWS = 100_000
 
 
 def _scale() -> float:
@@ -96,12 +107,49 @@ class _Message:
         return self._value
 
 
-def load_history(url: str, users: int, days: int) -> dict[str, int]:
+def copy_batch_frozen(
+    conn: psycopg.Connection, loader: RawLoader, day: date, batch: PreparedBatch
+) -> None:
+    """COPY a prepared batch (the loader's own binary rows) straight into the UTC day
+    partition of its raw table, emptied in the same transaction, with FREEZE: no
+    ON CONFLICT staging (the generated world has no duplicates), no VACUUM pass after,
+    and no hint bits left for the first measured query to set (as customers'
+    `copy_day_frozen`, which takes CSV frames rather than the loader's binary rows)."""
+    if batch.rows:
+        # Rows the compiled encoder left to psycopg (a value it does not encode): the
+        # generator's events have none, and this loader keeps to the binary rows.
+        raise RuntimeError(
+            f"{loader.topic} {day}: {len(batch.rows)} rows not encoded by the compiled path"
+        )
+    schema, table = loader.spec.table.split(".")
+    partition = sql.Identifier(schema, f"{table}_p{day:%Y%m%d}")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY, FREEZE)").format(
+        partition,
+        sql.SQL(", ").join(map(sql.Identifier, loader.spec.columns)),
+    )
+    # COPY FREEZE needs the table emptied in the same transaction.
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(sql.SQL("TRUNCATE {}").format(partition))
+        with cur.copy(statement) as copy:
+            copy.write(COPY_SIGNATURE)
+            for piece in batch.payload:
+                copy.write(piece)
+            copy.write(COPY_TRAILER)
+
+
+def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float | None]:
     """The generator's events of `days` days for `users` users into the raw tables,
-    BATCH_ROWS messages at a time through the ingestion loader's own fast path (its
-    compiled decoder and binary COPY, as if read from Kafka partition 0): the
-    per-row `insert_rows` path took ten minutes for 2M events, this one is bound by the
-    generator (about 130k events/s)."""
+    one UTC day of one topic per COPY FREEZE into its day partition
+    (`copy_batch_frozen`), decoded and encoded by the ingestion loader's compiled path
+    (`prepare`), then ingest.touched_hours as ingestion would have recorded it.
+
+    Profiled at 2,000 users (docs/recommendations.md): the loader's `write` path waited
+    on PostgreSQL for half the wall clock (COPY into a staging table on the first
+    duplicate-free batch was cheap, but every batch is a savepoint, hourly bookkeeping and
+    a VACUUM ANALYZE of everything at the end); the other half is the generator. Here the
+    COPY of one day runs on a second connection in a thread while the generator draws
+    the next, so the server's work hides behind the client's. (Rows per topic, the
+    COPY backend's CPU seconds.)"""
     config = GeneratorConfig(
         seed=7,
         days=days,
@@ -112,7 +160,7 @@ def load_history(url: str, users: int, days: int) -> dict[str, int]:
         duplicate_fraction=0.0,
         malformed_fraction=0.0,
     )
-    now = START + timedelta(days=days)
+    end = START + timedelta(days=days)
     loaders = {
         name: RawLoader(
             TOPICS[name],
@@ -123,50 +171,100 @@ def load_history(url: str, users: int, days: int) -> dict[str, int]:
         )
         for name in TOPIC_NAMES
     }
-    batches: dict[str, list[_Message]] = {name: [] for name in TOPIC_NAMES}
+    pending: dict[tuple[str, date], list[_Message]] = {}
+    copied: set[tuple[str, date]] = set()
     written = dict.fromkeys(TOPIC_NAMES, 0)
-    with psycopg.connect(url, autocommit=True) as conn:
+    offsets = dict.fromkeys(TOPIC_NAMES, 0)
+    tables = tuple(TOPICS[name].table.removeprefix("raw.") for name in TOPIC_NAMES)
+    with (
+        psycopg.connect(url, autocommit=True) as conn,
+        psycopg.connect(url, autocommit=True) as writer,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        for table in tables:
+            ensure_raw_partitions(conn, table, START, end)
         for loader in loaders.values():
             loader.bind(conn)
+        writer_pid = _backend_pid(writer)
+        writer_cpu = _backend_cpu(writer_pid)
+        # One COPY at a time: a loader's output buffers are reused after BUFFERS
+        # batches, so a batch must be written before two more of its topic are prepared.
+        writing: Future[None] | None = None
 
-        def flush(name: str) -> None:
-            messages = batches[name]
+        def flush(name: str, day: date) -> None:
+            nonlocal writing
+            messages = pending.pop((name, day))
             loader = loaders[name]
-            result = loader.write(conn, loader.prepare(messages, now))
-            if result.dead_letters:
-                raise RuntimeError(f"{name}: {result.dead_letters} generated events refused")
+            batch = loader.prepare(messages, end)
+            if batch.letters or batch.duplicates:
+                raise RuntimeError(
+                    f"{name} {day}: {len(batch.letters)} generated events refused, "
+                    f"{batch.duplicates} duplicates: the generator's world is not clean"
+                )
+            if writing is not None:
+                writing.result()
+            writing = pool.submit(copy_batch_frozen, writer, loader, day, batch)
             written[name] += len(messages)
-            batches[name] = []
+            copied.add((name, day))
 
+        latest = START.date()
         for event in generate_events(config):
-            if event.topic not in batches or event.occurred_at >= now:
+            if event.topic not in loaders or event.occurred_at >= end:
                 continue
-            batch = batches[event.topic]
-            batch.append(_Message(event.key, event.value, written[event.topic] + len(batch)))
-            if len(batch) >= BATCH_ROWS:
-                flush(event.topic)
-        for name in TOPIC_NAMES:
-            flush(name)
-        for name in TOPIC_NAMES:
-            conn.execute(
-                sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(*TOPICS[name].table.split(".")))
+            day = event.occurred_at.astimezone(UTC).date()
+            key = (event.topic, day)
+            if key in copied:
+                raise RuntimeError(
+                    f"{event.topic}: an event of {day} came after that day was copied; "
+                    "the generator emitted it over a day late (late_fraction must be 0)"
+                )
+            pending.setdefault(key, []).append(
+                _Message(event.key, event.value, offsets[event.topic])
             )
-    return written
+            offsets[event.topic] += 1
+            if day > latest:
+                latest = day
+                # The generator emits in time order within a look-back of under a day.
+                for done in sorted(k for k in pending if k[1] < day - timedelta(days=1)):
+                    flush(*done)
+        for done in sorted(pending):
+            flush(*done)
+        if writing is not None:
+            writing.result()
+        after = _backend_cpu(writer_pid)
+        record_touched_hours(conn, tables)
+    copy_cpu = None if writer_cpu is None or after is None else after - writer_cpu
+    return written, copy_cpu
+
+
+def _reaped_cpu(backend_pid: int) -> float | None:
+    """CPU seconds of the postmaster's children that have exited (the backend's parent's
+    cutime + cstime): parallel query workers are processes of their own, short-lived, so
+    a backend's own CPU leaves out the workers its plan started (SPENDING_TREND's daily
+    rows are summed by two workers: about a fifth of its CPU). Autovacuum workers that
+    end during a block are counted too."""
+    try:
+        stat = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        parent = Path(f"/proc/{stat[1]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(parent[13]) + int(parent[14])) / os.sysconf("SC_CLK_TCK")
 
 
 class Timer:
     """Wall seconds, this process's CPU seconds and the backends' CPU seconds of a block
-    (the connection's, plus those of `others`: the day's second lane)."""
+    (the connection's, plus those of `others`: the day's second lane, plus the parallel
+    workers their plans started: `_reaped_cpu`)."""
 
     def __init__(self, conn: psycopg.Connection, *others: psycopg.Connection) -> None:
         self.pids = [_backend_pid(c) for c in (conn, *others)]
 
     def __call__(self, task: Callable[[], Any]) -> tuple[Any, float, float, float | None]:
-        backend = [_backend_cpu(pid) for pid in self.pids]
+        backend = [_backend_cpu(pid) for pid in self.pids] + [_reaped_cpu(self.pids[0])]
         cpu, started = time.process_time(), time.perf_counter()
         result = task()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        after = [_backend_cpu(pid) for pid in self.pids]
+        after = [_backend_cpu(pid) for pid in self.pids] + [_reaped_cpu(self.pids[0])]
         if None in backend or None in after:
             return result, seconds, cpu, None
         return result, seconds, cpu, sum(a - b for a, b in zip(after, backend, strict=True))  # type: ignore[operator]
@@ -267,7 +365,9 @@ def _day_steps(conn: psycopg.Connection, day: date, scale: float) -> dict[str, d
     metrics: dict[str, dict] = {}
     users = 1
     for name, step in steps.items():
-        result, seconds, cpu, backend = timer(step)
+        # Planned as the partition plans them (ml/daily.py: no parallel workers).
+        with daily.serial_plans(conn):
+            result, seconds, cpu, backend = timer(step)
         if name == "features":
             users = max(1, int(result))
             metrics["reco_day_feature_rows"] = _metric(users, "rows")
@@ -290,23 +390,89 @@ def _train_in_parallel(url: str, last_day: date) -> None:
             done.result()
 
 
+def _data_dir() -> Path | None:
+    folder = os.environ.get("RECO_BENCH_DATA_DIR")
+    return Path(folder) if folder else None
+
+
 def run() -> dict[str, dict]:
-    with migrated_database("recommendations") as (url, _):
+    with migrated_database("recommendations", data_dir=_data_dir()) as (url, _):
         return _measure(url)
+
+
+def kept_world(conn: psycopg.Connection) -> dict[str, int] | None:
+    """What a kept data directory's history holds (users, days, rows per topic), or
+    None when nothing was loaded yet."""
+    exists = conn.execute("SELECT to_regclass('public.reco_bench_world') IS NOT NULL").fetchone()
+    if not (exists and exists[0]):
+        return None
+    return {
+        name: int(value)
+        for name, value in conn.execute("SELECT name, value FROM public.reco_bench_world")
+    }
+
+
+def clear_recommendation_tables(conn: psycopg.Connection) -> None:
+    """Empty everything the features, models and recommendations write (a kept history
+    measured again from the same start as a fresh one)."""
+    rows = conn.execute(
+        "SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('ml', 'recommendations')"
+    ).fetchall()
+    tables = sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in rows)
+    conn.execute(sql.SQL("TRUNCATE {}").format(tables))
+
+
+def _load_or_reuse(
+    url: str, users: int
+) -> tuple[dict[str, int], float | None, float | None, float | None]:
+    """(rows per topic, the load's wall seconds, this process's CPU seconds and the COPY
+    backend's: None when a kept data directory already held this world)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        kept = kept_world(conn)
+        if kept is not None:
+            if kept["users"] != users or kept["days"] != HISTORY_DAYS:
+                raise RuntimeError(
+                    f"RECO_BENCH_DATA_DIR holds {kept['users']} users over {kept['days']} "
+                    f"days, not {users} over {HISTORY_DAYS}: delete the directory or set "
+                    "RECO_BENCH_SCALE to match"
+                )
+            clear_recommendation_tables(conn)
+            return kept, None, None, None
+    started, cpu = time.perf_counter(), time.process_time()
+    loaded, copy_cpu = load_history(url, users, HISTORY_DAYS)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    with psycopg.connect(url, autocommit=True) as conn:
+        world = {"users": users, "days": HISTORY_DAYS, **loaded}
+        conn.execute("CREATE TABLE public.reco_bench_world (name text PRIMARY KEY, value bigint)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO public.reco_bench_world VALUES (%s, %s)", world.items())
+    return world, seconds, cpu, copy_cpu
 
 
 def _measure(url: str) -> dict[str, dict]:
     scale = _scale()
     users = max(100, int(USERS * scale))
-    started = time.perf_counter()
-    loaded = load_history(url, users, HISTORY_DAYS)
+    loaded, load_seconds, load_cpu, copy_cpu = _load_or_reuse(url, users)
+    rows = loaded["transactions"] + loaded["user-activity"] + loaded["wallet-balances"]
     metrics: dict[str, dict] = {
         "reco_scale": _metric(scale, "x"),
         "reco_users": _metric(users, "users"),
         "reco_history_days": _metric(HISTORY_DAYS, "days"),
         "reco_transactions": _metric(loaded["transactions"], "rows"),
         "reco_activity_rows": _metric(loaded["user-activity"], "rows"),
-        "reco_load_history_s": _metric(time.perf_counter() - started),
+        "reco_wallet_rows": _metric(loaded["wallet-balances"], "rows"),
+        # None: RECO_BENCH_DATA_DIR held this world already.
+        "reco_load_history_s": _metric(load_seconds),
+        "reco_load_history_cpu_s": _metric(load_cpu, "cpu s"),
+        "reco_load_history_copy_db_cpu_s": _metric(copy_cpu, "cpu s"),
+        "reco_load_history_cpu_us_per_row": _metric(
+            1e6 * (load_cpu + (copy_cpu or 0.0)) / rows if load_cpu is not None else None,
+            "cpu us/row",
+        ),
+        "reco_load_history_rows_per_s": _metric(
+            rows / load_seconds if load_seconds else None, "rows/s"
+        ),
+        "reco_load_average_1m_before": _metric(os.getloadavg()[0], ""),
     }
     last_day = START.date() + timedelta(days=HISTORY_DAYS - 1)
     w = TRAINING_WINDOWS

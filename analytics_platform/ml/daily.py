@@ -6,11 +6,17 @@ The types read nothing another type of the day writes, so given a second connect
 day runs as two lanes at once, one PostgreSQL backend each (most of the day's CPU is
 theirs): features, INACTIVITY_REMINDER and the rules on one; PROMOTION, NEW_FEATURE and
 BUDGET_ALERT on the other (the two lanes cost about the same; issue 14's benchmark).
-The rows written are the same either way."""
+The rows written are the same either way.
+
+The day's plans run without parallel workers (`serial_plans`): the two lanes already keep
+both cores busy, and the workers only added CPU (22 % of the partition's at 20,000 users,
+the same rows; docs/recommendations.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,6 +55,27 @@ class DayReport:
         return rows
 
 
+# The one planner setting the day changes, restored after: a caller's session is its own.
+_PARALLEL_SETTING = "max_parallel_workers_per_gather"
+
+
+@contextmanager
+def serial_plans(*conns: psycopg.Connection) -> Iterator[None]:
+    """Plan without parallel workers on `conns` (autocommit sessions) for the block, then
+    give each session back the value it had."""
+    previous = [
+        str(c.execute("SELECT current_setting(%s)", (_PARALLEL_SETTING,)).fetchone()[0])  # type: ignore[index]
+        for c in conns
+    ]
+    for c in conns:
+        c.execute("SELECT set_config(%s, '0', false)", (_PARALLEL_SETTING,))
+    try:
+        yield
+    finally:
+        for c, value in zip(conns, previous, strict=True):
+            c.execute("SELECT set_config(%s, %s, false)", (_PARALLEL_SETTING, value))
+
+
 def recommend_day(
     conn: psycopg.Connection, day: date, tz: str, second: psycopg.Connection | None = None
 ) -> DayReport:
@@ -62,7 +89,8 @@ def recommend_day(
         ranked = next_purchase_scoring.score_next_purchase(lane, day, tz)
         return budget_alerts.score_budget_alerts(lane, day, tz), ranked
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    lanes = (conn,) if second is None else (conn, second)
+    with serial_plans(*lanes), ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(other_lane, second) if second is not None else None
         features.build_missing_days(conn, day, day, tz)
         by_type = {
