@@ -1,0 +1,1 @@
+DELETE FROM customers.spending_merchants WHERE valid_from = %(day)s
