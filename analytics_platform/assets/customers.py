@@ -253,8 +253,10 @@ with warnings.catch_warnings():
         "(absolute and percent, NULL without previous spend) and the top 5 merchants.\n\n"
         "Grain: one row per user, month, currency and category as of a day. Stored as "
         "versions, key (user_id, month, currency, category, valid_from): a day writes "
-        "the users who spent that day or whose comparison moved; computed from raw (no "
-        "state carried). Served by POST /api/v1/analytics/spending/trends.",
+        "the users who spent that day or whose comparison moved, from their versions of "
+        "the day before and the merchants' month to date (customers.spending_merchants); "
+        "a day without the day before's state is computed from raw for every user of the "
+        "month. Served by POST /api/v1/analytics/spending/trends.",
         spending.materialize_spending,
         spending.check_spending,
         {"categories_add_up": "Categories add up to the all-categories row; shares in [0, 1]."},
@@ -269,8 +271,10 @@ with warnings.catch_warnings():
         "'' = payers in any currency, revenue NULL), retention rate = active / size.\n\n"
         "Grain: one row per cohort grain, cohort start, period and currency as of a day. "
         "Stored as versions, key (cohort_grain, cohort_start, period, currency, "
-        "valid_from): a day writes the cells of the periods that hold it. Served by "
-        "GET /api/v1/analytics/cohort and /retention.",
+        "valid_from): a day writes the cells of the periods that hold it, from the day "
+        "before's cells and the day's users (customers.cohort_registrations, "
+        "customers.cohort_user_days), or from raw when the day before has no state. "
+        "Served by GET /api/v1/analytics/cohort and /retention.",
         cohorts.materialize_cohorts,
         cohorts.check_cohorts,
         {
