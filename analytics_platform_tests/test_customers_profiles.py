@@ -592,10 +592,12 @@ def test_spending_days_carried_from_the_day_before_equal_the_full_computation_an
             *(pay(0, 1 + i, "u1", 100 * (i + 1), f"m{i}") for i in range(7)),
             pay(1, 2, "u1", 250, "m9"),
             pay(1, 3, "u1", 250, "m8", category="travel"),
+            pay(1, 4, "u1", 1, "m2"),  # m2, fifth, grows; m0 pushes it out of the top five
             pay(2, 4, "u1", 650, "m0"),  # m0 passes m6 (700): ties at the top
             pay(3, 5, "u2", 999, "m1", currency="USD"),
             pay(3, 7, "u1", 100, "m5"),  # m5 ties m6 at 700: the smaller id first
-            pay(4, 6, "u1", 5, "m2"),
+            pay(3, 6, "u1", 200, "m2"),  # back in, from its month to date when pushed out
+            pay(4, 6, "u1", 5, "m2"),  # 1 March: a new month
             {**_payment(january + timedelta(hours=3), "u3", 4200), "merchant_id": "m5"},
             {**_payment(january + timedelta(days=2), "u1", 300), "category": "travel"},
         ],
@@ -611,7 +613,13 @@ def test_spending_days_carried_from_the_day_before_equal_the_full_computation_an
     top = as_of[days[2]][("u1", date(2024, 2, 1), "IDR", "")]["top_merchants"]
     assert [m for m, _, _ in top] == ["m0", "m6", "m5", "m4", "m3"]
     top = as_of[days[3]][("u1", date(2024, 2, 1), "IDR", "")]["top_merchants"]
-    assert [m for m, _, _ in top] == ["m0", "m5", "m6", "m4", "m3"]
+    assert [(m, s) for m, s, _ in top] == [
+        ("m0", Decimal("7.5")),
+        ("m5", Decimal("7")),
+        ("m6", Decimal("7")),
+        ("m2", Decimal("5.01")),
+        ("m4", Decimal("5")),
+    ]
     # Re-runs of old days after later days ran see none of the later days' state.
     for day in days:
         window = day_of(day, KOLKATA)

@@ -8,8 +8,9 @@ never set against a full one.
 
 A day carries on from the day before (spending_insert_day_incremental.sql): the changed
 users' latest versions of the month plus the day's transactions and newly compared days,
-and the merchants' month to date in customers.spending_merchants, at the cost of the
-changed users. A day whose previous day has no state (and is not a month's 1st) is the
+and the merchants' month to date (the day before's top lists, and
+customers.spending_merchants for the merchants outside them), at the cost of the changed
+users. A day whose previous day has no state (and is not a month's 1st) is the
 full computation from raw over the month so far and the compared days
 (spending_insert_day.sql, also the reference the carried day must equal), written for
 every user of the month so the next day can carry on. A re-run of a day reads no state
@@ -43,6 +44,13 @@ from analytics_platform.resources.warehouse import read_sql
 TABLE = "customer_spending"
 ASSET = "customers/spending"
 TOP_MERCHANTS = 5
+# The temp tables a day from the day before builds, in order, and their statements.
+SPENDING_TEMP_SQL = {
+    "spending_users": "spending_day_users.sql",
+    "spending_before": "spending_before.sql",
+    "spending_merchants_now": "spending_merchants_day.sql",
+    "spending_ranked": "spending_ranked.sql",
+}
 
 
 def add_months(day: date, months: int) -> date:
@@ -111,8 +119,8 @@ def write_spending_day(conn: psycopg.Connection, day: Day, tz: ZoneInfo) -> int:
     # few rows): a nested loop over them ran for minutes on 4,000 users.
     run(conn, "spending_plan.sql", params)
     if incremental:
-        create_temp(conn, "spending_users", "spending_day_users.sql", params)
-        create_temp(conn, "spending_merchants_now", "spending_merchants_day.sql", params)
+        for name, statement in SPENDING_TEMP_SQL.items():
+            create_temp(conn, name, statement, params)
         run(conn, "spending_merchants_insert_day.sql", params)
         rows = run(conn, "spending_insert_day_incremental.sql", params)
     else:

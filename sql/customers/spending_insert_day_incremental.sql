@@ -3,13 +3,11 @@
 -- rows as spending_insert_day.sql (the full computation from raw, kept as the reference
 -- and for a day without the day before's state) at the cost of the changed users.
 --
--- A changed user's latest version of a (currency, category) before the day holds the
--- month to date and the compared days of the previous month as of the day before (they
--- change only on days that write a version): the day adds its spending, and the previous
--- month's days newly compared on the day ([compared_from, compared_to)). The top
--- merchants as of the day are among the day before's top ones and the merchants paid on
--- the day (a merchant's month to date only grows), whose month to date is in
--- spending_merchants_now.
+-- A changed user's latest version of a (currency, category) before the day
+-- (spending_before) holds the month to date and the compared days of the previous month
+-- as of the day before: the day adds its spending, and the previous month's days newly
+-- compared on the day ([compared_from, compared_to)). The top merchants are the first of
+-- spending_ranked.
 INSERT INTO marts.customer_spending (
     user_id, month, currency, category, valid_from, spend, transactions, month_share,
     previous_spend, change_amount, change_percent, top_merchants
@@ -34,20 +32,6 @@ day AS (
     FROM spent
     GROUP BY GROUPING SETS ((user_id, currency, category), (user_id, currency))
 ),
--- A lateral lookup per user: the primary key's (user_id, month) prefix, at the cost of
--- the user's versions of the month (nested loops are off for the rest of the statement).
-before AS (
-    SELECT b.*
-    FROM spending_users u
-    CROSS JOIN LATERAL (
-        SELECT DISTINCT ON (s.currency, s.category)
-            s.user_id, s.currency, s.category, s.spend, s.transactions, s.previous_spend,
-            s.top_merchants
-        FROM marts.customer_spending s
-        WHERE s.user_id = u.user_id AND s.month = %(month)s AND s.valid_from < %(day)s
-        ORDER BY s.currency, s.category, s.valid_from DESC
-    ) b
-),
 cells AS (
     SELECT coalesce(b.user_id, d.user_id) AS user_id,
         coalesce(b.currency, d.currency) AS currency,
@@ -58,7 +42,7 @@ cells AS (
             THEN coalesce(b.previous_spend, 0) + coalesce(d.newly_compared, 0)
         END AS previous_spend,
         b.top_merchants
-    FROM before b
+    FROM spending_before b
     FULL JOIN day d ON d.user_id = b.user_id AND d.currency = b.currency
         AND d.category = b.category
 ),
@@ -66,36 +50,13 @@ shared AS (
     SELECT *, max(spend) FILTER (WHERE category = '') OVER (PARTITION BY user_id, currency) AS total
     FROM cells
 ),
-candidates AS (
-    SELECT user_id, currency, category, merchant_id, spend, transactions
-    FROM spending_merchants_now
-    UNION ALL
-    SELECT c.user_id, c.currency, c.category, e.merchant_id, e.spend, e.transactions
-    FROM before c
-    CROSS JOIN LATERAL (
-        SELECT (m ->> 'merchant_id') COLLATE "C" AS merchant_id, (m ->> 'spend')::numeric AS spend,
-            (m ->> 'transactions')::bigint AS transactions
-        FROM jsonb_array_elements(c.top_merchants) AS m
-    ) e
-    WHERE NOT EXISTS (
-        SELECT 1 FROM spending_merchants_now n
-        WHERE n.user_id = c.user_id AND n.currency = c.currency AND n.category = c.category
-            AND n.merchant_id = e.merchant_id
-    )
-),
-ranked AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY user_id, currency, category ORDER BY spend DESC, merchant_id
-    ) AS rank
-    FROM candidates
-),
 top AS (
     SELECT user_id, currency, category,
         jsonb_agg(
             jsonb_build_object('merchant_id', merchant_id, 'spend', spend, 'transactions', transactions)
             ORDER BY rank
         ) AS top_merchants
-    FROM ranked
+    FROM spending_ranked
     WHERE rank <= %(top_merchants)s
     GROUP BY 1, 2, 3
 )

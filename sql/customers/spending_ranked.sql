@@ -1,0 +1,25 @@
+-- The merchants of the changed users' (currency, category) rows as of day %(day)s that
+-- can be in a top list, ranked: the day before's listed ones and the day's (a merchant's
+-- month to date only grows, so no other merchant can pass them).
+CREATE TEMP TABLE spending_ranked AS
+WITH candidates AS (
+    SELECT user_id, currency, category, merchant_id, spend, transactions
+    FROM spending_merchants_now
+    UNION ALL
+    SELECT b.user_id, b.currency, b.category, e.merchant_id, e.spend, e.transactions
+    FROM spending_before b
+    CROSS JOIN LATERAL (
+        SELECT (m ->> 'merchant_id') COLLATE "C" AS merchant_id, (m ->> 'spend')::numeric AS spend,
+            (m ->> 'transactions')::bigint AS transactions
+        FROM jsonb_array_elements(b.top_merchants) AS m
+    ) e
+    WHERE NOT EXISTS (
+        SELECT 1 FROM spending_merchants_now n
+        WHERE n.user_id = b.user_id AND n.currency = b.currency AND n.category = b.category
+            AND n.merchant_id = e.merchant_id
+    )
+)
+SELECT *, row_number() OVER (
+    PARTITION BY user_id, currency, category ORDER BY spend DESC, merchant_id
+) AS rank
+FROM candidates
