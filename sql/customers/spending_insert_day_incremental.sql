@@ -6,8 +6,8 @@
 -- A changed user's latest version of a (currency, category) before the day
 -- (spending_before) holds the month to date and the compared days of the previous month
 -- as of the day before: the day adds its spending, and the previous month's days newly
--- compared on the day ([compared_from, compared_to)). The top merchants are the first of
--- spending_ranked.
+-- compared on the day ([compared_from, compared_to)). The top merchants of a row paid on
+-- the day are the first of spending_ranked; any other row keeps its list.
 INSERT INTO marts.customer_spending (
     user_id, month, currency, category, valid_from, spend, transactions, month_share,
     previous_spend, change_amount, change_percent, top_merchants
@@ -65,6 +65,6 @@ SELECT c.user_id, %(month)s, c.currency, c.category, %(day)s, c.spend, c.transac
     c.previous_spend,
     c.spend - c.previous_spend,
     round((c.spend - c.previous_spend) * 100 / c.previous_spend, 6),
-    coalesce(top.top_merchants, '[]'::jsonb)
+    coalesce(top.top_merchants, c.top_merchants, '[]'::jsonb)
 FROM shared c
 LEFT JOIN top ON top.user_id = c.user_id AND top.currency = c.currency AND top.category = c.category

@@ -19,10 +19,13 @@ WITH day AS (
     ) t
     GROUP BY GROUPING SETS ((user_id, currency, category, merchant_id), (user_id, currency, merchant_id))
 ),
+-- The lists of the rows paid on the day only (the others keep theirs).
 listed AS (
     SELECT b.user_id, b.currency, b.category, (m ->> 'merchant_id') COLLATE "C" AS merchant_id,
         (m ->> 'spend')::numeric AS spend, (m ->> 'transactions')::bigint AS transactions
     FROM spending_before b
+    JOIN (SELECT DISTINCT user_id, currency, category FROM day) k ON k.user_id = b.user_id
+        AND k.currency = b.currency AND k.category = b.category
     CROSS JOIN LATERAL jsonb_array_elements(b.top_merchants) AS m
 )
 SELECT d.user_id, d.currency, d.category, d.merchant_id,

@@ -1,6 +1,6 @@
--- The merchants of the changed users' (currency, category) rows as of day %(day)s that
--- can be in a top list, ranked: the day before's listed ones and the day's (a merchant's
--- month to date only grows, so no other merchant can pass them).
+-- The merchants of the (currency, category) rows paid on day %(day)s that can be in their
+-- top list, ranked: the day before's listed ones and the day's (a merchant's month to date
+-- only grows, so no other merchant can pass them). A row not paid on the day keeps its list.
 CREATE TEMP TABLE spending_ranked AS
 WITH candidates AS (
     SELECT user_id, currency, category, merchant_id, spend, transactions
@@ -8,6 +8,8 @@ WITH candidates AS (
     UNION ALL
     SELECT b.user_id, b.currency, b.category, e.merchant_id, e.spend, e.transactions
     FROM spending_before b
+    JOIN (SELECT DISTINCT user_id, currency, category FROM spending_merchants_now) k
+        ON k.user_id = b.user_id AND k.currency = b.currency AND k.category = b.category
     CROSS JOIN LATERAL (
         SELECT (m ->> 'merchant_id') COLLATE "C" AS merchant_id, (m ->> 'spend')::numeric AS spend,
             (m ->> 'transactions')::bigint AS transactions
