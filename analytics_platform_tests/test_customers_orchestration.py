@@ -45,13 +45,11 @@ CUSTOMER_TABLES = [
     "customer_spending",
     "customer_cohorts",
 ]
-# The carried state of spending and cohorts (schema customers).
+# The carried state of cohorts (schema customers).
 CUSTOMER_STATE_TABLES = [
     "cohort_registrations",
     "cohort_user_days",
     "cohort_state_days",
-    "spending_merchants",
-    "spending_state_days",
 ]
 
 

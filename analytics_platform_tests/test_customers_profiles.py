@@ -56,8 +56,6 @@ TABLES = [
     "customers.cohort_registrations",
     "customers.cohort_user_days",
     "customers.cohort_state_days",
-    "customers.spending_merchants",
-    "customers.spending_state_days",
 ]
 # (zone, an instant near the edges that matter there: month ends, DST changes)
 SCENARIOS = [
@@ -564,72 +562,3 @@ def test_cohort_days_carried_from_the_day_before_equal_the_full_computation_and_
     after_late = {day: _cohort_cells(db, day) for day in days}
     assert after_late != carried
     assert {day: _cohort_day(db, day, full=True) for day in days} == after_late
-
-
-def _spending_rows(conn: psycopg.Connection, day: date) -> list[tuple]:
-    return conn.execute(
-        "SELECT * FROM marts.customer_spending WHERE valid_from = %s ORDER BY 1, 2, 3, 4", (day,)
-    ).fetchall()
-
-
-def test_spending_days_carried_from_the_day_before_equal_the_full_computation_and_reruns(db):
-    # Seven merchants (more than the top five kept), one overtaking the top five on a later
-    # day, ties in spend, a month's end (29 February) with the previous month compared.
-    reset(db)
-    loaders = RawLoaders(KOLKATA)
-    first = date(2024, 2, 26)
-    days = [first + timedelta(days=n) for n in range(6)]  # 26 February .. 2 March
-
-    def pay(n: int, hours: int, user: str, cents: int, merchant: str, **more: str) -> dict:
-        at = day_of(days[n], KOLKATA).start + timedelta(hours=hours)
-        return {**_payment(at, user, cents), "merchant_id": merchant, **more}
-
-    january = day_of(date(2024, 1, 28), KOLKATA).start
-    loaders.insert(
-        db,
-        "raw.transactions",
-        [
-            *(pay(0, 1 + i, "u1", 100 * (i + 1), f"m{i}") for i in range(7)),
-            pay(1, 2, "u1", 250, "m9"),
-            pay(1, 3, "u1", 250, "m8", category="travel"),
-            pay(1, 4, "u1", 1, "m2"),  # m2, fifth, grows; m0 pushes it out of the top five
-            pay(2, 4, "u1", 650, "m0"),  # m0 passes m6 (700): ties at the top
-            pay(3, 5, "u2", 999, "m1", currency="USD"),
-            pay(3, 7, "u1", 100, "m5"),  # m5 ties m6 at 700: the smaller id first
-            pay(3, 6, "u1", 200, "m2"),  # back in, from its month to date when pushed out
-            pay(4, 6, "u1", 5, "m2"),  # 1 March: a new month
-            {**_payment(january + timedelta(hours=3), "u3", 4200), "merchant_id": "m5"},
-            {**_payment(january + timedelta(days=2), "u1", 300), "category": "travel"},
-        ],
-    )
-    carried = {}
-    for day in days:
-        window = day_of(day, KOLKATA)
-        spending.materialize_spending(db, window.start, window.end, KOLKATA)
-        carried[day] = _spending_rows(db, day)
-    methods = dict(db.execute("SELECT day, method FROM customers.spending_state_days").fetchall())
-    assert [methods[d] for d in days] == ["full"] + ["incremental"] * 5
-    as_of = {day: actual_spending(db, day) for day in days}
-    top = as_of[days[2]][("u1", date(2024, 2, 1), "IDR", "")]["top_merchants"]
-    assert [m for m, _, _ in top] == ["m0", "m6", "m5", "m4", "m3"]
-    top = as_of[days[3]][("u1", date(2024, 2, 1), "IDR", "")]["top_merchants"]
-    assert [(m, s) for m, s, _ in top] == [
-        ("m0", Decimal("7.5")),
-        ("m5", Decimal("7")),
-        ("m6", Decimal("7")),
-        ("m2", Decimal("5.01")),
-        ("m4", Decimal("5")),
-    ]
-    # Re-runs of old days after later days ran see none of the later days' state.
-    for day in days:
-        window = day_of(day, KOLKATA)
-        spending.materialize_spending(db, window.start, window.end, KOLKATA)
-    assert {day: _spending_rows(db, day) for day in days} == carried
-    # Each day by the full computation alone (no state before it) reads the same as of it.
-    for day in days:
-        db.execute(
-            "DELETE FROM customers.spending_state_days WHERE day = %s", (day - timedelta(1),)
-        )
-        window = day_of(day, KOLKATA)
-        spending.materialize_spending(db, window.start, window.end, KOLKATA)
-        assert actual_spending(db, day) == as_of[day], day

@@ -253,10 +253,8 @@ with warnings.catch_warnings():
         "(absolute and percent, NULL without previous spend) and the top 5 merchants.\n\n"
         "Grain: one row per user, month, currency and category as of a day. Stored as "
         "versions, key (user_id, month, currency, category, valid_from): a day writes "
-        "the users who spent that day or whose comparison moved, from their versions of "
-        "the day before and the merchants' month to date (customers.spending_merchants); "
-        "a day without the day before's state is computed from raw for every user of the "
-        "month. Served by POST /api/v1/analytics/spending/trends.",
+        "the users who spent that day or whose comparison moved; computed from raw (no "
+        "state carried). Served by POST /api/v1/analytics/spending/trends.",
         spending.materialize_spending,
         spending.check_spending,
         {"categories_add_up": "Categories add up to the all-categories row; shares in [0, 1]."},

@@ -4,17 +4,8 @@ A day writes versions only for the users whose rows changed: those who spent tha
 and those whose comparison figure moved. The previous month is compared over the same
 days while the month is partial (days 1..d, d the day of the month, clamped to the
 previous month's length) and whole once the month is complete, so a partial month is
-never set against a full one.
-
-A day carries on from the day before (spending_insert_day_incremental.sql): the changed
-users' latest versions of the month plus the day's transactions and newly compared days,
-and the merchants' month to date (the day before's top lists, and
-customers.spending_merchants for the merchants outside them), at the cost of the changed
-users. A day whose previous day has no state (and is not a month's 1st) is the
-full computation from raw over the month so far and the compared days
-(spending_insert_day.sql, also the reference the carried day must equal), written for
-every user of the month so the next day can carry on. A re-run of a day reads no state
-of the days after it.
+never set against a full one. Each version is computed from raw over the month so far
+and the compared days (no state carried), so any day can be re-run on its own.
 """
 
 from __future__ import annotations
@@ -38,19 +29,11 @@ from analytics_platform.customers.days import (
     replace_days,
     run,
 )
-from analytics_platform.resources.warehouse import read_sql
 
 # The table, and its name in marts.rollup_buckets (the API's freshness).
 TABLE = "customer_spending"
 ASSET = "customers/spending"
 TOP_MERCHANTS = 5
-# The temp tables a day from the day before builds, in order, and their statements.
-SPENDING_TEMP_SQL = {
-    "spending_users": "spending_day_users.sql",
-    "spending_before": "spending_before.sql",
-    "spending_merchants_now": "spending_merchants_day.sql",
-    "spending_ranked": "spending_ranked.sql",
-}
 
 
 def add_months(day: date, months: int) -> date:
@@ -108,42 +91,21 @@ def spending_params(day: Day, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def write_spending_day(conn: psycopg.Connection, day: Day, tz: ZoneInfo) -> int:
-    """Replace the versions (and the merchant state) of one day; rows inserted."""
-    params = {**spending_params(day, tz), "asset": ASSET}
-    run(conn, "spending_delete_day.sql", params)
-    run(conn, "spending_merchants_delete_day.sql", params)
-    ready = conn.execute(read_sql("customers/spending_state_ready.sql"), params).fetchone()
-    incremental = bool(ready and ready[0])
-    # The inserts join CTEs whose sizes the planner can only guess (it guesses far too
-    # few rows): a nested loop over them ran for minutes on 4,000 users.
-    run(conn, "spending_plan.sql", params)
-    if incremental:
-        for name, statement in SPENDING_TEMP_SQL.items():
-            create_temp(conn, name, statement, params)
-        run(conn, "spending_merchants_insert_day.sql", params)
-        rows = run(conn, "spending_insert_day_incremental.sql", params)
-    else:
-        # Every user of the month as of the day, so the next day can carry on from it.
-        create_temp(conn, "spending_users", "spending_all_users.sql", params)
-        rows = run(conn, "spending_insert_day.sql", params)
-        run(conn, "spending_merchants_insert_full.sql", params)
-    run(
-        conn,
-        "spending_state_record.sql",
-        {**params, "method": "incremental" if incremental else "full"},
-    )
-    return rows
-
-
 def materialize_spending(
     conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
 ) -> WindowStats:
     """Write the spending versions of the days of [start, end) in one transaction."""
 
-    return replace_days(
-        conn, ASSET, TABLE, start, end, tz, lambda c, day: write_spending_day(c, day, tz)
-    )
+    def write_day(conn: psycopg.Connection, day: Day) -> int:
+        params = spending_params(day, tz)
+        run(conn, "spending_delete_day.sql", params)
+        create_temp(conn, "spending_users", "spending_day_users.sql", params)
+        # The insert joins CTEs whose sizes the planner can only guess (it guesses far
+        # too few rows): a nested loop over them ran for minutes on 4,000 users.
+        run(conn, "spending_plan.sql", params)
+        return run(conn, "spending_insert_day.sql", params)
+
+    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
 
 
 def check_spending(

@@ -1,1 +1,0 @@
-DELETE FROM customers.spending_merchants WHERE valid_from = %(day)s

@@ -1,3 +1,0 @@
-INSERT INTO customers.spending_state_days AS d (day, method)
-VALUES (%(day)s, %(method)s)
-ON CONFLICT (day) DO UPDATE SET method = EXCLUDED.method, computed_at = now()
