@@ -19,12 +19,17 @@ WITH grains AS (
 ),
 -- Every user with an event on the day that belongs to a cohort as of the day (a joined
 -- user has one: their registration).
+-- (Lateral lookups on the primary keys, here and below: a join would read every
+-- registration and every user day so far.)
 members AS (
-    SELECT r.user_id, min(r.registered_at) AS registered_at, min(r.day) = %(day)s AS joined
+    SELECT t.user_id, r.registered_at, r.first_day = %(day)s AS joined
     FROM customers.cohort_user_days t
-    JOIN customers.cohort_registrations r ON r.user_id = t.user_id AND r.day <= %(day)s
-    WHERE t.day = %(day)s AND t.currency = ''
-    GROUP BY r.user_id
+    CROSS JOIN LATERAL (
+        SELECT min(x.registered_at) AS registered_at, min(x.day) AS first_day
+        FROM customers.cohort_registrations x
+        WHERE x.user_id = t.user_id AND x.day <= %(day)s
+    ) r
+    WHERE t.day = %(day)s AND t.currency = '' AND r.registered_at IS NOT NULL
 ),
 member_grains AS (
     SELECT m.user_id, m.joined, g.grain, g.period_day,
@@ -53,10 +58,27 @@ spent AS (
                 AND e.day >= mg.period_day AND e.day < %(day)s
         ) AS new_payer
     FROM member_grains mg
-    JOIN customers.cohort_user_days d ON d.user_id = mg.user_id AND d.currency <> ''
-        AND d.day >= CASE WHEN mg.joined THEN mg.period_day ELSE %(day)s END
-        AND d.day <= %(day)s
+    CROSS JOIN LATERAL (
+        SELECT x.currency, x.revenue
+        FROM customers.cohort_user_days x
+        WHERE mg.joined AND x.user_id = mg.user_id AND x.currency <> ''
+            AND x.day >= mg.period_day AND x.day <= %(day)s
+        OFFSET 0 -- keeps the lookup lateral (not flattened into a join of every user day)
+    ) d
     GROUP BY mg.grain, mg.cohort_start, mg.user_id, mg.joined, mg.period_day, d.currency
+    UNION ALL
+    -- Any other member adds the day's revenue (a join with the day's rows).
+    SELECT mg.grain, mg.cohort_start, mg.user_id, mg.joined, mg.period_day, d.currency,
+        d.revenue,
+        NOT EXISTS (
+            SELECT 1 FROM customers.cohort_user_days e
+            WHERE e.user_id = mg.user_id AND e.currency = d.currency
+                AND e.day >= mg.period_day AND e.day < %(day)s
+        )
+    FROM member_grains mg
+    JOIN customers.cohort_user_days d ON d.user_id = mg.user_id AND d.day = %(day)s
+        AND d.currency <> ''
+    WHERE NOT mg.joined
 ),
 -- Payers in any currency (the currency '' cells) for the first time in the period.
 new_any_payers AS (
