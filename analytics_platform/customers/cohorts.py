@@ -81,7 +81,9 @@ def write_cohorts_day(conn: psycopg.Connection, day: Day, tz: ZoneInfo) -> int:
     ):
         run(conn, statement, state)
     if incremental:
+        run(conn, "cohorts_plan.sql", params)
         return run(conn, "cohorts_insert_day_incremental.sql", params)
+    run(conn, "cohorts_state_analyze.sql", params)
     return run(conn, "cohorts_insert_day.sql", params)
 
 
