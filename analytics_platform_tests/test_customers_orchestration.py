@@ -45,6 +45,12 @@ CUSTOMER_TABLES = [
     "customer_spending",
     "customer_cohorts",
 ]
+# The carried state of cohorts (schema customers).
+CUSTOMER_STATE_TABLES = [
+    "cohort_registrations",
+    "cohort_user_days",
+    "cohort_state_days",
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +67,8 @@ def db(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[psycopg.C
         reset(conn)
         for table in CUSTOMER_TABLES:
             conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("marts", table)))
+        for table in CUSTOMER_STATE_TABLES:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier("customers", table)))
         yield conn
 
 

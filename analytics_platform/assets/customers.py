@@ -269,8 +269,10 @@ with warnings.catch_warnings():
         "'' = payers in any currency, revenue NULL), retention rate = active / size.\n\n"
         "Grain: one row per cohort grain, cohort start, period and currency as of a day. "
         "Stored as versions, key (cohort_grain, cohort_start, period, currency, "
-        "valid_from): a day writes the cells of the periods that hold it. Served by "
-        "GET /api/v1/analytics/cohort and /retention.",
+        "valid_from): a day writes the cells of the periods that hold it, from the day "
+        "before's cells and the day's users (customers.cohort_registrations, "
+        "customers.cohort_user_days), or from raw when the day before has no state. "
+        "Served by GET /api/v1/analytics/cohort and /retention.",
         cohorts.materialize_cohorts,
         cohorts.check_cohorts,
         {

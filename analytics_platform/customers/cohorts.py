@@ -1,8 +1,15 @@
 """customers/cohorts: registration cohorts by week and month against periods since.
 
 A cell (cohort, period) only changes on the days of its period, so a day writes the
-cells whose period holds it, one per cohort and grain (and currency), computed from raw
-over the period so far: no state carried, any day can be re-run on its own.
+cells whose period holds it, one per cohort and grain (and currency). A day whose
+previous day was written with its carried state (customers.cohort_registrations and
+customers.cohort_user_days, see sql/migrations/046_customer_cohorts_state.sql) is that
+day's cells plus what the day changed (cohorts_insert_day_incremental.sql), at the cost of
+the day's users; any other day is the full computation from raw over the period so far
+and every registration (cohorts_insert_day.sql), which is also the reference the
+incremental day must equal. Either way a day writes its own state (the full computation:
+every registration and its periods' user days), so the next day can carry on from it, and
+a re-run of a day reads no state of the days after it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from analytics_platform.customers.days import (
     replace_days,
     run,
 )
+from analytics_platform.customers.profiles import HISTORY_START
+from analytics_platform.resources.warehouse import read_sql
 
 # The table, and its name in marts.rollup_buckets (the API's freshness).
 TABLE = "customer_cohorts"
@@ -41,7 +50,41 @@ def cohort_params(day: Day, tz: ZoneInfo) -> dict[str, Any]:
         "month_day": month,
         "month_start": month_start,
         "scan_start": min(week_start, month_start),
+        "previous_day": day.day - timedelta(days=1),
     }
+
+
+def write_cohorts_day(conn: psycopg.Connection, day: Day, tz: ZoneInfo) -> int:
+    """Replace the cells (and the carried state) of one day; rows inserted."""
+    params = {**cohort_params(day, tz), "asset": ASSET}
+    run(conn, "cohorts_delete_day.sql", params)
+    ready = conn.execute(read_sql("customers/cohorts_state_ready.sql"), params).fetchone()
+    incremental = bool(ready and ready[0])
+    state = {
+        **params,
+        "method": "incremental" if incremental else "full",
+        # The full computation (re)writes every registration so far and the user days of
+        # the day's periods so far; a day from the day before, only its own.
+        "registrations_from": day.start if incremental else HISTORY_START,
+        "registrations_from_day": day.day if incremental else HISTORY_START.date(),
+        "user_days_from": day.start if incremental else params["scan_start"],
+        "user_days_from_day": day.day
+        if incremental
+        else min(params["week_day"], params["month_day"]),
+    }
+    for statement in (
+        "cohorts_registrations_delete.sql",
+        "cohorts_registrations_insert.sql",
+        "cohorts_user_days_delete.sql",
+        "cohorts_user_days_insert.sql",
+        "cohorts_state_record.sql",
+    ):
+        run(conn, statement, state)
+    if incremental:
+        run(conn, "cohorts_plan.sql", params)
+        return run(conn, "cohorts_insert_day_incremental.sql", params)
+    run(conn, "cohorts_state_analyze.sql", params)
+    return run(conn, "cohorts_insert_day.sql", params)
 
 
 def materialize_cohorts(
@@ -49,12 +92,9 @@ def materialize_cohorts(
 ) -> WindowStats:
     """Write the cohort cells of the days of [start, end) in one transaction."""
 
-    def write_day(conn: psycopg.Connection, day: Day) -> int:
-        params = cohort_params(day, tz)
-        run(conn, "cohorts_delete_day.sql", params)
-        return run(conn, "cohorts_insert_day.sql", params)
-
-    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
+    return replace_days(
+        conn, ASSET, TABLE, start, end, tz, lambda c, day: write_cohorts_day(c, day, tz)
+    )
 
 
 def check_cohorts(
