@@ -27,6 +27,7 @@ from analytics_platform.customers.days import (
     due_days,
     plan_range,
 )
+from analytics_platform.resources import warehouse
 from analytics_platform.resources.warehouse import read_sql
 
 from .conftest import PostgresCluster
@@ -71,7 +72,8 @@ SPREAD = timedelta(days=3)
 def db(postgres_cluster: PostgresCluster) -> Iterator[psycopg.Connection]:
     with (
         migrated_database(postgres_cluster) as url,
-        psycopg.connect(url, autocommit=True) as conn,
+        # The platform's session options (UTC, no JIT), as every asset's connection has.
+        warehouse.connect(url, autocommit=True) as conn,
     ):
         yield conn
 

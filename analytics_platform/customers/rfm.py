@@ -202,8 +202,11 @@ def materialize_rfm(
         conn.execute("SELECT set_config('work_mem', %s, true)", (RFM_WORK_MEM,))
         # The state's full join against the day's few changed users is a hash join over a
         # seq scan; with a fresh partition's estimates the planner would sort a million
-        # rows for a merge join instead.
-        conn.execute("SELECT set_config('enable_mergejoin', 'off', true)")
+        # rows for a merge join instead. No JIT, which a disabled join's plan cost would
+        # trigger in a session without the platform's jit=off (see cohorts_plan.sql).
+        conn.execute(
+            "SELECT set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true)"
+        )
         computed = _compute_purchases(conn, first_day, last_day, tz)
         missing = [
             row[0]
