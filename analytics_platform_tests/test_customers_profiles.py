@@ -383,6 +383,28 @@ def test_a_range_run_writes_the_same_rows_as_its_days_one_by_one_and_again(db):
     assert len(as_range["marts.customer_profiles"]) == 4  # u1 on three days, u2 on one
 
 
+def test_a_spending_day_writes_only_the_categories_it_changed_and_shares_are_read_as_of_it(db):
+    reset(db)
+    food = _payment(day_of(DAY, KOLKATA).start + timedelta(hours=1), "u1", 300)
+    transport = {
+        **_payment(day_of(DAY + timedelta(days=1), KOLKATA).start + timedelta(hours=1), "u1", 100),
+        "category": "transport",
+    }
+    RawLoaders(KOLKATA).insert(db, "raw.transactions", [food, transport])
+    start, end = day_of(DAY, KOLKATA).start, day_of(DAY + timedelta(days=1), KOLKATA).end
+    spending.materialize_spending(db, start, end, KOLKATA)
+    written = db.execute(
+        "SELECT category FROM marts.customer_spending WHERE valid_from = %s ORDER BY 1",
+        (DAY + timedelta(days=1),),
+    ).fetchall()
+    # food's spend did not change on the second day: only its share did, read as of it.
+    assert [c for (c,) in written] == ["", "transport"]
+    rows = actual_spending(db, DAY + timedelta(days=1))
+    shares = {key[3]: row["month_share"] for key, row in rows.items()}
+    assert shares == {"": Decimal(1), "food": Decimal("0.75"), "transport": Decimal("0.25")}
+    assert all(c.passed for c in spending.check_spending(db, start, end, KOLKATA))
+
+
 def test_a_profile_day_whose_previous_day_never_ran_is_refused(db):
     reset(db)
     loaders = RawLoaders(KOLKATA)

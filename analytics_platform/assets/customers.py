@@ -103,7 +103,6 @@ COLUMNS = {
         _VERSION,
         ("spend", "numeric", "month to date"),
         ("transactions", "bigint", "month to date"),
-        ("month_share", "numeric", "of the month's spend in the currency"),
         ("previous_spend", "numeric", "previous month over the same days; NULL: none"),
         ("change_amount", "numeric", "spend - previous_spend"),
         ("change_percent", "numeric", "change against previous_spend, percent"),

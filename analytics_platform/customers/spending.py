@@ -1,7 +1,10 @@
 """customers/spending: each user's spending per month, currency and category, as of a day.
 
-A day writes versions only for the users whose rows changed: those who spent that day,
-and those whose comparison figure moved. The previous month is compared over the same
+A day writes versions only for the rows that changed: the (currency, category) cells
+paid that day, those whose comparison figure moved (paid on the previous month's day the
+comparison takes in that day), and the all-categories rows of their users and
+currencies. The month's share is computed on read (spending_as_of.sql), so the other
+categories of a changed user keep their version. The previous month is compared over the same
 days while the month is partial (days 1..d, d the day of the month, clamped to the
 previous month's length) and whole once the month is complete, so a partial month is
 never set against a full one. Each version is computed from raw over the month so far
@@ -99,7 +102,7 @@ def materialize_spending(
     def write_day(conn: psycopg.Connection, day: Day) -> int:
         params = spending_params(day, tz)
         run(conn, "spending_delete_day.sql", params)
-        create_temp(conn, "spending_users", "spending_day_users.sql", params)
+        create_temp(conn, "spending_cells", "spending_day_cells.sql", params)
         # The insert joins CTEs whose sizes the planner can only guess (it guesses far
         # too few rows): a nested loop over them ran for minutes on 4,000 users.
         run(conn, "spending_plan.sql", params)
@@ -121,8 +124,8 @@ def check_spending(
         [
             Judgment(
                 "categories_add_up",
-                "Per user, month and currency the categories' spend adds up to the "
-                "all-categories row, and month shares lie in [0, 1].",
+                "Per user, month and currency the day wrote, the categories' spend as of "
+                "the day adds up to the all-categories row, and month shares lie in [0, 1].",
                 lambda f: (
                     f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
                 ),

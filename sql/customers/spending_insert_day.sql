@@ -1,42 +1,55 @@
--- The spending versions of day %(day)s for the users in spending_users: the month so far
--- ([month_start, window_end)) against the previous month's compared days
--- ([previous_start, previous_end)), per currency and category and over all categories
--- (category ''). Spending: successful PAYMENT, TRANSFER_OUT, WITHDRAWAL, BILL_PAYMENT.
+-- The spending versions of day %(day)s: a row for each cell in spending_cells and an
+-- all-categories row (category '') for each of their users and currencies, the month so
+-- far ([month_start, window_end)) against the previous month's compared days
+-- ([previous_start, previous_end)). The other categories of those users did not change
+-- (their share of the month is computed on read). Spending: successful PAYMENT,
+-- TRANSFER_OUT, WITHDRAWAL, BILL_PAYMENT.
 INSERT INTO marts.customer_spending (
-    user_id, month, currency, category, valid_from, spend, transactions, month_share,
+    user_id, month, currency, category, valid_from, spend, transactions,
     previous_spend, change_amount, change_percent, top_merchants
 )
 WITH tx AS (
     SELECT t.user_id COLLATE "C" AS user_id, t.currency COLLATE "C" AS currency,
         t.category COLLATE "C" AS category, t.merchant_id COLLATE "C" AS merchant_id, t.amount,
-        t.occurred_at >= %(month_start)s AS current
+        t.occurred_at >= %(month_start)s AS current,
+        c.category IS NOT NULL AS changed
     FROM raw.transactions t
-    JOIN spending_users u ON u.user_id = t.user_id
+    JOIN (SELECT DISTINCT user_id, currency FROM spending_cells) u
+        ON u.user_id = t.user_id AND u.currency = t.currency
+    LEFT JOIN spending_cells c
+        ON c.user_id = t.user_id AND c.currency = t.currency AND c.category = t.category
     WHERE t.occurred_at >= %(previous_start)s AND t.occurred_at < %(window_end)s
         AND (t.occurred_at >= %(month_start)s OR t.occurred_at < %(previous_end)s)
         AND t.status = 'SUCCESS'
         AND t.transaction_type IN ('PAYMENT', 'TRANSFER_OUT', 'WITHDRAWAL', 'BILL_PAYMENT')
 ),
 cells AS (
-    SELECT user_id, currency, coalesce(category, '') AS category,
+    SELECT user_id, currency, category,
         coalesce(sum(amount) FILTER (WHERE current), 0) AS spend,
         count(*) FILTER (WHERE current) AS transactions,
         sum(amount) FILTER (WHERE NOT current) AS previous_spend
     FROM tx
-    GROUP BY GROUPING SETS ((user_id, currency, category), (user_id, currency))
-),
--- The month's spend in the currency beside every row (a window, not a self-join of the
--- CTE: its row estimate is a guess, and a nested loop over it took minutes).
-shared AS (
-    SELECT *, max(spend) FILTER (WHERE category = '') OVER (PARTITION BY user_id, currency) AS total
-    FROM cells
+    WHERE changed
+    GROUP BY user_id, currency, category
+    UNION ALL
+    SELECT user_id, currency, '',
+        coalesce(sum(amount) FILTER (WHERE current), 0),
+        count(*) FILTER (WHERE current),
+        sum(amount) FILTER (WHERE NOT current)
+    FROM tx
+    GROUP BY user_id, currency
 ),
 merchants AS (
-    SELECT user_id, currency, coalesce(category, '') AS category, merchant_id,
-        sum(amount) AS spend, count(*) AS transactions
+    SELECT user_id, currency, category, merchant_id, sum(amount) AS spend,
+        count(*) AS transactions
+    FROM tx
+    WHERE current AND changed AND merchant_id IS NOT NULL
+    GROUP BY user_id, currency, category, merchant_id
+    UNION ALL
+    SELECT user_id, currency, '', merchant_id, sum(amount), count(*)
     FROM tx
     WHERE current AND merchant_id IS NOT NULL
-    GROUP BY GROUPING SETS ((user_id, currency, category, merchant_id), (user_id, currency, merchant_id))
+    GROUP BY user_id, currency, merchant_id
 ),
 ranked AS (
     SELECT *, row_number() OVER (
@@ -55,10 +68,9 @@ top AS (
     GROUP BY 1, 2, 3
 )
 SELECT c.user_id, %(month)s, c.currency, c.category, %(day)s, c.spend, c.transactions,
-    round(c.spend / nullif(c.total, 0), 6),
     c.previous_spend,
     c.spend - c.previous_spend,
     round((c.spend - c.previous_spend) * 100 / c.previous_spend, 6),
     coalesce(top.top_merchants, '[]'::jsonb)
-FROM shared c
+FROM cells c
 LEFT JOIN top ON top.user_id = c.user_id AND top.currency = c.currency AND top.category = c.category
