@@ -125,7 +125,9 @@ def check_spending(
             Judgment(
                 "categories_add_up",
                 "Per user, month and currency the day wrote, the categories' spend as of "
-                "the day adds up to the all-categories row, and month shares lie in [0, 1].",
+                "the day adds up to the all-categories row (it does not when an earlier "
+                "day of the month was never materialized: backfill the month from its "
+                "1st), and month shares lie in [0, 1].",
                 lambda f: (
                     f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
                 ),
