@@ -24,6 +24,7 @@ from analytics_platform.assets.customers import (
     GROUP,
     build_customers_sensor,
     customer_assets,
+    customer_spending,
     customers_job,
     evaluate_customers_tick,
 )
@@ -241,3 +242,26 @@ def test_the_cohort_check_fails_when_a_user_registered_twice(db):
     assert not cohort.passed
     assert cohort.metadata["failing_days"].value == "2024-03-29"
     assert all(c.passed for name, c in checks.items() if name != "sizes_match_registrations")
+
+
+def test_a_lone_mid_month_spending_day_fails_the_run_with_what_to_do_not_a_check(db):
+    for day, user in ((0, "u1"), (2, "u1")):
+        _load(db, _events(day, user, register=False))
+    result = materialize(
+        [customer_spending],
+        partition_key="2024-03-30",
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert not result.get_asset_check_evaluations()
+    (failure,) = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert any(
+        "SpendingMonthIncompleteError" in m and "run the range 2024-03-01..2024-03-30" in m
+        for m in messages
+    ), messages

@@ -320,6 +320,7 @@ def test_customer_tables_equal_an_independent_computation_on_every_day(db, scena
 # ------------------------------------------------------------------------ hand-made days
 KOLKATA = ZoneInfo("Asia/Kolkata")
 DAY = date(2024, 3, 4)
+MONTH = DAY.replace(day=1)
 
 
 def _payment(at: datetime, user: str, cents: int) -> dict:
@@ -402,6 +403,98 @@ def test_a_spending_day_writes_only_the_categories_it_changed_and_shares_are_rea
     rows = actual_spending(db, DAY + timedelta(days=1))
     shares = {key[3]: row["month_share"] for key, row in rows.items()}
     assert shares == {"": Decimal(1), "food": Decimal("0.75"), "transport": Decimal("0.25")}
+    assert all(c.passed for c in spending.check_spending(db, start, end, KOLKATA))
+
+
+def _spend(conn: psycopg.Connection, first: date, last: date) -> None:
+    start, end = day_of(first, KOLKATA).start, day_of(last, KOLKATA).end
+    spending.materialize_spending(conn, start, end, KOLKATA)
+
+
+def _spending_rows(conn: psycopg.Connection) -> list[tuple]:
+    return sorted(conn.execute("SELECT * FROM marts.customer_spending").fetchall(), key=str)
+
+
+def _spending_month(conn: psycopg.Connection) -> list[dict]:
+    """u1 pays food on DAY and DAY + 2 and transport on DAY + 1; u2 food on DAY + 2."""
+    events = [
+        {
+            **_payment(day_of(DAY + timedelta(days=n), KOLKATA).start + timedelta(hours=3), u, c),
+            "category": category,
+            "amount_cents": c,  # what the reference computation reads
+        }
+        for n, u, c, category in [
+            (0, "u1", 300, "food"),
+            (1, "u1", 100, "transport"),
+            (2, "u1", 200, "food"),
+            (2, "u2", 50, "food"),
+        ]
+    ]
+    RawLoaders(KOLKATA).insert(conn, "raw.transactions", events)
+    return events
+
+
+def test_a_lone_mid_month_spending_day_is_refused_with_what_to_do(db):
+    reset(db)
+    _spending_month(db)
+    # DAY + 2 alone would write u1's food and all-categories rows, not transport's.
+    with pytest.raises(
+        spending.SpendingMonthIncompleteError,
+        match=r"2024-03-05 was never materialized.*materialize spending from 2024-03-01 "
+        r"first, or run the range 2024-03-01\.\.2024-03-06 in one run",
+    ):
+        _spend(db, DAY + timedelta(days=2), DAY + timedelta(days=2))
+    assert _spending_rows(db) == []
+    assert db.execute("SELECT count(*) FROM marts.customer_days").fetchone() == (0,)
+
+
+def test_a_spending_range_from_the_1st_or_after_a_materialized_day_passes_its_check(db):
+    reset(db)
+    events = _spending_month(db)
+    last = DAY + timedelta(days=3)
+    _spend(db, MONTH, DAY + timedelta(days=1))
+    # A range starting mid-month after a materialized day, and a day after it, go on.
+    _spend(db, DAY + timedelta(days=2), DAY + timedelta(days=2))
+    _spend(db, last, last)
+    checks = spending.check_spending(
+        db, day_of(MONTH, KOLKATA).start, day_of(last, KOLKATA).end, KOLKATA
+    )
+    assert all(c.passed for c in checks), [(c.name, c.figures) for c in checks]
+    raw = {"raw.transactions": unique_events(events)}
+    for day in (DAY + timedelta(days=2), last):
+        assert not differences(actual_spending(db, day), expected_spending(raw, day, KOLKATA))
+
+
+def test_a_rerun_of_a_mid_month_spending_day_gives_the_same_rows_and_later_days_follow(db):
+    reset(db)
+    events = _spending_month(db)
+    last = DAY + timedelta(days=3)
+    _spend(db, MONTH, last)
+    first_time = _spending_rows(db)
+    _spend(db, DAY + timedelta(days=1), DAY + timedelta(days=1))
+    assert _spending_rows(db) == first_time
+    # A late food payment of u1 on DAY + 1: re-running that day alone leaves DAY + 2's
+    # versions of u1 (food, all categories) computed without it, so the automation
+    # marks the month's later days due and re-runs them from the late day on.
+    late = {
+        **_payment(day_of(DAY + timedelta(days=1), KOLKATA).start + timedelta(hours=9), "u1", 7),
+        "category": "food",
+        "amount_cents": 7,
+    }
+    RawLoaders(KOLKATA).insert(db, "raw.transactions", [late])
+    ready = [MONTH + timedelta(days=n) for n in range((last - MONTH).days + 1)]
+    # (The re-run above already made the later days due: they were run before it.)
+    assert due_days(db, ready, KOLKATA, [spending.ASSET])[0] == (DAY + timedelta(days=1), "stale")
+    _spend(db, DAY + timedelta(days=1), DAY + timedelta(days=1))
+    raw = {"raw.transactions": unique_events([*events, late])}
+    assert differences(actual_spending(db, last), expected_spending(raw, last, KOLKATA))
+    due = due_days(db, ready, KOLKATA, [spending.ASSET])
+    assert due == [(DAY + timedelta(days=2), "after_earlier"), (last, "after_earlier")]
+    first, through = plan_range([d for d, _ in due], ready) or (last, last)
+    _spend(db, first, through)
+    for day in (DAY + timedelta(days=1), DAY + timedelta(days=2), last):
+        assert not differences(actual_spending(db, day), expected_spending(raw, day, KOLKATA))
+    start, end = day_of(MONTH, KOLKATA).start, day_of(last, KOLKATA).end
     assert all(c.passed for c in spending.check_spending(db, start, end, KOLKATA))
 
 

@@ -123,6 +123,15 @@ def run(conn: psycopg.Connection, relative: str, params: dict[str, Any]) -> int:
     return max(cursor.rowcount, 0)
 
 
+def previous_day_ready(conn: psycopg.Connection, asset: str, day: Day) -> bool:
+    """Whether `asset` may build `day` on the day before: that day was materialized (its
+    record in marts.customer_days), or ingestion wrote nothing before `day`."""
+    row = conn.execute(
+        read_sql("customers/profiles_previous_day_ready.sql"), {**day.params, "asset": asset}
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def replace_days(
     conn: psycopg.Connection,
     asset: str,
@@ -132,13 +141,18 @@ def replace_days(
     tz: ZoneInfo,
     write_day: Callable[[psycopg.Connection, Day], int],
     carries_state: bool = False,
+    refuse_first_day: Callable[[psycopg.Connection, Day], None] | None = None,
 ) -> WindowStats:
     """Write every day of [start, end) with `write_day` (which deletes and inserts the
     day's rows and returns the rows inserted), oldest first, in ONE transaction.
 
     `carries_state`: the day builds on the day before (PreviousDayMissingError when that
-    was never materialized and ingestion wrote anything earlier). `table` (in schema
-    marts) names the day's record in marts.rollup_buckets, which the API's freshness reads.
+    was never materialized and ingestion wrote anything earlier). `refuse_first_day`: an
+    asset's own rule for that (spending: only within a month), called under the asset's
+    lock before anything is written; it raises to refuse the window. Later days of the
+    window follow the days before them in the same run, so only the first is judged.
+    `table` (in schema marts) names the day's record in marts.rollup_buckets, which the
+    API's freshness reads.
     """
     began = time.perf_counter()
     stats = []
@@ -148,16 +162,14 @@ def replace_days(
         for index, day in enumerate(days_in(start, end, tz)):
             day_began = time.perf_counter()
             params = {**day.params, "asset": asset}
-            if carries_state and index == 0:
-                ready = conn.execute(
-                    read_sql("customers/profiles_previous_day_ready.sql"), params
-                ).fetchone()
-                if not (ready and ready[0]):
-                    raise PreviousDayMissingError(
-                        f"{asset}: day {day.day} builds on {day.day - timedelta(days=1)}, "
-                        "which was never materialized; backfill from the first missing day "
-                        "(a range is one run)"
-                    )
+            if index == 0 and refuse_first_day is not None:
+                refuse_first_day(conn, day)
+            if carries_state and index == 0 and not previous_day_ready(conn, asset, day):
+                raise PreviousDayMissingError(
+                    f"{asset}: day {day.day} builds on {day.day - timedelta(days=1)}, "
+                    "which was never materialized; backfill from the first missing day "
+                    "(a range is one run)"
+                )
             source = conn.execute(
                 read_sql("customers/profiles_day_source_rows.sql"), params
             ).fetchone()

@@ -8,7 +8,13 @@ categories of a changed user keep their version. The previous month is compared 
 days while the month is partial (days 1..d, d the day of the month, clamped to the
 previous month's length) and whole once the month is complete, so a partial month is
 never set against a full one. Each version is computed from raw over the month so far
-and the compared days (no state carried), so any day can be re-run on its own.
+and the compared days (no state carried), but the month as of a day is the day's
+versions over those of the month's earlier days: a mid-month day whose day before was
+never materialized would leave out the categories only earlier days wrote, so it is
+refused (`SpendingMonthIncompleteError`) and a month is backfilled from its 1st, as one
+range or day by day. A day already materialized can be re-run on its own; the later days
+of its month then hold versions computed before it, which the customer automation
+re-runs ('after_earlier').
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from analytics_platform.customers.days import (
     Day,
     DayCheck,
     Judgment,
+    PreviousDayMissingError,
     WindowStats,
     check_days,
     create_temp,
     midnight,
+    previous_day_ready,
     replace_days,
     run,
 )
@@ -94,10 +102,32 @@ def spending_params(day: Day, tz: ZoneInfo) -> dict[str, Any]:
     }
 
 
+class SpendingMonthIncompleteError(PreviousDayMissingError):
+    """A spending day after its month's 1st whose day before was never materialized: its
+    versions hold only what changed that day, so the month read as of it would miss the
+    categories the month's earlier days wrote."""
+
+
+def refuse_incomplete_month(conn: psycopg.Connection, day: Day) -> None:
+    """SpendingMonthIncompleteError unless `day` is its month's 1st or the day before was
+    materialized (or ingestion wrote nothing before it: no earlier versions to miss)."""
+    if day.day.day == 1 or previous_day_ready(conn, ASSET, day):
+        return
+    first = day.day.replace(day=1)
+    raise SpendingMonthIncompleteError(
+        f"{ASSET}: {day.day} writes only the categories that changed that day, over the "
+        f"month's earlier days, but {day.day - timedelta(days=1)} was never materialized, "
+        f"so the month as of {day.day} would be incomplete; materialize spending from "
+        f"{first} first, or run the range {first}..{day.day} in one run"
+    )
+
+
 def materialize_spending(
     conn: psycopg.Connection, start: datetime, end: datetime, tz: ZoneInfo
 ) -> WindowStats:
-    """Write the spending versions of the days of [start, end) in one transaction."""
+    """Write the spending versions of the days of [start, end) in one transaction;
+    SpendingMonthIncompleteError, before writing anything, when the first day is not a
+    month's 1st and its day before was never materialized."""
 
     def write_day(conn: psycopg.Connection, day: Day) -> int:
         params = spending_params(day, tz)
@@ -108,7 +138,9 @@ def materialize_spending(
         run(conn, "spending_plan.sql", params)
         return run(conn, "spending_insert_day.sql", params)
 
-    return replace_days(conn, ASSET, TABLE, start, end, tz, write_day)
+    return replace_days(
+        conn, ASSET, TABLE, start, end, tz, write_day, refuse_first_day=refuse_incomplete_month
+    )
 
 
 def check_spending(
@@ -125,9 +157,7 @@ def check_spending(
             Judgment(
                 "categories_add_up",
                 "Per user, month and currency the day wrote, the categories' spend as of "
-                "the day adds up to the all-categories row (it does not when an earlier "
-                "day of the month was never materialized: backfill the month from its "
-                "1st), and month shares lie in [0, 1].",
+                "the day adds up to the all-categories row, and month shares lie in [0, 1].",
                 lambda f: (
                     f["users_whose_categories_do_not_add_up"] == 0 and f["shares_out_of_range"] == 0
                 ),
