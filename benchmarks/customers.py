@@ -17,14 +17,17 @@ loaded (table `public.bench_world`), empties the customer tables and measures ag
 - User profiles: the bulk first load of D - 1 (`seed_user_profiles`: a year of raw in
   one pass), then day D. Spending (no state: it reads the month so far) and cohorts (from
   D - 1's carried state) of D. Segment transitions of D.
-- Spending and cohorts of D - 2 (for cohorts the cold start: the full computation, no
-  day before it), then of D - 1, a month's last day (spending reads the month so far, so
-  it is its dearest day; cohorts carry on from D - 2's state).
+- Spending of its month's 1st through D - 2 as one range run (a mid-month spending day
+  is refused unless the day before was materialized: a day writes only what changed over
+  the month's earlier days), cohorts of D - 2 (the cold start: the full computation, no
+  day before it); then both of D - 1, a month's last day (spending reads the month so
+  far and compares whole months, so it is its dearest day; cohorts carry on from D - 2).
 - All customer assets of D together (profiles, spending, rfm_scores, transitions,
   cohorts): target <= 30 s. At the 90-day look-back only RFM changes (the others do
   not look back), so that figure is RFM-90 plus the same others.
 - BACKFILL_DAYS days after D: first one run per day and asset (their median is the
-  steady daily cost), then the same days as ONE range run per asset, which must write
+  steady daily cost, the dearest day's sum over the assets the worst the schedule
+  met, with its date), then the same days as ONE range run per asset, which must write
   the same rows (a fingerprint of every table's rows of those days, compared).
 - Per-merchant RFM (the issue's merchant scope, not built): the (merchant, user) pairs
   of D's 365-day window, the full pair state from raw and one day's scoring of all pairs
@@ -440,10 +443,16 @@ def _measure(url: str) -> dict[str, dict]:
     )
     # D - 1 is a month's last day, the dearest for spending and for the full computation
     # of cohorts (they read the month so far); cohorts carry a state from the day before,
-    # so they start cold (the full computation) on D - 2.
+    # so they start cold (the full computation) on D - 2; spending refuses a mid-month day
+    # whose day before never ran, so it starts at the month's 1st, one range up to D - 2.
+    before = previous - timedelta(days=1)
+    month_start = before.replace(day=1)
+    report.timed(
+        f"spending_month_start_range_{(before - month_start).days + 1}_days_one_run",
+        timed(url, _profile_assets(month_start, before)["spending"]),
+    )
+    report.timed("cohorts_cold_start", timed(url, _profile_assets(before, before)["cohorts"]))
     for name in ("spending", "cohorts"):
-        cold = _profile_assets(previous - timedelta(days=1), previous - timedelta(days=1))
-        report.timed(f"{name}_cold_start", timed(url, cold[name]))
         task = _profile_assets(previous, previous)[name]
         _per_row(
             report,
@@ -521,6 +530,22 @@ def _backfill(url: str, report: Report, first: date, last: date, rules: tuple) -
         statistics.median(per_day_cpu),
         unit="cpu s",
     )
+    # The worst day the schedule met, by wall clock and (the machine being shared) by
+    # server CPU, each with its date and the asset that cost most on it.
+    for measure_name, costs, cost_of, unit in (
+        ("", per_day, lambda t: t.seconds, "s"),
+        ("_server_cpu", per_day_cpu, lambda t: t.server_cpu or 0.0, "cpu s"),
+    ):
+        name = f"all_customer_assets_dearest_day{measure_name}"
+        dearest = max(range(days), key=costs.__getitem__)
+        report.add(f"{name}_s", costs[dearest], unit=unit, target=None if measure_name else 30.0)
+        report.add(f"{name}_date", (first + timedelta(days=dearest)).isoformat(), unit="")
+        asset = max(singles, key=lambda a: cost_of(singles[a][dearest]))
+        report.add(
+            f"{name}_dearest_asset",
+            f"{asset} ({cost_of(singles[asset][dearest]):.2f} {unit})",
+            unit="",
+        )
     with psycopg.connect(url, autocommit=True) as conn:
         one_by_one = fingerprint(conn, first, last)
     total, total_cpu, total_client = 0.0, 0.0, 0.0
