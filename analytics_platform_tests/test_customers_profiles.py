@@ -498,6 +498,35 @@ def test_a_rerun_of_a_mid_month_spending_day_gives_the_same_rows_and_later_days_
     assert all(c.passed for c in spending.check_spending(db, start, end, KOLKATA))
 
 
+def test_a_late_spending_event_reaches_the_next_months_comparison_until_rerun_onward(db):
+    reset(db)
+    events = _spending_month(db)
+    april = {
+        **_payment(day_of(date(2024, 4, 6), KOLKATA).start + timedelta(hours=3), "u1", 40),
+        "category": "food",
+        "amount_cents": 40,
+    }
+    RawLoaders(KOLKATA).insert(db, "raw.transactions", [april])
+    last = date(2024, 4, 8)
+    _spend(db, MONTH, last)
+    late = {
+        **_payment(day_of(DAY + timedelta(days=1), KOLKATA).start + timedelta(hours=9), "u1", 7),
+        "category": "food",
+        "amount_cents": 7,
+    }
+    RawLoaders(KOLKATA).insert(db, "raw.transactions", [late])
+    _spend(db, DAY + timedelta(days=1), DAY + timedelta(days=1))
+    raw = {"raw.transactions": unique_events([*events, april, late])}
+    # April's food row compares with 1-8 March, which now holds the late payment.
+    stale = differences(actual_spending(db, last), expected_spending(raw, last, KOLKATA))
+    assert any("2024, 4, 1), 'IDR', 'food') previous_spend" in p for p in stale), stale
+    ready = [MONTH + timedelta(days=n) for n in range((last - MONTH).days + 1)]
+    due = [d for d, _ in due_days(db, ready, KOLKATA, [spending.ASSET])]
+    assert plan_range(due, ready, max_days=62) == (DAY + timedelta(days=2), last)
+    _spend(db, DAY + timedelta(days=2), last)
+    assert not differences(actual_spending(db, last), expected_spending(raw, last, KOLKATA))
+
+
 def test_a_profile_day_whose_previous_day_never_ran_is_refused(db):
     reset(db)
     loaders = RawLoaders(KOLKATA)
