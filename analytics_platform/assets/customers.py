@@ -252,8 +252,12 @@ with warnings.catch_warnings():
         "(absolute and percent, NULL without previous spend) and the top 5 merchants.\n\n"
         "Grain: one row per user, month, currency and category as of a day. Stored as "
         "versions, key (user_id, month, currency, category, valid_from): a day writes "
-        "the users who spent that day or whose comparison moved; computed from raw (no "
-        "state carried). Served by POST /api/v1/analytics/spending/trends.",
+        "the cells that were paid that day or whose comparison moved, and their users' "
+        "all-categories rows (the share is computed on read); computed from raw (no "
+        "state carried), but the month as of a day needs its earlier days: a day after a "
+        "month's 1st whose day before was never materialized fails the run "
+        "(SpendingMonthIncompleteError); backfill a month from its 1st, as one range. "
+        "Served by POST /api/v1/analytics/spending/trends.",
         spending.materialize_spending,
         spending.check_spending,
         {"categories_add_up": "Categories add up to the all-categories row; shares in [0, 1]."},
