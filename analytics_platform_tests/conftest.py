@@ -24,6 +24,7 @@ from analytics_platform.dev.postgres import EmbeddedPostgres
 from analytics_platform.events import TOPICS
 from analytics_platform.migrations import migrate
 from analytics_platform.resources.kafka import topic_name
+from analytics_platform.resources.warehouse import SESSION_OPTIONS
 from analytics_platform.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -260,5 +261,10 @@ def settings(empty_database_url: str, kafka: KafkaCluster) -> Settings:
 
 @pytest.fixture
 def conn(settings: Settings) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(settings.database_url, autocommit=True) as connection:
+    # The platform's own session options (UTC, no JIT), so a test sees the plans and
+    # costs production sees; on a server with LLVM a default session JIT-compiles some
+    # statements for seconds.
+    with psycopg.connect(
+        settings.database_url, autocommit=True, options=SESSION_OPTIONS
+    ) as connection:
         yield connection
