@@ -244,3 +244,25 @@ def test_merchant_keys_are_pointed_from_platform_aggregates_to_rfm(merchants, pa
     assert response.status_code == 403
     assert response.json()["code"] == "ANA_AUTH_003"
     assert "/customers/rfm" in response.json()["detail"]
+
+
+def test_a_merchant_page_over_the_time_limit_is_a_503_problem_saying_what_to_do(merchants):
+    """The page waits on a lock held elsewhere until API_STATEMENT_TIMEOUT_MS cancels it
+    (a lock wait counts toward the timeout: a slow scan, deterministically)."""
+    settings = settings_for(
+        database_url=merchants.url,
+        reporting_timezone=ZONE,
+        api_rate_limit_per_minute="0",
+        api_statement_timeout_ms="300",
+    )
+    with (
+        psycopg.connect(merchants.url) as locker,
+        TestClient(create_app(settings)) as client,
+    ):
+        locker.execute("LOCK TABLE raw.transactions IN ACCESS EXCLUSIVE MODE")
+        response = client.get(API, headers={"X-API-Key": merchants.keys[f"merchant:{M1}"]})
+        locker.rollback()
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "ANA_SYS_003"
+    assert "API_STATEMENT_TIMEOUT_MS" in response.json()["detail"]
