@@ -55,7 +55,7 @@ _SOURCES = (customers.RFM_SOURCE, customers.TRANSITIONS_SOURCE)
 _MERCHANT_SOURCES = (*_SOURCES, RAW_TRANSACTIONS)
 _ERRORS = error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_AUTH_003")
 _CSV_ERRORS: dict[int | str, dict[str, Any]] = {
-    **error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_VAL_005", "ANA_AUTH_003"),
+    **error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_VAL_005", "ANA_AUTH_003", "ANA_SYS_003"),
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "the response, or its items as CSV",
