@@ -1,5 +1,6 @@
 """The customers endpoints serve exactly what the RFM assets wrote; merchant keys get a
-403 problem (no per-merchant RFM), never another merchant's customers."""
+403 problem on the platform-wide aggregates (their own RFM page is
+test_api_customers_merchant_rfm.py), never another merchant's customers."""
 
 from __future__ import annotations
 
@@ -146,7 +147,7 @@ def test_user_metrics_carry_the_users_rfm_scores(scored, client):
     )
 
 
-@pytest.mark.parametrize("path", ["/rfm", "/segments", "/insights"])
+@pytest.mark.parametrize("path", ["/segments", "/insights"])
 def test_merchant_keys_get_a_403_problem(scored, client, path):
     response = client.get(API + path, headers={"X-API-Key": scored.merchant_key})
     assert response.status_code == 403

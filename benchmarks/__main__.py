@@ -24,6 +24,7 @@ MODULES = [
     "rollups",
     "backfill",
     "customers",
+    "merchant_rfm",
     "customer_profiles",
     "archive",
     "api_load",

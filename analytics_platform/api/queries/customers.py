@@ -1,13 +1,17 @@
 """Customers: RFM scores, segments and headline numbers, read from customers.rfm_scores
 and customers.segment_transitions exactly as the assets wrote them. Platform-wide user
-rows: admin keys only (row-level security returns nothing to others)."""
+rows: admin keys only (row-level security returns nothing to others). A merchant key's
+RFM page is scored on demand over that merchant's own transactions (merchant_rfm_page)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
-from analytics_platform.api.errors import invalid
+import psycopg
+
+from analytics_platform.api.errors import ApiError, invalid
 from analytics_platform.api.pagination import decode_cursor, encode_cursor
 from analytics_platform.api.queries.common import Ask, Freshness, percent
 from analytics_platform.api.schemas import (
@@ -21,6 +25,7 @@ from analytics_platform.api.schemas import (
     SegmentRevenue,
     Segments,
 )
+from analytics_platform.customers.segments import cell_params, load_rules
 
 RFM_SOURCE = "customers.rfm_scores"
 TRANSITIONS_SOURCE = "customers.segment_transitions"
@@ -57,6 +62,70 @@ async def rfm_page(
         "customers/rfm_api_page.sql",
         {**filters, "day": found["day"], "after": after[0] if after else "", "limit": limit + 1},
     )
+    items = [RfmUser(**r) for r in rows[:limit]]
+    next_cursor = encode_cursor((items[-1].user_id,), query) if len(rows) > limit else None
+    page = RfmPage(
+        day=found["day"], lookback_days=found["lookback_days"], items=items, next_cursor=next_cursor
+    )
+    return page, day_freshness(found)
+
+
+@cache
+def _cell_segments() -> list[str]:
+    """The segment of each score cell, from the rule table the assets use (read once)."""
+    return cell_params(load_rules())["cell_segments"]
+
+
+async def merchant_rfm_page(
+    ask: Ask,
+    merchant_id: str,
+    day: date | None,
+    filters: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[RfmPage, Freshness]:
+    """A merchant's customers scored on demand over its own purchases, as of a day the
+    platform has scored (the same default day, look-back and 400 for an unscored day as
+    the platform's page). Each page recomputes the merchant's scores: the cost is one
+    scan of the look-back's raw transactions (docs/customer-scores.md has the figures),
+    so a page over the API's statement timeout is a 503 that says so."""
+    try:
+        return await _merchant_rfm_page(ask, merchant_id, day, filters, cursor, limit)
+    except psycopg.errors.QueryCanceled:
+        raise ApiError(
+            "ANA_SYS_003",
+            f"scoring merchant {merchant_id}'s customers on demand over the look-back's "
+            "transactions took longer than the API allows (API_STATEMENT_TIMEOUT_MS); retry "
+            "later (a repeated page is cached), or ask the operator for a longer timeout",
+        ) from None
+
+
+async def _merchant_rfm_page(
+    ask: Ask,
+    merchant_id: str,
+    day: date | None,
+    filters: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[RfmPage, Freshness]:
+    found = await scored_day(ask, day)
+    query = ("customers-rfm-merchant", found["day"] if found else None, sorted(filters.items()))
+    after = decode_cursor(cursor, query)
+    if found is None:
+        return RfmPage(day=None, lookback_days=None, items=[], next_cursor=None), Freshness(
+            None, "-"
+        )
+    params = {
+        **filters,
+        "merchant_id": merchant_id,
+        "day": found["day"],
+        "lookback_days": found["lookback_days"],
+        "tz": ask.reporting_tz.key,
+        "cell_segments": _cell_segments(),
+        "after": after[0] if after else "",
+        "limit": limit + 1,
+    }
+    rows = await ask.rows("customers/rfm_merchant_page.sql", params)
     items = [RfmUser(**r) for r in rows[:limit]]
     next_cursor = encode_cursor((items[-1].user_id,), query) if len(rows) > limit else None
     page = RfmPage(

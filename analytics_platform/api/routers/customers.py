@@ -1,9 +1,11 @@
 """Customers: RFM scores per user, segments, headline numbers (TicketToken's RFM views),
 served from the customers/rfm_scores and customers/segment_transitions assets.
 
-Platform-wide user rows: admin keys only. Per-merchant RFM (scores over a merchant's own
-transactions) is not computed (docs/customer-scores.md says why), so merchant keys get a
-403 problem here, never another merchant's customers.
+Admin keys read the platform-wide assets. A merchant key's /rfm is that merchant's own
+customers scored on demand over its own transactions (not a daily asset:
+docs/customer-scores.md says why, with the figures), read in the key's scope so
+row-level security keeps every other merchant's rows out. /segments and /insights stay
+platform-wide: merchant keys get a 403 problem there that points at /rfm.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from analytics_platform.api.cache import RAW_TRANSACTIONS
 from analytics_platform.api.deps import (
     Auth,
     CursorParam,
@@ -22,7 +25,7 @@ from analytics_platform.api.deps import (
     TimezoneParam,
     context,
 )
-from analytics_platform.api.errors import error_responses, invalid
+from analytics_platform.api.errors import ApiError, error_responses, invalid
 from analytics_platform.api.export import negotiate
 from analytics_platform.api.pagination import DEFAULT_LIMIT
 from analytics_platform.api.queries import customers
@@ -48,9 +51,11 @@ def _score(name: str) -> Any:
 
 
 _SOURCES = (customers.RFM_SOURCE, customers.TRANSITIONS_SOURCE)
+# A merchant's page is computed from raw transactions: ingestion moves it too.
+_MERCHANT_SOURCES = (*_SOURCES, RAW_TRANSACTIONS)
 _ERRORS = error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_AUTH_003")
 _CSV_ERRORS: dict[int | str, dict[str, Any]] = {
-    **error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_VAL_005", "ANA_AUTH_003"),
+    **error_responses("ANA_VAL_002", "ANA_VAL_004", "ANA_VAL_005", "ANA_AUTH_003", "ANA_SYS_003"),
     200: {
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "description": "the response, or its items as CSV",
@@ -87,8 +92,10 @@ async def rfm(
     format: FormatParam = None,
 ) -> Response:
     """The users scored on the day (a purchase in the look-back) in user id order, with
-    recency, frequency, monetary (main currency), R/F/M scores 1-5 and segment."""
-    ctx = context(request, principal, timezone, platform_only="customer RFM scores")
+    recency, frequency, monetary (main currency), R/F/M scores 1-5 and segment. With a
+    merchant key: that merchant's customers (a successful purchase from it in the
+    look-back), scored on demand over its own purchases against its other customers."""
+    ctx = context(request, principal, timezone)
     fmt = negotiate(format, request.headers.get("accept"))
     for low, high, name in ((min_r, max_r, "r"), (min_f, max_f, "f"), (min_m, max_m, "m")):
         if low > high:
@@ -103,6 +110,19 @@ async def rfm(
         "min_m": min_m,
         "max_m": max_m,
     }
+    merchant_id = principal.scope.merchant_id if principal.scope.kind == "merchant" else None
+    if merchant_id is not None:
+        return await serve(
+            request,
+            ctx,
+            key=("customers-rfm-merchant", day, tuple(sorted(filters.items())), cursor, limit),
+            sources=_MERCHANT_SOURCES,
+            max_age=MAX_AGE[Grain.DAILY],
+            compute=lambda ask: customers.merchant_rfm_page(
+                ask, merchant_id, day, filters, cursor, limit
+            ),
+            fmt=fmt,
+        )
     return await serve(
         request,
         ctx,
@@ -112,6 +132,18 @@ async def rfm(
         compute=lambda ask: customers.rfm_page(ask, day, filters, cursor, limit),
         fmt=fmt,
     )
+
+
+def _platform_only(principal: Auth, what: str) -> None:
+    """Segments and insights aggregate the platform-wide scores; a merchant key is told
+    where its own customers' scores are."""
+    if principal.scope.kind == "merchant":
+        raise ApiError(
+            "ANA_AUTH_003",
+            f"{what} covers the whole platform; this key is limited to merchant "
+            f"{principal.scope.merchant_id}: GET {CUSTOMERS_PREFIX}/customers/rfm lists its "
+            "own customers with their scores and segments",
+        )
 
 
 @router.get(
@@ -130,6 +162,7 @@ async def segments(
     frequency, and revenue (the look-back's purchases) per currency with its share of
     that currency; and the day's transitions (against the previous day and 30 days
     before; users who stayed are left out)."""
+    _platform_only(principal, "customer segments")
     ctx = context(request, principal, timezone, platform_only="customer segments")
     return await serve(
         request,
@@ -156,6 +189,7 @@ async def insights(
     """Headline numbers of the day and of 30 days before (null when that day has no
     scores): customers, active (purchase in the last 30 days), new (customers now who were
     not 30 days before) and at risk (At Risk or Can't Lose Them), with the change."""
+    _platform_only(principal, "customer insights")
     ctx = context(request, principal, timezone, platform_only="customer insights")
     return await serve(
         request,
