@@ -4,9 +4,11 @@ structured logs, the OpenAPI document, and the `analytics-platform api` command.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,7 +31,12 @@ from analytics_platform.api.cache import (
 )
 from analytics_platform.api.db import Database
 from analytics_platform.api.fast_path import Shortcut, Shortcuts
-from analytics_platform.api.observability import JsonFormatter
+from analytics_platform.api.observability import (
+    JsonFormatter,
+    _json_stream_handlers,
+    access_log,
+    write_access_line,
+)
 from analytics_platform.resources.warehouse import connect, read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
@@ -280,6 +287,59 @@ def test_every_request_logs_one_json_line_with_its_request_id(world, client):
     assert first["status"] == 200 and first["level"] == "info" and first["duration_ms"] > 0
     assert first["key"] == world.admin_key.split("_")[1]
     assert second["request_id"] == generated.headers["x-request-id"] != "req-42"
+
+
+def test_access_lines_written_directly_are_the_lines_logging_writes():
+    """The observer writes its access line without a LogRecord when only the JSON stream
+    handler listens: the line must be the one `logging` and JsonFormatter write, key for
+    key and in the same order (its time aside); with any other handler or a filter it
+    goes through `logging`."""
+    fields = {
+        "request_id": "req-1",
+        "method": "GET",
+        "path": "/api/v1/analytics/dashboard",
+        "route": "/api/v1/analytics/dashboard",
+        "status": 200,
+        "duration_ms": 0.125,
+        "key": "ab12cd34",
+        "cache": None,
+    }
+    api_logger = logging.getLogger("analytics_platform.api")
+    saved = api_logger.handlers[:], api_logger.propagate, api_logger.level
+    direct, through_logging = io.StringIO(), io.StringIO()
+    try:
+        for stream, write in (
+            (direct, lambda: write_access_line(fields)),
+            (through_logging, lambda: access_log.info("request", extra=fields)),
+        ):
+            handler = logging.StreamHandler(stream)
+            handler.setFormatter(JsonFormatter())
+            api_logger.handlers[:] = [handler]
+            api_logger.propagate = False
+            api_logger.setLevel("INFO")
+            assert _json_stream_handlers() == [handler]
+            write()
+        time_field = re.compile(r'"ts":"[^"]+"')
+        assert direct.getvalue().endswith("\n") and direct.getvalue().count("\n") == 1
+        assert time_field.sub("", direct.getvalue()) == time_field.sub(
+            "", through_logging.getvalue()
+        )
+        # Anything else listening: through logging, so it sees a record.
+        handler.addFilter(lambda record: True)
+        assert _json_stream_handlers() is None
+        seen: list[logging.LogRecord] = []
+        handler.filters.clear()
+        collect = logging.Handler()
+        collect.emit = seen.append  # type: ignore[method-assign]
+        access_log.addHandler(collect)
+        try:
+            write_access_line(fields)
+        finally:
+            access_log.removeHandler(collect)
+        assert [r.request_id for r in seen] == ["req-1"]  # type: ignore[attr-defined]
+    finally:
+        api_logger.handlers[:], api_logger.propagate = saved[0], saved[1]
+        api_logger.setLevel(saved[2])
 
 
 # ------------------------------------------------------------------ OpenAPI

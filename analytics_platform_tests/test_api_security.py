@@ -353,6 +353,51 @@ def test_pipelined_reads_see_their_scope_and_leave_none_on_the_pooled_connection
     asyncio.run(run())
 
 
+def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
+    """`rows_together` sends independent reads in one round trip (realtime, freshness):
+    each gets the rows it gets alone, under the block's scope (a merchant sees only its
+    own payments), and a failing one raises its own error and leaves no scope behind."""
+    payments = (
+        "api/recent_payments.sql",
+        {
+            "since": NOW - timedelta(days=400),
+            "now": NOW,
+            "merchant_id": None,
+            "before_at": NOW,
+            "before_id": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "limit": 50,
+        },
+        None,
+    )
+    zone = ("api/tail_start.sql", {"tz": "UTC", "today_start": NOW, "hour_start": NOW}, None)
+
+    async def run() -> None:
+        db = Database(settings_for(database_url=world.url, api_pool_size="1"))
+        await db.open()
+        try:
+            await db.pool.wait()
+            for scope in (Scope("merchant", world.merchant), Scope("admin", None)):
+                async with db.scoped_reads(scope) as conn:
+                    alone = [await db.rows(conn, *payments), await db.rows(conn, *zone)]
+                async with db.scoped_reads(scope) as conn:
+                    together = await db.rows_together(conn, [payments, zone])
+                assert together == alone and alone[0]
+                merchants = {row["merchant_id"] for row in together[0]}
+                assert merchants == {world.merchant} or scope.kind == "admin"
+            assert len(merchants) > 1  # the admin's answer is not one merchant's
+            bad_zone = (zone[0], {**zone[1], "tz": "Nowhere/Zone"}, None)
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                async with db.scoped_reads(Scope("admin", None)) as conn:
+                    await db.rows_together(conn, [bad_zone, payments])
+            async with db.unscoped() as conn:
+                cursor = await conn.execute("SELECT current_setting('app.scope')")
+                assert await cursor.fetchone() == ("none",)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
 def test_api_refuses_to_serve_through_a_role_that_bypasses_row_security(world):
     # The test server's URL logs in as a superuser: without SET ROLE nothing is isolated.
     app = create_app(settings_for(database_url=world.url, api_db_role=""), clock=lambda: NOW)

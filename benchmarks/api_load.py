@@ -251,6 +251,73 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
 
+class _Run:
+    """What the connections of one run share: the payloads in order, the clock's
+    bounds and what was measured."""
+
+    def __init__(self, payloads: list[bytes], measure_from: float, stop: float) -> None:
+        self.payloads = payloads
+        self.position = 0
+        self.measure_from = measure_from
+        self.stop = stop
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    def next_payload(self) -> bytes:
+        payload = self.payloads[self.position % len(self.payloads)]
+        self.position += 1
+        return payload
+
+
+class _Driver(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request in flight, that sends the next
+    request from `data_received` as soon as the answer is complete: no future, task or
+    coroutine switch per request, as a C load generator (wrk) would not have either.
+    Every answer's status is checked."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.buffer = bytearray()
+        self.sent = 0.0
+        self.transport: Any = None
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def send_next(self) -> None:
+        now = time.perf_counter()
+        if now >= self.run.stop:
+            if not self.finished.done():
+                self.finished.set_result(None)
+            return
+        self.sent = now
+        self.transport.write(self.run.next_payload())
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        match = _Connection._LENGTH.search(self.buffer, 0, end + 2)
+        length = int(match.group(1)) if match else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        done = time.perf_counter()
+        status = int(self.buffer[9:12])
+        del self.buffer[: end + 4 + length]
+        run = self.run
+        if self.sent >= run.measure_from:
+            run.latencies.append(done - self.sent)
+            if status != 200:
+                run.errors += 1
+        self.send_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(ConnectionError("server closed the connection"))
+
+
 async def _load(
     port: int,
     payloads: list[bytes],
@@ -262,36 +329,14 @@ async def _load(
     """Each connection sends the next of `payloads` (in order, wrapping around) until
     the time is up; a single payload is one request repeated."""
     loop = asyncio.get_running_loop()
-    connections = []
-    for _ in range(concurrency):
-        _, protocol = await loop.create_connection(_Connection, "127.0.0.1", port)
-        connections.append(protocol)
-    latencies: list[float] = []
-    errors = 0
     start = time.perf_counter()
-    measure_from = start + warmup
-    stop = measure_from + duration
+    run = _Run(payloads, start + warmup, start + warmup + duration)
+    drivers = []
+    for _ in range(concurrency):
+        _, driver = await loop.create_connection(lambda: _Driver(run), "127.0.0.1", port)
+        drivers.append(driver)
     # Tells the parent to read the server's CPU counters: the measured part starts.
     loop.call_later(warmup, out.send, "measuring")
-
-    position = 0
-    count = len(payloads)
-
-    async def worker(connection: _Connection) -> None:
-        nonlocal errors, position
-        clock = time.perf_counter
-        while True:
-            sent = clock()
-            if sent >= stop:
-                return
-            payload = payloads[position % count]
-            position += 1
-            status = await connection.request(payload)
-            done = clock()
-            if sent >= measure_from:
-                latencies.append(done - sent)
-                if status != 200:
-                    errors += 1
 
     cpu_before: Any = None
 
@@ -300,13 +345,19 @@ async def _load(
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
 
     loop.call_later(warmup, mark)
-    await asyncio.gather(*(worker(c) for c in connections))
+    for driver in drivers:
+        driver.send_next()
+    await asyncio.gather(*(driver.finished for driver in drivers))
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    for c in connections:
-        assert c.transport is not None
-        c.transport.close()
+    for driver in drivers:
+        driver.transport.close()
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    return {"latencies": latencies, "errors": errors, "client_cpu": cpu, "seconds": duration}
+    return {
+        "latencies": run.latencies,
+        "errors": run.errors,
+        "client_cpu": cpu,
+        "seconds": duration,
+    }
 
 
 def _client(port: int, payloads: list[bytes], concurrency: int, out: Any) -> None:

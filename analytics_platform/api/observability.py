@@ -63,6 +63,68 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(entry, enc_hook=str).decode()
 
 
+def _json_stream_handlers() -> list[logging.StreamHandler] | None:
+    """The handlers an access line goes to when they are only the plain JSON stream
+    handlers `configure_logging` installs (no filters anywhere, nothing else listening);
+    None otherwise (a test's handler, a filter, propagation to the root logger)."""
+    parent = access_log.parent
+    if (
+        access_log.handlers
+        or access_log.filters
+        or access_log.disabled
+        or not access_log.propagate
+        or parent is None
+        or parent.name != "analytics_platform.api"
+        or parent.propagate
+        or parent.filters
+        or parent.disabled
+        or not parent.handlers
+    ):
+        return None
+    handlers = parent.handlers
+    for handler in handlers:
+        if (
+            type(handler) is not logging.StreamHandler
+            or type(handler.formatter) is not JsonFormatter
+            or handler.filters
+            or handler.level > logging.INFO
+        ):
+            return None
+    return handlers  # type: ignore[return-value]
+
+
+def write_access_line(fields: dict[str, Any]) -> None:
+    """The access log's line for one request: what `access_log.info("request",
+    extra=fields)` writes through JsonFormatter, key for key, but without building a
+    LogRecord (its caller lookup, thread and process fields) when only the JSON stream
+    handlers listen; otherwise through `logging` as any other line. A quarter of a cache
+    hit's CPU went to the record and its formatting."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    handlers = _json_stream_handlers()
+    if handlers is None:
+        access_log.info("request", extra=fields)
+        return
+    created = time.time()
+    entry = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": access_log.name,
+        "message": "request",
+        **fields,
+    }
+    line = msgspec.json.encode(entry, enc_hook=str).decode()
+    for handler in handlers:
+        handler.acquire()
+        try:
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": line}))
+        finally:
+            handler.release()
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stderr for the API's loggers (idempotent)."""
     logger = logging.getLogger("analytics_platform.api")
@@ -201,9 +263,8 @@ class RequestObserver:
             count, latency = self._series(route, scope["method"], status)
             count.inc()
             latency.observe(elapsed)
-            access_log.info(
-                "request",
-                extra={
+            write_access_line(
+                {
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],
@@ -212,5 +273,5 @@ class RequestObserver:
                     "duration_ms": round(elapsed * 1000, 3),
                     "key": state.get("key_prefix"),
                     "cache": state.get("cache"),
-                },
+                }
             )

@@ -67,6 +67,12 @@ class Ask:
     ) -> list[dict[str, Any]]:
         return await self.db.rows(self.conn, relative, params, table)
 
+    async def rows_together(
+        self, *queries: tuple[str, Mapping[str, Any], str | None]
+    ) -> list[list[dict[str, Any]]]:
+        """Independent reads in one round trip (`Database.rows_together`)."""
+        return await self.db.rows_together(self.conn, queries)
+
     def at(self, value: datetime) -> datetime:
         """A time as the client asked to see it."""
         return value.astimezone(self.tz)
@@ -95,13 +101,20 @@ class Ask:
     async def _read_freshness(
         self, marts: Sequence[str], start: datetime, end: datetime, raw_since: datetime | None
     ) -> Freshness:
-        rows = await self.rows(
-            "api/freshness.sql", {"marts": list(marts), "window_start": start, "window_end": end}
+        marts_query = (
+            "api/freshness.sql",
+            {"marts": list(marts), "window_start": start, "window_end": end},
+            None,
         )
+        if raw_since is None:
+            (rows,) = await self.rows_together(marts_query)
+        else:
+            rows, raw = await self.rows_together(
+                marts_query, ("api/raw_freshness.sql", {"since": raw_since}, None)
+            )
         last, buckets, total = rows[0]["last_modified"], rows[0]["buckets"], rows[0]["rows"]
         token = f"{last.isoformat() if last else '-'}|{buckets}|{total}"
         if raw_since is not None:
-            raw = await self.rows("api/raw_freshness.sql", {"since": raw_since})
             ingested = raw[0]["last_ingested_at"]
             token += f"|{ingested.isoformat() if ingested else '-'}"
             if ingested is not None and (last is None or ingested > last):

@@ -72,23 +72,29 @@ def _mart(grain: Grain) -> str:
     return f"transactions_{grain}"
 
 
-async def _totals(ask: Ask, mart: str, windows: dict[str, Window]) -> dict[str, Tally]:
-    """Additive figures per named window (windows without rows get an empty tally)."""
+def _totals_query(
+    ask: Ask, mart: str, windows: dict[str, Window]
+) -> tuple[str, dict[str, Any], str]:
     names = list(windows)
-    rows = await ask.rows(
-        "api/transactions_totals.sql",
-        {
-            "names": names,
-            "starts": [windows[n].utc[0] for n in names],
-            "ends": [windows[n].utc[1] for n in names],
-            **ask.subject.params(),
-        },
-        mart,
-    )
-    tallies = {name: Tally() for name in names}
+    params = {
+        "names": names,
+        "starts": [windows[n].utc[0] for n in names],
+        "ends": [windows[n].utc[1] for n in names],
+        **ask.subject.params(),
+    }
+    return "api/transactions_totals.sql", params, mart
+
+
+def _tallies(windows: dict[str, Window], rows: list[dict[str, Any]]) -> dict[str, Tally]:
+    tallies = {name: Tally() for name in windows}
     for row in rows:
         tallies[row["name"]].add(row["currency"], row)
     return tallies
+
+
+async def _totals(ask: Ask, mart: str, windows: dict[str, Window]) -> dict[str, Tally]:
+    """Additive figures per named window (windows without rows get an empty tally)."""
+    return _tallies(windows, await ask.rows(*_totals_query(ask, mart, windows)))
 
 
 # ------------------------------------------------------------------ realtime
@@ -100,19 +106,39 @@ async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, 
         "api/tail_start.sql", {"tz": tz.key, "today_start": today, "hour_start": hour}
     )
     tail_start: datetime = tail["tail_start"]
-    # Today: the closed hours the mart has, plus the raw tail added below.
-    so_far = (await _totals(ask, HOURLY, {"today": Window(today, tail_start)}))["today"]
     merchant = ask.subject.merchant_id
-    raw = await ask.rows(
-        "api/raw_today.sql",
-        {
-            "today_start": today,
-            "tail_start": tail_start,
-            "hour_start": hour,
-            "now": now,
-            "merchant_id": merchant,
-        },
+    query = ("realtime", merchant)
+    before_at, before_id = _payments_after(decode_cursor(cursor, query))
+    # Today: the closed hours the mart has, plus the raw tail added below. The three
+    # reads depend on the tail's start only, so they share one round trip.
+    so_far_windows = {"today": Window(today, tail_start)}
+    so_far_rows, raw, payments = await ask.rows_together(
+        _totals_query(ask, HOURLY, so_far_windows),
+        (
+            "api/raw_today.sql",
+            {
+                "today_start": today,
+                "tail_start": tail_start,
+                "hour_start": hour,
+                "now": now,
+                "merchant_id": merchant,
+            },
+            None,
+        ),
+        (
+            "api/recent_payments.sql",
+            {
+                "since": today,
+                "now": now,
+                "merchant_id": merchant,
+                "before_at": before_at,
+                "before_id": before_id,
+                "limit": limit + 1,
+            },
+            None,
+        ),
     )
+    so_far = _tallies(so_far_windows, so_far_rows)["today"]
     current = Tally()
     today_payers = hour_payers = 0
     for row in raw:
@@ -122,19 +148,6 @@ async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, 
         so_far.add(row["currency"], row, "tail_")
         current.add(row["currency"], row, "hour_")
 
-    query = ("realtime", merchant)
-    before_at, before_id = _payments_after(decode_cursor(cursor, query))
-    payments = await ask.rows(
-        "api/recent_payments.sql",
-        {
-            "since": today,
-            "now": now,
-            "merchant_id": merchant,
-            "before_at": before_at,
-            "before_id": before_id,
-            "limit": limit + 1,
-        },
-    )
     next_cursor = None
     if len(payments) > limit:
         payments = payments[:limit]
