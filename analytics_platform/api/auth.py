@@ -81,6 +81,17 @@ class KeyVerifier:
         principal = self._remembered(*parts)
         return None if principal is None or principal is _UNKNOWN else principal
 
+    async def checked(self, presented: str) -> Principal | None:
+        """The key's principal, checked against the database first if it is not
+        remembered (as `verify` does), or None for a malformed, unknown or revoked key."""
+        parts = split_key(presented)
+        if parts is None:
+            return None
+        principal = self._remembered(*parts)
+        if principal is None:
+            principal = await self._lookup(*parts)
+        return None if principal is None or principal is _UNKNOWN else principal
+
     def _remembered(self, prefix: str, digest: bytes) -> Principal | None:
         """The remembered answer for the key (`_UNKNOWN` if it was refused), None when
         there is none younger than the TTL; past half the TTL a re-check starts."""

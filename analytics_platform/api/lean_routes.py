@@ -7,9 +7,9 @@ parameter's annotation facts per request). For the routes listed in `create_app`
 layer (behind the fast path, in front of FastAPI) calls the route's own endpoint function
 directly when the request is one FastAPI would pass unchanged:
 
-- a GET whose path is one of the routes', with exactly one X-API-Key that was verified
-  less than API_KEY_CACHE_SECONDS ago (`KeyVerifier.trusted`), and a token of its rate
-  limit left;
+- a GET whose path is one of the routes', with exactly one X-API-Key that is valid
+  (verified less than API_KEY_CACHE_SECONDS ago, or checked here first as FastAPI's
+  path would: `KeyVerifier.checked`), and a token of its rate limit left;
 - every query parameter one the route declares, each once, not empty, without NUL, and
   valid by a check stricter than the declaration's (integers in plain decimal within
   their bounds, strings within their lengths, one of a Literal's values), derived once
@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+import psycopg
 from annotated_types import Ge, Le, MaxLen, MinLen
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from analytics_platform.api.auth import KeyVerifier
+from analytics_platform.api.auth import KeyVerifier, Principal
 from analytics_platform.api.deps import authenticate, reject_nul_characters
 from analytics_platform.api.observability import ASGIApp, Receive, Scope, Send
 from analytics_platform.api.rate_limit import RateLimiter
@@ -227,12 +228,27 @@ class LeanRoutes:
         if scope["type"] == "http" and scope["method"] == "GET":
             call = self._prepare(scope)
             if call is not None:
-                self.answered += 1
-                await self._run(scope, receive, send, *call)
-                return
+                lean, path_params, arguments, api_key = call
+                principal = self.keys.trusted(api_key)
+                if principal is None:
+                    # A key not checked lately (its first use, or after an idle spell) is
+                    # checked here as FastAPI's path would: a valid request stays lean.
+                    try:
+                        principal = await self.keys.checked(api_key)
+                    except psycopg.Error:
+                        principal = None  # FastAPI's path checks again and reports it
+                if principal is not None and self.limiter.take(principal.key_id) is None:
+                    self.answered += 1
+                    self._enter(scope, lean, path_params, arguments, principal)
+                    await self._run(scope, receive, send, lean, arguments)
+                    return
+                # Unknown, revoked or spent: FastAPI's path refuses and counts (the
+                # verdict is remembered, so it does not ask the database again).
         await self.app(scope, receive, send)
 
-    def _prepare(self, scope: Scope) -> tuple[LeanRoute, dict[str, object]] | None:
+    def _prepare(
+        self, scope: Scope
+    ) -> tuple[LeanRoute, dict[str, str], dict[str, object], str] | None:
         matched = self._match(scope["path"])
         if matched is None:
             return None
@@ -248,16 +264,22 @@ class LeanRoutes:
         arguments = lean.arguments(scope["query_string"], path_params)
         if arguments is None:
             return None
-        principal = self.keys.trusted(api_key.decode("latin-1"))
-        if principal is None or self.limiter.take(principal.key_id) is not None:
-            return None  # unknown, stale or spent: FastAPI's path checks, refuses, counts
+        return lean, path_params, arguments, api_key.decode("latin-1")
+
+    def _enter(
+        self,
+        scope: Scope,
+        lean: LeanRoute,
+        path_params: dict[str, str],
+        arguments: dict[str, object],
+        principal: Principal,
+    ) -> None:
         scope.setdefault("state", {})["key_prefix"] = principal.key_prefix
         # What Starlette's app and FastAPI's router put in the scope before the endpoint.
         scope["app"] = self.fastapi
         scope["route"] = lean.route
         scope["path_params"] = path_params
         arguments[lean.principal_name] = principal
-        return lean, arguments
 
     async def _run(
         self,
