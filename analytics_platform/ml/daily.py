@@ -4,11 +4,11 @@ others alone). The Dagster asset and the demo both call `recommend_day`.
 
 The types read nothing another type of the day writes, so given a second connection the
 day runs as two lanes at once, one PostgreSQL backend each (most of the day's CPU is
-theirs). The lanes are not fixed: the day's ledger aggregates are rebuilt first (the
-three rules read them), then each lane takes the next step of `STEPS`, longest first,
-as soon as it is free, so that the two finish close together whatever each step costs
-on the day (a fixed split left one lane about 30 % longer at 20,000 users; issue 14's
-benchmark). The rows written are the same either way.
+theirs). The lanes are not fixed: each takes the next step of `STEPS`, longest first,
+as soon as it is free (the first lane rebuilds the day's ledger aggregates first, and
+the three rules, which read them, wait for that), so that the two finish close together
+whatever each step costs on the day (a fixed split left one lane about 30 % longer at
+20,000 users; issue 14's benchmark). The rows written are the same either way.
 
 The day's plans run without parallel workers (`serial_plans`): the two lanes already keep
 both cores busy, and the workers only added CPU (22 % of the partition's at 20,000 users,
@@ -131,6 +131,10 @@ def recommend_day(
     pending = iter(list(STEPS.items()))
     taking = threading.Lock()
     reports: dict[str, object] = {}
+    # The rules wait for the day's ledger aggregates (the first lane builds them first);
+    # the other lane starts at once.
+    ledger = threading.Event()
+    ledger_failed: list[BaseException] = []
 
     def lane(lane_conn: psycopg.Connection) -> None:
         while True:
@@ -138,12 +142,25 @@ def recommend_day(
                 name, step = next(pending, (None, None))
             if name is None or step is None:
                 return
+            if name in rules.RULE_TYPES:
+                ledger.wait()
+                if ledger_failed:
+                    raise RuntimeError(
+                        f"{name} of {day} not written: the day's ledger aggregates failed "
+                        f"({ledger_failed[0]!r}); run the day again"
+                    )
             reports[name] = step(lane_conn, day, tz)
 
     with serial_plans(*lanes), ThreadPoolExecutor(max_workers=1) as pool:
-        rules.refresh_day(conn, day, tz)
         other = pool.submit(lane, second) if second is not None else None
         try:
+            try:
+                rules.refresh_day(conn, day, tz)
+            except BaseException as error:
+                ledger_failed.append(error)
+                raise
+            finally:
+                ledger.set()
             lane(conn)
         finally:
             # The other lane's steps finish (or fail) before the sessions are given back.
