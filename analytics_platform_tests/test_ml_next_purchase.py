@@ -100,6 +100,27 @@ def test_top_items_skip_what_the_user_used_and_keep_the_kind():
     assert all(item.startswith("merchant:") for item in model.items[top.ravel()])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_argmax_top_k_picks_what_argpartition_picks_ties_and_all(seed):
+    rng = np.random.default_rng(seed)
+    # Coarse scores so that ties at the k-th place are common; -inf as used items are,
+    # rows with fewer finite scores than k, a NaN.
+    scores = rng.integers(0, 6, size=(400, 30)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    scores[:5] = -np.inf
+    scores[5:10, 2:] = -np.inf
+    scores[10, 4] = np.nan
+    before = scores.copy()
+    for width in (1, 3, 30):
+        part, values = npm._best_first(scores, width)
+        expected_part, expected_values = npm._partitioned(scores.copy(), width)
+        finite = np.isfinite(expected_values)
+        assert np.array_equal(np.isfinite(values), finite)
+        assert np.array_equal(part[finite], expected_part[finite])
+        assert np.array_equal(values[finite], expected_values[finite])
+        assert np.array_equal(scores, before, equal_nan=True)
+
+
 # ---------------------------------------------------------- generated worlds in memory
 # The model's verdict on the generator's worlds, without a database: the interactions are
 # counted from the generated events by the rules of the SQL (successful transactions the

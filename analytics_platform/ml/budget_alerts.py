@@ -23,8 +23,9 @@ import numpy as np
 import psycopg
 
 from analytics_platform.ml import budget, model_store
+from analytics_platform.ml.recommendation_writes import copy_rows
 from analytics_platform.ml.scoring import VALID_DAYS, ScoringReport, recommendation_id
-from analytics_platform.resources.warehouse import read_sql, run_sql_file
+from analytics_platform.resources.warehouse import run_sql_file
 
 BUDGET_TYPE = "BUDGET_ALERT"
 
@@ -136,5 +137,5 @@ def score_budget_alerts(conn: psycopg.Connection, day: date, tz: str) -> Scoring
         run_sql_file(
             conn, "ml/recommendations_delete_day.sql", {"day": day, "types": [BUDGET_TYPE]}
         )
-        cursor.executemany(read_sql("ml/recommendations_insert.sql"), rows)
+        copy_rows(cursor, rows)
     return ScoringReport(len(frame), len(rows), model[0], model[1], fallback)

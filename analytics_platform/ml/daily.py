@@ -4,9 +4,11 @@ others alone). The Dagster asset and the demo both call `recommend_day`.
 
 The types read nothing another type of the day writes, so given a second connection the
 day runs as two lanes at once, one PostgreSQL backend each (most of the day's CPU is
-theirs): features, INACTIVITY_REMINDER and the rules on one; PROMOTION, NEW_FEATURE and
-BUDGET_ALERT on the other (the two lanes cost about the same; issue 14's benchmark).
-The rows written are the same either way.
+theirs). The lanes are not fixed: each takes the next step of `STEPS`, longest first,
+as soon as it is free (the first lane rebuilds the day's ledger aggregates first, and
+the three rules, which read them, wait for that), so that the two finish close together
+whatever each step costs on the day (a fixed split left one lane about 30 % longer at
+20,000 users; issue 14's benchmark). The rows written are the same either way.
 
 The day's plans run without parallel workers (`serial_plans`): the two lanes already keep
 both cores busy, and the workers only added CPU (22 % of the partition's at 20,000 users,
@@ -14,15 +16,26 @@ the same rows; docs/recommendations.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 import psycopg
 
-from analytics_platform.ml import budget_alerts, features, next_purchase_scoring, rules, scoring
+from analytics_platform.ml import (
+    budget_alerts,
+    features,
+    idle_balance,
+    next_purchase_scoring,
+    rules,
+    scoring,
+    spending_trend,
+    surplus,
+)
 from analytics_platform.ml.scoring import ScoringReport
 
 
@@ -76,27 +89,83 @@ def serial_plans(*conns: psycopg.Connection) -> Iterator[None]:
             c.execute("SELECT set_config(%s, %s, false)", (_PARALLEL_SETTING, value))
 
 
+# A step of the day: (connection, day, tz) -> its report.
+Step = Callable[[psycopg.Connection, date, str], object]
+
+
+def _features_and_inactivity(conn: psycopg.Connection, day: date, tz: str) -> ScoringReport:
+    # INACTIVITY_REMINDER reads the day's features: one step, in this order.
+    features.build_missing_days(conn, day, day, tz)
+    return scoring.score_inactivity(conn, day, tz)
+
+
+# The day's steps by name, longest first (CPU per user at 20,000 users: PROMOTION and
+# NEW_FEATURE about 260, BUDGET_ALERT 160, SPENDING_TREND 150, features and
+# INACTIVITY_REMINDER 80, INVESTMENT 45, SAVINGS_GOAL 25): each lane takes the next one
+# when it is free (longest processing time first).
+STEPS: dict[str, Step] = {
+    next_purchase_scoring.PROMOTION_TYPE: next_purchase_scoring.score_next_purchase,
+    budget_alerts.BUDGET_TYPE: budget_alerts.score_budget_alerts,
+    spending_trend.TYPE: spending_trend.score_spending_trend,
+    scoring.INACTIVITY_TYPE: _features_and_inactivity,
+    idle_balance.TYPE: idle_balance.score_investment,
+    surplus.TYPE: surplus.score_savings_goal,
+}
+# The order of DayReport.by_type (the asset's metadata), as before the lanes were dynamic.
+_REPORT_ORDER = (
+    scoring.INACTIVITY_TYPE,
+    spending_trend.TYPE,
+    surplus.TYPE,
+    idle_balance.TYPE,
+    budget_alerts.BUDGET_TYPE,
+)
+
+
 def recommend_day(
     conn: psycopg.Connection, day: date, tz: str, second: psycopg.Connection | None = None
 ) -> DayReport:
     """Build the day's features if missing, then write each type's rows; with `second`
-    (another autocommit connection to the same database), PROMOTION, NEW_FEATURE and
-    BUDGET_ALERT are written on it in a thread meanwhile."""
-
-    def other_lane(
-        lane: psycopg.Connection,
-    ) -> tuple[ScoringReport, next_purchase_scoring.ScoringReport]:
-        ranked = next_purchase_scoring.score_next_purchase(lane, day, tz)
-        return budget_alerts.score_budget_alerts(lane, day, tz), ranked
-
+    (another autocommit connection to the same database), the steps are shared between
+    the two connections, each taking the next one of `STEPS` when free."""
     lanes = (conn,) if second is None else (conn, second)
+    pending = iter(list(STEPS.items()))
+    taking = threading.Lock()
+    reports: dict[str, object] = {}
+    # The rules wait for the day's ledger aggregates (the first lane builds them first);
+    # the other lane starts at once.
+    ledger = threading.Event()
+    ledger_failed: list[BaseException] = []
+
+    def lane(lane_conn: psycopg.Connection) -> None:
+        while True:
+            with taking:
+                name, step = next(pending, (None, None))
+            if name is None or step is None:
+                return
+            if name in rules.RULE_TYPES:
+                ledger.wait()
+                if ledger_failed:
+                    raise RuntimeError(
+                        f"{name} of {day} not written: the day's ledger aggregates failed "
+                        f"({ledger_failed[0]!r}); run the day again"
+                    )
+            reports[name] = step(lane_conn, day, tz)
+
     with serial_plans(*lanes), ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(other_lane, second) if second is not None else None
-        features.build_missing_days(conn, day, day, tz)
-        by_type = {
-            scoring.INACTIVITY_TYPE: scoring.score_inactivity(conn, day, tz),
-            **rules.score_rules(conn, day, tz),
-        }
-        budget_report, ranked = pending.result() if pending is not None else other_lane(conn)
-    by_type[budget_alerts.BUDGET_TYPE] = budget_report
-    return DayReport(by_type, ranked)
+        other = pool.submit(lane, second) if second is not None else None
+        try:
+            try:
+                rules.refresh_day(conn, day, tz)
+            except BaseException as error:
+                ledger_failed.append(error)
+                raise
+            finally:
+                ledger.set()
+            lane(conn)
+        finally:
+            # The other lane's steps finish (or fail) before the sessions are given back.
+            if other is not None:
+                other.result()
+    by_type = {kind: cast(ScoringReport, reports[kind]) for kind in _REPORT_ORDER}
+    ranked = reports[next_purchase_scoring.PROMOTION_TYPE]
+    return DayReport(by_type, cast(next_purchase_scoring.ScoringReport, ranked))

@@ -45,6 +45,34 @@ def recommendation_ids(day: date, user_ids: Iterable[str], kind: str) -> list[st
     return [text[start : start + 32] for start in range(0, len(text), 32)]
 
 
+# The columns of `sql/ml/recommendations_copy_rows.sql`, in its order.
+COLUMNS = (
+    "id",
+    "day",
+    "user_id",
+    "type",
+    "title",
+    "description",
+    "action_url",
+    "priority",
+    "score",
+    "reason",
+    "model_name",
+    "model_version",
+    "created_at",
+    "expires_at",
+)
+
+
+def copy_rows(cursor: psycopg.Cursor, rows: Iterable[Mapping[str, object]]) -> None:
+    """Write complete rows (every one of COLUMNS) by COPY: the values are adapted as
+    `recommendations_insert.sql`'s parameters are, so the rows are the same, without a
+    statement per row (BUDGET_ALERT writes about 8,000 a day at 20,000 users)."""
+    with cursor.copy(read_sql("ml/recommendations_copy_rows.sql")) as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in COLUMNS])
+
+
 def replace_day(
     conn: psycopg.Connection,
     day: date,
@@ -74,5 +102,5 @@ def replace_day(
     ]
     with conn.transaction(), conn.cursor() as cursor:
         run_sql_file(conn, "ml/recommendations_delete_day.sql", {"day": day, "types": list(types)})
-        cursor.executemany(read_sql("ml/recommendations_insert.sql"), stamped)
+        copy_rows(cursor, stamped)
     return len(stamped)

@@ -20,25 +20,35 @@ active AS (
     GROUP BY 1, 2
     HAVING bool_or(w = 0) AND count(DISTINCT w) FILTER (WHERE w > 0) >= %(min_history)s
 ),
-grid AS (
-    -- Every spend category of a pair in every earlier active window (0 when nothing).
-    SELECT k.user_id, k.currency, k.category, h.w,
-           greatest(coalesce(x.spend, 0), 0) AS spend, coalesce(x.purchases, 0) AS purchases,
-           coalesce(x.sum_sq, 0) AS sum_sq
-    FROM (SELECT DISTINCT user_id, currency, category FROM cells WHERE spend IS NOT NULL) k
-    JOIN active a ON a.user_id = k.user_id AND a.currency = k.currency
-    CROSS JOIN LATERAL unnest(a.history) AS h(w)
-    LEFT JOIN cells x
-      ON x.user_id = k.user_id AND x.currency = k.currency AND x.category = k.category AND x.w = h.w
+keyed AS (
+    -- Per spend category of an active pair (a category with a spend in some window): its
+    -- earlier windows' values, sorted, and this window's spend. spending_trend.sql builds
+    -- the grid of every category x earlier window (0 where a window has no cell) and
+    -- aggregates that; here only the cells present are aggregated and the missing
+    -- windows are the n - k zeros put first (every value is >= 0): the same arrays and
+    -- sums without the join of each category to every window (two thirds of the step's
+    -- CPU at 20,000 users, issue 14).
+    SELECT c.user_id, c.currency, c.category, a.history, cardinality(a.history) AS n,
+           count(*) FILTER (WHERE c.w > 0) AS k,
+           array_agg(greatest(coalesce(c.spend, 0), 0)
+                     ORDER BY greatest(coalesce(c.spend, 0), 0)) FILTER (WHERE c.w > 0)
+               AS present_s,
+           array_agg(coalesce(c.purchases, 0) ORDER BY coalesce(c.purchases, 0))
+               FILTER (WHERE c.w > 0) AS present_p,
+           sum(coalesce(c.sum_sq, 0)) FILTER (WHERE c.w > 0) AS sum_sq,
+           sum(coalesce(c.purchases, 0)) FILTER (WHERE c.w > 0) AS purchases,
+           min(c.spend) FILTER (WHERE c.w = 0) AS current_spend
+    FROM cells c
+    JOIN active a ON a.user_id = c.user_id AND a.currency = c.currency
+    GROUP BY c.user_id, c.currency, c.category, a.history
+    HAVING bool_or(c.spend IS NOT NULL)
 ),
 history AS (
-    SELECT user_id, currency, category, count(*)::int AS n,
-           array_agg(spend ORDER BY w) AS by_window,
-           array_agg(spend ORDER BY spend) AS s,
-           array_agg(purchases ORDER BY purchases) AS p,
-           sum(sum_sq) / nullif(sum(purchases), 0) AS mean_sq_amount
-    FROM grid
-    GROUP BY 1, 2, 3
+    SELECT user_id, currency, category, history, n, current_spend,
+           array_fill(0::numeric, ARRAY[(n - k)::int]) || coalesce(present_s, '{}') AS s,
+           array_fill(0::bigint, ARRAY[(n - k)::int]) || coalesce(present_p, '{}') AS p,
+           sum_sq / nullif(purchases, 0) AS mean_sq_amount
+    FROM keyed
 ),
 usual AS (
     -- Exact medians: the middle element, or the mean of the two middle ones.
@@ -55,33 +65,48 @@ spread AS (
     WHERE u.usual > 0 AND u.usual_purchases >= %(min_usual_purchases)s
 ),
 totals AS (
-    -- The pair's usual (median) total monthly spend, over the same windows.
+    -- The pair's usual (median) total monthly spend, over the same windows: a window's
+    -- total is its cells' (a category without any spend adds 0, as in the grid).
     SELECT user_id, currency, count(*)::int AS n, array_agg(total ORDER BY total) AS t
-    FROM (SELECT user_id, currency, w, sum(spend) AS total FROM grid GROUP BY 1, 2, 3) per_window
+    FROM (SELECT c.user_id, c.currency, c.w, sum(greatest(coalesce(c.spend, 0), 0)) AS total
+          FROM cells c
+          JOIN active a ON a.user_id = c.user_id AND a.currency = c.currency
+          WHERE c.w > 0
+          GROUP BY 1, 2, 3) per_window
     GROUP BY 1, 2
 ),
 scored AS (
-    SELECT s.user_id, s.currency, s.category, s.usual, s.by_window, s.mad, s.usual_purchases,
+    SELECT s.user_id, s.currency, s.category, s.history, s.usual, s.mad, s.usual_purchases,
            (t.t[(t.n + 1) / 2] + t.t[t.n / 2 + 1]) / 2 AS usual_total,
-           greatest(coalesce(c.spend, 0), 0) AS current_spend,
+           greatest(coalesce(s.current_spend, 0), 0) AS current_spend,
            greatest(%(mad_to_sigma)s * s.mad::float8,
                     %(spread_floor)s * s.usual::float8,
                     sqrt(s.usual_purchases * s.mean_sq_amount::float8)) AS spread
     FROM spread s
     JOIN totals t ON t.user_id = s.user_id AND t.currency = s.currency
-    LEFT JOIN cells c
-      ON c.user_id = s.user_id AND c.currency = s.currency AND c.category = s.category AND c.w = 0
 ),
 flagged AS (
-    SELECT user_id, currency, category, current_spend, usual, by_window,
+    SELECT user_id, currency, category, history, current_spend, usual,
            usual_purchases::float8 AS usual_purchases, usual_total, spread,
            (current_spend - usual)::float8 / spread AS z
     FROM scored
     WHERE abs((current_spend - usual)::float8 / spread) >= %(z_threshold)s
       AND abs(current_spend - usual) >= %(min_budget_share)s * usual_total
+),
+with_windows AS (
+    -- The flagged categories with their spend per earlier window, most recent first.
+    SELECT f.user_id, f.currency, f.category, f.current_spend, f.usual,
+           array_agg(greatest(coalesce(x.spend, 0), 0) ORDER BY h.w) AS by_window,
+           f.usual_purchases, f.usual_total, f.spread, f.z
+    FROM flagged f
+    CROSS JOIN LATERAL unnest(f.history) AS h(w)
+    LEFT JOIN cells x
+      ON x.user_id = f.user_id AND x.currency = f.currency AND x.category = f.category AND x.w = h.w
+    GROUP BY f.user_id, f.currency, f.category, f.current_spend, f.usual, f.usual_purchases,
+             f.usual_total, f.spread, f.z
 )
 -- The pairs judged (enough history) on every row; one row of NULLs when none is flagged.
 SELECT e.judged, f.user_id, f.currency, f.category, f.current_spend, f.usual, f.by_window,
        f.usual_purchases, f.usual_total, f.spread, f.z
 FROM (SELECT count(*) AS judged FROM active) e
-LEFT JOIN flagged f ON true;
+LEFT JOIN with_windows f ON true;
