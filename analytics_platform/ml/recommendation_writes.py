@@ -65,9 +65,9 @@ COLUMNS = (
 
 
 def copy_rows(cursor: psycopg.Cursor, rows: Iterable[Mapping[str, object]]) -> None:
-    """Write complete rows (every one of COLUMNS) by COPY: the values are adapted as
-    `recommendations_insert.sql`'s parameters are, so the rows are the same, without a
-    statement per row (BUDGET_ALERT writes about 8,000 a day at 20,000 users)."""
+    """Write complete rows (every one of COLUMNS) by COPY, not a statement per row
+    (BUDGET_ALERT writes about 8,000 a day at 20,000 users); the rows are the ones the
+    former per-row INSERT wrote (the day's md5 was compared, docs/recommendations.md)."""
     with cursor.copy(read_sql("ml/recommendations_copy_rows.sql")) as copy:
         for row in rows:
             copy.write_row([row[column] for column in COLUMNS])
