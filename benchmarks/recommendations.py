@@ -395,8 +395,16 @@ def _data_dir() -> Path | None:
     return Path(folder) if folder else None
 
 
+def _load_only() -> bool:
+    return os.environ.get("RECO_BENCH_LOAD_ONLY", "") == "1"
+
+
 def run() -> dict[str, dict]:
     with migrated_database("recommendations", data_dir=_data_dir()) as (url, _):
+        if _load_only():
+            # The world loaded (or found in RECO_BENCH_DATA_DIR) and nothing measured:
+            # a full-scale load prepared ahead of the measuring runs.
+            return _load_figures(url, _scale())
         return _measure(url)
 
 
@@ -449,12 +457,12 @@ def _load_or_reuse(
     return world, seconds, cpu, copy_cpu
 
 
-def _measure(url: str) -> dict[str, dict]:
-    scale = _scale()
+def _load_figures(url: str, scale: float) -> dict[str, dict]:
+    """The world loaded or reused (`_load_or_reuse`) and the load's figures."""
     users = max(100, int(USERS * scale))
     loaded, load_seconds, load_cpu, copy_cpu = _load_or_reuse(url, users)
     rows = loaded["transactions"] + loaded["user-activity"] + loaded["wallet-balances"]
-    metrics: dict[str, dict] = {
+    return {
         "reco_scale": _metric(scale, "x"),
         "reco_users": _metric(users, "users"),
         "reco_history_days": _metric(HISTORY_DAYS, "days"),
@@ -474,6 +482,11 @@ def _measure(url: str) -> dict[str, dict]:
         ),
         "reco_load_average_1m_before": _metric(os.getloadavg()[0], ""),
     }
+
+
+def _measure(url: str) -> dict[str, dict]:
+    scale = _scale()
+    metrics = _load_figures(url, scale)
     last_day = START.date() + timedelta(days=HISTORY_DAYS - 1)
     w = TRAINING_WINDOWS
     with psycopg.connect(url, autocommit=True) as conn:
