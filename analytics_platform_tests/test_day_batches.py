@@ -84,5 +84,5 @@ def test_an_event_dated_after_its_day_was_handed_out_is_refused():
 def test_unknown_topics_and_process_counts_are_refused_with_the_choices():
     with pytest.raises(ValueError, match="unknown topics"):
         day_batches(CLEAN, ("payments",))
-    with pytest.raises(ValueError, match="1 .* or 2"):
+    with pytest.raises(ValueError, match=r"1 .* or 2"):
         day_batches(CLEAN, LOADED_TOPICS, processes=3)
