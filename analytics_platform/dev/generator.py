@@ -2,7 +2,8 @@
 
 `generate_events(GeneratorConfig(seed=..., days=..., events_per_day=...))` yields
 `GeneratedEvent`s for the five topics of the event contract (DESIGN.md), in roughly
-event-time order, exactly as a producer would send them (key and value bytes).
+event-time order, exactly as a producer would send them (key and value bytes);
+`generate_event_rows` yields the same stream without a datetime per event (a bulk loader).
 
 What the stream contains, per simulated day:
 - transactions: `events_per_day` on average, shaped by the hour of day, the day of the
