@@ -31,6 +31,7 @@ the history stays HISTORY_DAYS days. Extrapolations to USERS users are linear in
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +43,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from analytics_platform.dev.generator import GeneratorConfig, generate_events
+from analytics_platform.dev.day_batches import day_batches
+from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.events import TOPICS, EventDecoder
 from analytics_platform.ingestion.loader import (
     COPY_SIGNATURE,
@@ -137,7 +139,9 @@ def copy_batch_frozen(
             copy.write(COPY_TRAILER)
 
 
-def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float | None]:
+def load_history(
+    url: str, users: int, days: int, processes: int = 2
+) -> tuple[dict[str, int], float | None]:
     """The generator's events of `days` days for `users` users into the raw tables,
     one UTC day of one topic per COPY FREEZE into its day partition
     (`copy_batch_frozen`), decoded and encoded by the ingestion loader's compiled path
@@ -146,10 +150,12 @@ def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float
     Profiled at 2,000 users (docs/recommendations.md): the loader's `write` path waited
     on PostgreSQL for half the wall clock (COPY into a staging table on the first
     duplicate-free batch was cheap, but every batch is a savepoint, hourly bookkeeping and
-    a VACUUM ANALYZE of everything at the end); the other half is the generator. Here the
-    COPY of one day runs on a second connection in a thread while the generator draws
-    the next, so the server's work hides behind the client's. (Rows per topic, the
-    COPY backend's CPU seconds.)"""
+    a VACUUM ANALYZE of everything at the end); the other half is the generator. Here
+    three things overlap: with `processes=2` the generator draws the next days in a
+    child process (`day_batches`: the same batches as with 1), this process decodes and
+    encodes a batch, and the COPY of the one before runs on a second connection in a
+    thread (its backend on whichever core is free). (Rows per topic, the COPY backend's
+    CPU seconds.)"""
     config = GeneratorConfig(
         seed=7,
         days=days,
@@ -171,10 +177,7 @@ def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float
         )
         for name in TOPIC_NAMES
     }
-    pending: dict[tuple[str, date], list[_Message]] = {}
-    copied: set[tuple[str, date]] = set()
     written = dict.fromkeys(TOPIC_NAMES, 0)
-    offsets = dict.fromkeys(TOPIC_NAMES, 0)
     tables = tuple(TOPICS[name].table.removeprefix("raw.") for name in TOPIC_NAMES)
     with (
         psycopg.connect(url, autocommit=True) as conn,
@@ -190,45 +193,26 @@ def load_history(url: str, users: int, days: int) -> tuple[dict[str, int], float
         # One COPY at a time: a loader's output buffers are reused after BUFFERS
         # batches, so a batch must be written before two more of its topic are prepared.
         writing: Future[None] | None = None
-
-        def flush(name: str, day: date) -> None:
-            nonlocal writing
-            messages = pending.pop((name, day))
-            loader = loaders[name]
-            batch = loader.prepare(messages, end)
-            if batch.letters or batch.duplicates:
+        for batch in day_batches(config, TOPIC_NAMES, processes):
+            loader = loaders[batch.topic]
+            # Offsets run on per topic in the generator's order, as a Kafka partition's.
+            first = written[batch.topic]
+            offsets = list(range(first, first + len(batch.values)))
+            messages = [
+                _Message(key, value, offset)
+                for key, value, offset in zip(batch.keys, batch.values, offsets, strict=True)
+            ]
+            prepared = loader.prepare(messages, end, [0] * len(offsets), offsets, batch.values)
+            if prepared.letters or prepared.duplicates:
                 raise RuntimeError(
-                    f"{name} {day}: {len(batch.letters)} generated events refused, "
-                    f"{batch.duplicates} duplicates: the generator's world is not clean"
+                    f"{batch.topic} {batch.day}: {len(prepared.letters)} generated events "
+                    f"refused, {prepared.duplicates} duplicates: the generator's world is "
+                    "not clean"
                 )
             if writing is not None:
                 writing.result()
-            writing = pool.submit(copy_batch_frozen, writer, loader, day, batch)
-            written[name] += len(messages)
-            copied.add((name, day))
-
-        latest = START.date()
-        for event in generate_events(config):
-            if event.topic not in loaders or event.occurred_at >= end:
-                continue
-            day = event.occurred_at.astimezone(UTC).date()
-            key = (event.topic, day)
-            if key in copied:
-                raise RuntimeError(
-                    f"{event.topic}: an event of {day} came after that day was copied; "
-                    "the generator emitted it over a day late (late_fraction must be 0)"
-                )
-            pending.setdefault(key, []).append(
-                _Message(event.key, event.value, offsets[event.topic])
-            )
-            offsets[event.topic] += 1
-            if day > latest:
-                latest = day
-                # The generator emits in time order within a look-back of under a day.
-                for done in sorted(k for k in pending if k[1] < day - timedelta(days=1)):
-                    flush(*done)
-        for done in sorted(pending):
-            flush(*done)
+            writing = pool.submit(copy_batch_frozen, writer, loader, batch.day, prepared)
+            written[batch.topic] += len(messages)
         if writing is not None:
             writing.result()
         after = _backend_cpu(writer_pid)
@@ -395,8 +379,16 @@ def _data_dir() -> Path | None:
     return Path(folder) if folder else None
 
 
+def _load_only() -> bool:
+    return os.environ.get("RECO_BENCH_LOAD_ONLY", "") == "1"
+
+
 def run() -> dict[str, dict]:
     with migrated_database("recommendations", data_dir=_data_dir()) as (url, _):
+        if _load_only():
+            # The world loaded (or found in RECO_BENCH_DATA_DIR) and nothing measured:
+            # a full-scale load prepared ahead of the measuring runs.
+            return _load_figures(url, _scale())
         return _measure(url)
 
 
@@ -422,11 +414,24 @@ def clear_recommendation_tables(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL("TRUNCATE {}").format(tables))
 
 
+def _generator_processes() -> int:
+    """RECO_BENCH_GENERATOR_PROCESSES: 2 (default) draws the world in a child process
+    beside the loading, 1 inline (the same events either way)."""
+    return int(os.environ.get("RECO_BENCH_GENERATOR_PROCESSES", "2"))
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its children that ended (the generator's)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _load_or_reuse(
     url: str, users: int
 ) -> tuple[dict[str, int], float | None, float | None, float | None]:
-    """(rows per topic, the load's wall seconds, this process's CPU seconds and the COPY
-    backend's: None when a kept data directory already held this world)."""
+    """(rows per topic, the load's wall seconds, the CPU seconds of this process and its
+    generator's and the COPY backend's: None when a kept data directory already held
+    this world)."""
     with psycopg.connect(url, autocommit=True) as conn:
         kept = kept_world(conn)
         if kept is not None:
@@ -438,9 +443,9 @@ def _load_or_reuse(
                 )
             clear_recommendation_tables(conn)
             return kept, None, None, None
-    started, cpu = time.perf_counter(), time.process_time()
-    loaded, copy_cpu = load_history(url, users, HISTORY_DAYS)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    started, cpu = time.perf_counter(), _cpu_with_children()
+    loaded, copy_cpu = load_history(url, users, HISTORY_DAYS, _generator_processes())
+    seconds, cpu = time.perf_counter() - started, _cpu_with_children() - cpu
     with psycopg.connect(url, autocommit=True) as conn:
         world = {"users": users, "days": HISTORY_DAYS, **loaded}
         conn.execute("CREATE TABLE public.reco_bench_world (name text PRIMARY KEY, value bigint)")
@@ -449,12 +454,12 @@ def _load_or_reuse(
     return world, seconds, cpu, copy_cpu
 
 
-def _measure(url: str) -> dict[str, dict]:
-    scale = _scale()
+def _load_figures(url: str, scale: float) -> dict[str, dict]:
+    """The world loaded or reused (`_load_or_reuse`) and the load's figures."""
     users = max(100, int(USERS * scale))
     loaded, load_seconds, load_cpu, copy_cpu = _load_or_reuse(url, users)
     rows = loaded["transactions"] + loaded["user-activity"] + loaded["wallet-balances"]
-    metrics: dict[str, dict] = {
+    return {
         "reco_scale": _metric(scale, "x"),
         "reco_users": _metric(users, "users"),
         "reco_history_days": _metric(HISTORY_DAYS, "days"),
@@ -474,6 +479,11 @@ def _measure(url: str) -> dict[str, dict]:
         ),
         "reco_load_average_1m_before": _metric(os.getloadavg()[0], ""),
     }
+
+
+def _measure(url: str) -> dict[str, dict]:
+    scale = _scale()
+    metrics = _load_figures(url, scale)
     last_day = START.date() + timedelta(days=HISTORY_DAYS - 1)
     w = TRAINING_WINDOWS
     with psycopg.connect(url, autocommit=True) as conn:
