@@ -48,7 +48,7 @@ def write_profiles_day(conn: psycopg.Connection, day: Day) -> int:
     return _write_versions(conn, day.params)
 
 
-def _write_versions(conn: psycopg.Connection, params: dict[str, Any]) -> int:
+def _write_versions(conn: psycopg.Connection, params: dict[str, Any], bulk: bool = False) -> int:
     # Undo a previous run of the day first: reopen what it closed, then delete it.
     for statement in (
         "profiles_reopen.sql",
@@ -63,6 +63,9 @@ def _write_versions(conn: psycopg.Connection, params: dict[str, Any]) -> int:
     run(conn, "profiles_close_previous.sql", params)
     rows += run(conn, "profiles_currencies_insert_day.sql", params)
     run(conn, "profiles_currencies_close_previous.sql", params)
+    if bulk:
+        # A day's temporary tables are small; the bulk load's hold every user.
+        run(conn, "profiles_analyze_bulk.sql", {})
     run(conn, "profiles_main_currency.sql", params)
     return rows
 
@@ -100,7 +103,7 @@ def seed_user_profiles(conn: psycopg.Connection, day: date, tz: ZoneInfo) -> Win
             )
         own = {**window.params, "asset": ASSET}
         source = conn.execute(read_sql("customers/profiles_day_source_rows.sql"), own).fetchone()
-        rows = _write_versions(conn, params)
+        rows = _write_versions(conn, params, bulk=True)
         record = {**own, "rows": rows, "source_rows": source[0] if source else 0}
         run(conn, "profiles_record_day.sql", record)
         run(conn, "profiles_record_bucket.sql", {**record, "mart": TABLE})
