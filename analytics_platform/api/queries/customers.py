@@ -89,25 +89,6 @@ async def merchant_rfm_page(
     the platform's page). Each page recomputes the merchant's scores: the cost is one
     scan of the look-back's raw transactions (docs/customer-scores.md has the figures),
     so a page over the API's statement timeout is a 503 that says so."""
-    try:
-        return await _merchant_rfm_page(ask, merchant_id, day, filters, cursor, limit)
-    except psycopg.errors.QueryCanceled:
-        raise ApiError(
-            "ANA_SYS_003",
-            f"scoring merchant {merchant_id}'s customers on demand over the look-back's "
-            "transactions took longer than the API allows (API_STATEMENT_TIMEOUT_MS); retry "
-            "later (a repeated page is cached), or ask the operator for a longer timeout",
-        ) from None
-
-
-async def _merchant_rfm_page(
-    ask: Ask,
-    merchant_id: str,
-    day: date | None,
-    filters: dict[str, Any],
-    cursor: str | None,
-    limit: int,
-) -> tuple[RfmPage, Freshness]:
     found = await scored_day(ask, day)
     query = ("customers-rfm-merchant", found["day"] if found else None, sorted(filters.items()))
     after = decode_cursor(cursor, query)
@@ -125,7 +106,15 @@ async def _merchant_rfm_page(
         "after": after[0] if after else "",
         "limit": limit + 1,
     }
-    rows = await ask.rows("customers/rfm_merchant_page.sql", params)
+    try:
+        rows = await ask.rows("customers/rfm_merchant_page.sql", params)
+    except psycopg.errors.QueryCanceled:
+        raise ApiError(
+            "ANA_SYS_003",
+            f"scoring merchant {merchant_id}'s customers on demand over the look-back's "
+            "transactions took longer than the API allows (API_STATEMENT_TIMEOUT_MS); retry "
+            "later (a repeated page is cached), or ask the operator for a longer timeout",
+        ) from None
     items = [RfmUser(**r) for r in rows[:limit]]
     next_cursor = encode_cursor((items[-1].user_id,), query) if len(rows) > limit else None
     page = RfmPage(
