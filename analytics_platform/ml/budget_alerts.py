@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
-from analytics_platform.ml import budget, model_store
+from analytics_platform.ml import budget, budget_day_spend, model_store
 from analytics_platform.ml.recommendation_writes import copy_rows
 from analytics_platform.ml.scoring import VALID_DAYS, ScoringReport, recommendation_id
 from analytics_platform.resources.warehouse import run_sql_file
@@ -84,14 +84,15 @@ def _alert_row(
 
 
 def score_budget_alerts(conn: psycopg.Connection, day: date, tz: str) -> ScoringReport:
-    """Replace the day's BUDGET_ALERT rows (reads raw.transactions up to the day's end)."""
+    """Replace the day's BUDGET_ALERT rows (features as of the day's end: from
+    ml.budget_day_spend, or from raw.transactions where the daily rows cannot be exact)."""
     champion = model_store.champion(conn, budget.MODEL_NAME)
     source = champion or model_store.latest(conn, budget.MODEL_NAME)
     parameters = source.parameters if source else {}
     history = int(parameters.get("history_months", budget.HISTORY_MONTHS))
     habit = int(parameters.get("min_habit_months", budget.MIN_HABIT_MONTHS))
     margin = float(parameters.get("alert_margin", budget.ALERT_MARGIN))
-    frame = budget.read_features(conn, [day], tz, history, habit)
+    frame = budget_day_spend.read_features(conn, day, tz, history, habit)
     values = frame.values
     if champion is not None:
         forecast = budget.predict(champion.estimator().model, values)
