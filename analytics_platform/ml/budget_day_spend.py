@@ -26,7 +26,7 @@ import numpy as np
 import psycopg
 
 from analytics_platform.ml import budget, daily_aggregates, ledger_day_stats
-from analytics_platform.resources.warehouse import run_sql_file
+from analytics_platform.resources.warehouse import read_sql, run_sql_file
 
 # Bits of the bigint whose set bits are the history months with spending
 # (budget_features_from_days.sql); longer histories read the raw rows.
@@ -91,20 +91,21 @@ def read_features(
         return budget.read_features(conn, [day], tz, history_months, min_habit_months)
     days = [history_start + timedelta(days=n) for n in range((day - history_start).days + 1)]
     refresh(conn, days, tz, rebuild=[day])
-    rows = run_sql_file(
-        conn,
-        "ml/budget_features_from_days.sql",
-        {
-            "day": day,
-            "month_start": month_start,
-            "history_start": history_start,
-            "last_month_start": budget.add_months(month_start, -1),
-            "days_elapsed": day.day,
-            "days_in_month": calendar.monthrange(day.year, day.month)[1],
-            "history_months": history_months,
-            "min_habit_months": min_habit_months,
-        },
-    ).fetchall()
+    # Binary: float8 columns decode in about half the CPU of their text.
+    with conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(
+            read_sql("ml/budget_features_from_days.sql"),
+            {
+                "day": day,
+                "month_start": month_start,
+                "history_start": history_start,
+                "last_month_start": budget.add_months(month_start, -1),
+                "days_elapsed": day.day,
+                "days_in_month": calendar.monthrange(day.year, day.month)[1],
+                "history_months": history_months,
+                "min_habit_months": min_habit_months,
+            },
+        ).fetchall()
     values = np.array([row[3:] for row in rows], dtype=np.float64).reshape(
         len(rows), len(budget.FEATURE_NAMES)
     )

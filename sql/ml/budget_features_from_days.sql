@@ -11,15 +11,15 @@
 WITH per_key AS (
     SELECT d.user_id, d.category, d.currency,
            bit_or(1::bigint << (
-               (extract(year FROM d.day) * 12 + extract(month FROM d.day))::int
-               - (extract(year FROM %(history_start)s::date) * 12
-                  + extract(month FROM %(history_start)s::date))::int
+               (date_part('year', d.day) * 12 + date_part('month', d.day))::int
+               - (date_part('year', %(history_start)s::date) * 12
+                  + date_part('month', %(history_start)s::date))::int
            )) FILTER (WHERE d.day < %(month_start)s::date) AS history_month_bits,
            sum(d.spent) FILTER (WHERE d.day < %(month_start)s::date) AS history_spent,
            sum(d.tx) FILTER (WHERE d.day < %(month_start)s::date) AS history_tx,
            sum(d.spent) FILTER (
                WHERE d.day < %(month_start)s::date
-                 AND extract(day FROM d.day) <= %(days_elapsed)s::int
+                 AND date_part('day', d.day) <= %(days_elapsed)s::int
            ) AS history_by_day,
            sum(d.spent) FILTER (
                WHERE d.day >= %(last_month_start)s::date AND d.day < %(month_start)s::date
