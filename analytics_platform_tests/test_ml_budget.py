@@ -185,6 +185,15 @@ def test_on_a_world_with_habits_the_model_beats_the_baseline_and_a_retrain_must_
         assert {cut.day for cut in training.frame.cut_days} == set(budget.TRAIN_CUT_DAYS)
         assert run.data_seen["train_rows_available"] == len(training.frame)
         assert {cut.day for cut in holdout.frame.cut_days} == set(budget.CUT_DAYS)
+        # One query for both windows gives the two loads' rows, in their order.
+        both = budget.load_windows(conn, run.windows, TZ, HISTORY, 2)
+        for one, alone in zip(both, (training, holdout), strict=True):
+            assert one.frame.cut_days == alone.frame.cut_days
+            assert one.frame.user_ids == alone.frame.user_ids
+            assert one.frame.categories == alone.frame.categories
+            assert one.frame.currencies == alone.frame.currencies
+            assert np.array_equal(one.frame.values, alone.frame.values)
+            assert np.array_equal(one.outcomes, alone.outcomes)
     # The same data again: the challenger ties the champion, so the champion stays.
     second = train(with_habits)
     assert second.evaluation.against_champion is not None
