@@ -179,6 +179,22 @@ def test_on_a_world_with_habits_the_model_beats_the_baseline_and_a_retrain_must_
         forecast = budget.predict(champion.estimator().model, holdout.frame.values)
         usual = holdout.frame.column("usual")
         assert np.mean(np.abs(forecast - holdout.outcomes) / usual) == pytest.approx(metrics["mae"])
+        # Trained on the training months' TRAIN_CUT_DAYS only, evaluated on every cut.
+        training = budget.load(
+            conn, run.windows.train_months, TZ, HISTORY, 2, budget.TRAIN_CUT_DAYS
+        )
+        assert {cut.day for cut in training.frame.cut_days} == set(budget.TRAIN_CUT_DAYS)
+        assert run.data_seen["train_rows_available"] == len(training.frame)
+        assert {cut.day for cut in holdout.frame.cut_days} == set(budget.CUT_DAYS)
+        # One query for both windows gives the two loads' rows, in their order.
+        both = budget.load_windows(conn, run.windows, TZ, HISTORY, 2)
+        for one, alone in zip(both, (training, holdout), strict=True):
+            assert one.frame.cut_days == alone.frame.cut_days
+            assert one.frame.user_ids == alone.frame.user_ids
+            assert one.frame.categories == alone.frame.categories
+            assert one.frame.currencies == alone.frame.currencies
+            assert np.array_equal(one.frame.values, alone.frame.values)
+            assert np.array_equal(one.outcomes, alone.outcomes)
     # The same data again: the challenger ties the champion, so the champion stays.
     second = train(with_habits)
     assert second.evaluation.against_champion is not None
@@ -186,6 +202,14 @@ def test_on_a_world_with_habits_the_model_beats_the_baseline_and_a_retrain_must_
     with psycopg.connect(with_habits, autocommit=True) as conn:
         champion = model_store.champion(conn, budget.MODEL_NAME)
         assert champion is not None and champion.version == run.version
+        # Deterministic: the retrained version forecasts as the champion does.
+        retrained = model_store.latest(conn, budget.MODEL_NAME)
+        assert retrained is not None and retrained.version == second.version
+        again = budget.predict(retrained.estimator().model, holdout.frame.values)
+        assert np.array_equal(again, forecast)
+        assert retrained.estimator().baseline_coefficients == (
+            champion.estimator().baseline_coefficients
+        )
 
 
 def test_the_blocking_check_stops_the_model_on_a_world_without_habits(without_habits, monkeypatch):

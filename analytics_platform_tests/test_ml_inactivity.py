@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import numpy as np
 import psycopg
 import pytest
 from dagster import AssetCheckSeverity, materialize
@@ -88,6 +89,36 @@ def test_on_a_world_with_tastes_the_model_beats_recency_and_a_retrain_must_beat_
     with psycopg.connect(with_tastes, autocommit=True) as conn:
         champion = model_store.champion(conn, inactivity.MODEL_NAME)
         assert champion is not None and champion.version == run.version
+        # Deterministic: the retrained version gives the champion's probabilities.
+        retrained = model_store.latest(conn, inactivity.MODEL_NAME)
+        assert retrained is not None and retrained.version == second.version
+        again = inactivity.predict_quiet(retrained.estimator(), holdout.frame.values)
+        assert np.array_equal(again, stored)
+
+
+@pytest.mark.parametrize("day_step", [1, 2])
+def test_labels_equal_an_independent_computation_from_the_raw_rows(with_tastes, day_step):
+    w = inactivity.windows(day_of(DAYS - 1), HORIZON, HOLDOUT, TRAIN)
+    with psycopg.connect(with_tastes, autocommit=True) as conn:
+        dataset = inactivity.load(conn, w.train_first, w.train_last, HORIZON, TZ, day_step)
+        active = {
+            (user, local_day)
+            for user, local_day in conn.execute(
+                "SELECT DISTINCT user_id, (occurred_at AT TIME ZONE %s)::date"
+                " FROM raw.transactions WHERE status = 'SUCCESS'",
+                (TZ,),
+            )
+        }
+        every_day = features.read_days(conn, w.train_first, w.train_last)
+    wanted = {d for d in every_day.days if (w.train_last - d).days % day_step == 0}
+    assert sorted(set(dataset.frame.days)) == sorted(wanted)
+    assert len(dataset.labels) == sum(d in wanted for d in every_day.days)
+    expected = [
+        all((user, day + timedelta(days=k)) not in active for k in range(1, HORIZON + 1))
+        for day, user in zip(dataset.frame.days, dataset.frame.user_ids, strict=True)
+    ]
+    assert dataset.labels.tolist() == expected
+    assert 0 < sum(expected) < len(expected)
 
 
 def test_on_a_world_without_tastes_the_model_is_not_accepted(without_tastes):

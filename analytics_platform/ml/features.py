@@ -104,10 +104,15 @@ def _write_day(conn: psycopg.Connection, day: date, tz: str, from_stats: bool) -
         return run_sql_file(conn, insert, {"day": day, "tz": tz}).rowcount
 
 
-def read_days(conn: psycopg.Connection, first_day: date, last_day: date) -> FeatureFrame:
-    """The feature rows of the days in [first_day, last_day]."""
+def read_days(
+    conn: psycopg.Connection, first_day: date, last_day: date, day_step: int = 1
+) -> FeatureFrame:
+    """The feature rows of the days in [first_day, last_day] that are a multiple of
+    `day_step` days before `last_day` (1: every day)."""
     rows = run_sql_file(
-        conn, "ml/features_read_days.sql", {"first_day": first_day, "last_day": last_day}
+        conn,
+        "ml/features_read_days.sql",
+        {"first_day": first_day, "last_day": last_day, "day_step": day_step},
     ).fetchall()
     values = np.array([row[2:] for row in rows], dtype=np.float64).reshape(
         len(rows), len(FEATURE_NAMES)
