@@ -10,8 +10,8 @@ for the next.
 The full count (`interactions.read`, the raw rows of every day of the window) is the
 reference (a test holds the two equal day after day) and the path taken whenever the
 previous day's window cannot be trusted:
-- it is missing: the first day, a crash emptied the UNLOGGED table, or a re-run of a day
-  older than the kept ones (`KEEP_DAYS`);
+- it is missing: the first day, a crash emptied the UNLOGGED table, or the first day of a
+  re-run of days older than the kept ones (`KEEP_DAYS`; the days after it are carried);
 - it was cut in another time zone or over another number of days;
 - late events: ingestion recorded another number of rows (ingest.touched_hours) in the hours
   of its days than when it was built (the test of the daily aggregate tables, over the
@@ -40,8 +40,9 @@ from analytics_platform.resources.warehouse import run_sql_file
 
 CARRIED = "carried"
 FULL = "full"
-# Windows kept: the newest day's is the one the next day carries; the two before it let a
-# re-run of a recent day (yesterday's, the morning after) be carried too.
+# Windows kept besides the one just written: the newest day's is the one the next day
+# carries; the two before it let a re-run of a recent day (yesterday's, the morning after)
+# be carried too. A backfill of older days keeps the one it wrote last, and carries from it.
 KEEP_DAYS = 3
 # lz4 streams: about a third of the size of uncompressed ones at a few ms of CPU.
 _COMPRESSION = "lz4"
@@ -290,7 +291,7 @@ def store(
     method: str,
     counts: WindowCounts,
 ) -> None:
-    """Replace the stored window of `day` and drop those older than the kept days."""
+    """Replace the stored window of `day` and drop the others but the kept days."""
     matrix = counts.interactions.counts
     params = {
         "day": day,
@@ -305,4 +306,4 @@ def store(
     }
     with conn.transaction():
         run_sql_file(conn, "ml/interaction_windows_record.sql", params)
-        run_sql_file(conn, "ml/interaction_windows_prune.sql", {"keep": KEEP_DAYS})
+        run_sql_file(conn, "ml/interaction_windows_prune.sql", {"day": day, "keep": KEEP_DAYS})
