@@ -397,6 +397,10 @@ def test_the_daily_asset_says_when_popularity_ranked(without_tastes, monkeypatch
     metadata = materialization.metadata
     assert metadata["next_purchase_model_name"].value == npm.BASELINE_MODEL_NAME
     assert "no accepted next_purchase model" in metadata["next_purchase_fallback"].value
+    assert metadata["next_purchase_interactions"].value in {
+        interaction_window.CARRIED,
+        interaction_window.FULL,
+    }
     with psycopg.connect(without_tastes, autocommit=True) as conn:
         rows = stored(conn, day)
     assert len(rows) == metadata["promotion_rows"].value + metadata["new_feature_rows"].value
