@@ -585,3 +585,19 @@ def test_carrying_day_by_day_equals_counting_each_window(days, width):
         expected = window(last)
         assert_same_interactions(state.interactions, ia.from_combinations(expected))
         assert state.merchant_categories.equals(interaction_window.merchant_categories(expected))
+
+
+def test_a_merchant_id_with_colons_is_recommended_whole():
+    items = ia.from_rows(
+        [
+            ("u1", ia.MERCHANT, "m:1:a", "food", 2),
+            ("u1", ia.PAYMENT_METHOD, "QRIS", "QRIS", 2),
+            ("u2", ia.MERCHANT, "m2", "food", 1),
+            ("u2", ia.PAYMENT_METHOD, "QRIS", "QRIS", 1),
+        ]
+    )
+    ranking = scoring._Ranking(npm.popularity_scorer(items), (npm.BASELINE_MODEL_NAME, None))
+    rows = scoring._promotions(items, ranking, 90).filter(pl.col("user_id") == "u2")
+    [(title, url, reason)] = rows.select("title", "action_url", "reason").rows()
+    assert (title, url) == ("Discover m:1:a", "/merchants/m:1:a")
+    assert msgspec.json.decode(reason)["merchant_id"] == "m:1:a"

@@ -130,7 +130,8 @@ def _ranked_frame(
             schema_overrides={"row": pl.Int64},
         )
         .with_columns(
-            pl.col("item").str.split_exact(":", 1).struct.rename_fields(["feature", "value"]),
+            # The value is everything after the kind: a merchant id may hold colons.
+            pl.col("item").str.splitn(":", 2).struct.rename_fields(["feature", "value"]),
             pl.concat_list(
                 [pl.col(f"next_{n}").str.replace(r"^[^:]*:", "") for n in range(1, 1 + RUNNERS_UP)]
             )
