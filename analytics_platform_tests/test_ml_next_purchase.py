@@ -489,8 +489,9 @@ def test_a_late_payment_in_the_window_is_counted_in_full_then_carried_until_it_l
             " WHERE merchant_id IS NOT NULL AND transaction_type = 'PAYMENT' GROUP BY 1"
             " ORDER BY 1 LIMIT 1"
         ).fetchone()
-        # A category that sorts first: the merchant's label changes while the payment is in
-        # the window, and changes back when its day leaves (a minimum carried by counts).
+        # Older than the recent days: the next day counts in full. A category that sorts
+        # first: the merchant's label changes while the payment is in the window, and
+        # changes back when its day leaves (a minimum carried by counts).
         add_late_payment(conn, late_day, merchant, "0 late", "late-user")
         methods = []
         for offset in range(1, WINDOW_DAYS - 1):
@@ -503,6 +504,22 @@ def test_a_late_payment_in_the_window_is_counted_in_full_then_carried_until_it_l
             assert ("late-user" in set(items.user_ids)) == in_window
         conn.rollback()
     assert methods == [interaction_window.FULL] + [interaction_window.CARRIED] * 7
+
+
+def test_a_late_payment_in_the_recent_days_is_carried(without_tastes):
+    first = day_of(30)
+    with psycopg.connect(without_tastes) as conn:
+        without_windows(conn)
+        window_of(conn, first)
+        merchant = conn.execute(
+            "SELECT min(merchant_id) FROM raw.transactions WHERE transaction_type = 'PAYMENT'"
+        ).fetchone()[0]
+        # Yesterday's, seen by today's run: among the days counted afresh.
+        add_late_payment(conn, first, merchant, "0 late", "late-user")
+        assert window_of(conn, first + timedelta(days=1)) == interaction_window.CARRIED
+        items = interaction_window.read(conn, first + timedelta(days=1), TZ, WINDOW_DAYS)
+        assert "late-user" in set(items.interactions.user_ids)
+        conn.rollback()
 
 
 def test_a_rerun_of_an_older_day_or_another_zone_is_counted_in_full(without_tastes):

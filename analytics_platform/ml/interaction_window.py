@@ -1,23 +1,26 @@
 """The carried window of PROMOTION and NEW_FEATURE's interactions (ml.interaction_windows).
 
-A day's user x item counts over the `history_days` local days ending with it are the
-previous day's window plus the day's own counts minus those of the day leaving the window:
-window(d) = window(d - 1) + day(d) - day(d - history_days). Two days of raw.transactions are
-read instead of the whole window, whose count was about 190 of the step's 213 CPU us per
-user (issue 14's benchmark at 200,000 users). Each day's window is stored (migration 078)
-for the next.
+A day's user x item counts over the `history_days` local days ending with it are two
+parts: the last `RECENT_DAYS` days, counted from their raw rows every day, and the days
+before them (the settled window), carried from the previous day's settled window plus the
+day entering it minus the day leaving it:
+settled(d) = settled(d - 1) + day(d - RECENT_DAYS) - day(d - history_days).
+Five days of raw.transactions are read instead of the whole window, whose count was about
+190 of the step's 213 CPU us per user (issue 14's benchmark at 200,000 users). Each day's
+settled window is stored (migration 078; its `day` is the settled window's last day) for
+the next.
 
 The full count (`interactions.read`, the raw rows of every day of the window) is the
 reference (a test holds the two equal day after day) and the path taken whenever the
-previous day's window cannot be trusted:
+previous settled window cannot be trusted:
 - it is missing: the first day, a crash emptied the UNLOGGED table, or the first day of a
   re-run of days older than the kept ones (`KEEP_DAYS`; the days after it are carried);
 - it was cut in another time zone or over another number of days;
-- late events: ingestion recorded another number of rows (ingest.touched_hours) in the hours
-  of its days than when it was built (the test of the daily aggregate tables, over the
-  whole window);
+- late events before the recent days: ingestion recorded another number of rows
+  (ingest.touched_hours) in the hours of its days than when it was built (the test of the
+  daily aggregate tables, over the whole settled window). Late events in the recent days
+  cost nothing: those days are counted afresh;
 - carrying it gives a negative count (raw rows changed without ingestion's bookkeeping).
-The day's own raw rows are always read afresh, so a re-run of the day sees them as they are.
 
 A merchant's label (its category) is the smallest category of the window's payments to it;
 a minimum cannot be carried by subtraction, so the window also keeps the payments per
@@ -27,6 +30,7 @@ merchant and category, from which the labels follow.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -38,12 +42,18 @@ import scipy.sparse as sp
 from analytics_platform.ml import interactions as ia
 from analytics_platform.resources.warehouse import run_sql_file
 
+_log = logging.getLogger(__name__)
+
 CARRIED = "carried"
 FULL = "full"
 # Windows kept besides the one just written: the newest day's is the one the next day
 # carries; the two before it let a re-run of a recent day (yesterday's, the morning after)
 # be carried too. A backfill of older days keeps the one it wrote last, and carries from it.
 KEEP_DAYS = 3
+# The last days of a window, counted from their raw rows every day; the stored window holds
+# the days before them. Late events in these days (the generator's come up to two days
+# late, and the day's partition runs the next morning) then cost no full count.
+RECENT_DAYS = 3
 # lz4 streams: about a third of the size of uncompressed ones at a few ms of CPU.
 _COMPRESSION = "lz4"
 _MERCHANT_CATEGORIES = {"merchant_id": pl.String, "category": pl.String, "count": pl.Int64}
@@ -70,9 +80,25 @@ class CarryError(ValueError):
 
 
 def read(conn: psycopg.Connection, day: date, tz: str, history_days: int) -> Window:
-    """The interactions of the `history_days` local days ending with `day` in `tz`, carried
-    from the previous day's stored window when it can be trusted, else counted in full;
-    the day's window is stored for the next day either way."""
+    """The interactions of the `history_days` local days ending with `day` in `tz`: the
+    stored window of the days before the last `RECENT_DAYS` (carried from the previous
+    day's when it can be trusted, else counted in full, and stored for the next day), plus
+    the last `RECENT_DAYS` days counted from their raw rows."""
+    if history_days <= RECENT_DAYS:
+        first_day = day - timedelta(days=history_days - 1)
+        return Window(full(conn, first_day, day, tz).interactions, FULL)
+    settled_day = day - timedelta(days=RECENT_DAYS)
+    settled, method = _settled(conn, settled_day, tz, history_days - RECENT_DAYS)
+    recent = ia.read_combinations(conn, settled_day + timedelta(days=1), day, tz)
+    window = carried(settled, recent, pl.DataFrame(schema=ia.COMBINATIONS))
+    return Window(window.interactions, method)
+
+
+def _settled(
+    conn: psycopg.Connection, day: date, tz: str, history_days: int
+) -> tuple[WindowCounts, str]:
+    """The window of the `history_days` days ending with `day`, carried or counted, and
+    stored; with how it was built."""
     params = {"day": day, "tz": tz, "history_days": history_days}
     row = run_sql_file(conn, "ml/interaction_windows_source_rows.sql", params).fetchone()
     previous_rows, source_rows = (int(row[0]), int(row[1])) if row else (0, 0)
@@ -89,13 +115,13 @@ def read(conn: psycopg.Connection, day: date, tz: str, history_days: int) -> Win
         removed = ia.read_combinations(conn, leaving, leaving, tz)
         try:
             counts = carried(decode(*stored), added, removed)
-        except CarryError:
-            counts = None
+        except CarryError as error:
+            _log.warning("interaction window of %s counted in full: %s", day, error)
     if counts is None:
         method = FULL
         counts = full(conn, day - timedelta(days=history_days - 1), day, tz)
     store(conn, day, tz, history_days, source_rows, method, counts)
-    return Window(counts.interactions, method)
+    return counts, method
 
 
 def full(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> WindowCounts:

@@ -118,7 +118,8 @@ def read(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> 
 
 
 _COMBINATION_TEXTS = ["user_id", "transaction_type", "payment_method", "merchant_id", "category"]
-_COMBINATIONS = {**dict.fromkeys(_COMBINATION_TEXTS, pl.String), "count": pl.Int32}
+# The columns of `read_combinations`.
+COMBINATIONS = {**dict.fromkeys(_COMBINATION_TEXTS, pl.String), "count": pl.Int32}
 
 
 def read_combinations(
@@ -131,12 +132,12 @@ def read_combinations(
     rows = conn.execute(read_sql("ml/next_purchase_interactions.sql"), params).fetchall()
     data = "\n".join(row[0] for row in rows if row[0]).encode()
     if not data:
-        return pl.DataFrame(schema=_COMBINATIONS)
+        return pl.DataFrame(schema=COMBINATIONS)
     return pl.read_csv(
         data,
         has_header=False,
-        new_columns=list(_COMBINATIONS),
-        schema_overrides=_COMBINATIONS,
+        new_columns=list(COMBINATIONS),
+        schema_overrides=COMBINATIONS,
     )
 
 
