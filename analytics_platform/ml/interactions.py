@@ -165,9 +165,9 @@ def from_combinations(combinations: pl.DataFrame) -> Interactions:
 def _expanded(users: pl.Series, combos: pl.DataFrame) -> Interactions:
     """The matrix of per-user (transaction_type, payment_method, merchant_id, category,
     count) combinations (`row`: the user's index in the sorted `users`); a merchant's label
-    is its smallest category (code-point order, nulls skipped). Items are coded
-    by binary search in each kind's sorted values, not by hashing strings (which cost
-    most of the time at 200,000 users); keys sort as `merchant:` < `payment_method:` <
+    is its smallest category (code-point order, nulls skipped). Items are coded by binary
+    search in each kind's sorted values, not by hashing strings (which cost most of the
+    time at 200,000 users); keys sort as `merchant:` < `payment_method:` <
     `transaction_type:`, so the kinds' blocks in that order are the sorted vocabulary."""
     paid = merchant_payments(combos)
     rows, columns, counts, keys, labels = [], [], [], [], []

@@ -1,9 +1,9 @@
 """recommendations/daily, PROMOTION and NEW_FEATURE rows: one of each per user and day.
 
 Eligible: every user with a successful transaction of their own in the `HISTORY_DAYS`
-days up to the end of the day (the interactions of `interactions.py`, carried from the
-previous day's window by `interaction_window.py`: the same counts as a full count of the
-window, at two days' raw rows instead of 90). Per user:
+days up to the end of the day (the interactions of `interactions.py`, mostly carried from
+the previous day's by `interaction_window.py`: the same counts as a full count of the
+window, from five days' raw rows instead of 90). Per user:
 - PROMOTION: the best-ranked merchant the user has not paid in those days, the two
   runners-up in the reason;
 - NEW_FEATURE: the best-ranked payment method or transaction type the user has not
@@ -57,7 +57,8 @@ class ScoringReport:
     model_version: int | None
     new_feature_model_name: str
     fallback: str  # why popularity ranked, or ""
-    # How the day's interactions were counted: interaction_window.CARRIED or FULL.
+    # How the stored part of the day's interactions was built: interaction_window.CARRIED
+    # (from the previous day's) or FULL (counted from the raw rows).
     interactions_method: str = ""
 
 
