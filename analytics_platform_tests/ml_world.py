@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
+
+import psycopg
 
 from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.dev.raw_rows import load_generated_rows
 from analytics_platform.migrations import migrate
 
 from .conftest import PostgresCluster, settings_for
+from .rollup_reference import RawLoaders
 
 # A zone east of UTC, so that local days and UTC days differ.
 TZ = "Asia/Jakarta"
+# A zone whose offset is not whole hours (+05:30): its midnights fall inside UTC hours.
+KOLKATA = "Asia/Kolkata"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -67,3 +74,27 @@ def generated_world(
         yield url
     finally:
         cluster.drop_database(url)
+
+
+def ingest_payment(
+    conn: psycopg.Connection, at: datetime, user: str, amount: Decimal, hours_in: str
+) -> None:
+    """A successful payment of `user` at `at`, written by ingestion's loader, which records
+    it in ingest.touched_hours in the hour it falls in in zone `hours_in` (its
+    REPORTING_TIMEZONE)."""
+    payment = {
+        "event_id": uuid.uuid4(),
+        "occurred_at": at,
+        "user_id": user,
+        "transaction_id": f"tx-{user}",
+        "amount": amount,
+        "currency": "IDR",
+        "transaction_type": "PAYMENT",
+        "category": "food",
+        "status": "SUCCESS",
+        "payment_method": "CARD",
+        "retry_count": 0,
+        "processing_ms": 10,
+        "merchant_id": "m-late",
+    }
+    RawLoaders(ZoneInfo(hours_in)).insert(conn, "raw.transactions", [payment])

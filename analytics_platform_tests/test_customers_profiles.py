@@ -563,6 +563,27 @@ def test_a_late_event_makes_its_day_and_every_later_day_due(db):
     assert due_days(db, ready, KOLKATA, ASSETS) == [(d, "after_earlier") for d in ready[2:]]
 
 
+# Ingestion records hours in its zone: in Kolkata's, an event at 00:10 is in the hour
+# starting at the local midnight; at whole UTC hours (hours cut in another zone), in the one
+# starting at 23:40 the day before, which both days count: the earlier is rebuilt as well.
+@pytest.mark.parametrize("hours_in", [KOLKATA, UTC], ids=["kolkata-hours", "utc-hours"])
+def test_a_late_event_ten_minutes_into_a_kolkata_day_makes_the_day_due_and_reaches_it(db, hours_in):
+    reset(db)
+    loaders = RawLoaders(hours_in)
+    ready = [DAY + timedelta(days=n) for n in range(3)]
+    first = _payment(day_of(DAY, KOLKATA).start + timedelta(hours=3), "u1", 100)
+    loaders.insert(db, "raw.transactions", [first])
+    _materialize(db, ready[0], ready[-1])
+    assert due_days(db, ready, KOLKATA, ASSETS) == []  # just built: not due
+    late = _payment(day_of(ready[1], KOLKATA).start + timedelta(minutes=10), "u2", 100)
+    loaders.insert(db, "raw.transactions", [late])
+    stale = ready[1:2] if hours_in is KOLKATA else ready[:2]
+    assert due_days(db, ready, KOLKATA, ASSETS) == [(d, "stale") for d in stale]
+    _materialize(db, stale[0], ready[-1])
+    assert due_days(db, ready, KOLKATA, ASSETS) == []
+    assert actual_profiles(db, ready[1], KOLKATA)["u2"]["first_success_at"] == late["occurred_at"]
+
+
 def test_a_bulk_first_load_equals_the_day_by_day_profiles_and_the_next_day_follows_it(db):
     reset(db)
     loaders = RawLoaders(KOLKATA)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import polars as pl
 import psycopg
 import pytest
 
-from analytics_platform.ml import features
+from analytics_platform.ml import features, user_day_stats
 from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
-from .ml_world import TZ, day_of, generated_world
+from .ml_world import KOLKATA, TZ, day_of, generated_world, ingest_payment
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,28 @@ def test_a_rerun_after_late_events_for_earlier_days_reflects_them(url):
         after = stored_features(conn, day)
         assert after[user] != before[user]
         assert_same(after, reference_features(conn, day))
+
+
+# Ingestion records hours in its zone: in Kolkata's, the payment at 00:10 is in the hour
+# starting at the local midnight; in the world's (whole UTC hours), in the one starting at
+# 23:40 the day before, which the day's count must include too.
+@pytest.mark.parametrize(("hours_in", "offset"), [(KOLKATA, 20), (TZ, 21)])
+def test_a_late_payment_ten_minutes_into_a_kolkata_day_makes_the_day_due_again(
+    url, hours_in, offset
+):
+    day, user = day_of(offset), f"late-features-{offset}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        user_day_stats.refresh(conn, [day], KOLKATA)
+        assert user_day_stats.refresh(conn, [day], KOLKATA) == []  # just built: not due
+        at = datetime.combine(day, time(0, 10), ZoneInfo(KOLKATA))
+        ingest_payment(conn, at, user, Decimal(100), hours_in)
+        assert user_day_stats.refresh(conn, [day], KOLKATA) == [day]
+        assert user_day_stats.refresh(conn, [day], KOLKATA) == []
+        stats = conn.execute(
+            "SELECT first_at, successes FROM ml.user_day_stats WHERE day = %s AND user_id = %s",
+            (day, user),
+        ).fetchall()
+        assert stats == [(at, 1)]
 
 
 def test_days_whose_windows_cross_a_dst_change_equal_a_polars_computation(url):

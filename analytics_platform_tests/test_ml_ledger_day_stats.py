@@ -4,7 +4,7 @@ exactly what their raw-reading reference SQL finds, on a generated world."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from analytics_platform.ml import (
 from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
-from .ml_world import TZ, day_of, generated_world
+from .ml_world import KOLKATA, TZ, day_of, generated_world, ingest_payment
 
 WORLD_DAYS = 100
 DAY = day_of(WORLD_DAYS - 1)
@@ -92,6 +92,28 @@ def test_a_late_transaction_in_an_earlier_day_rebuilds_that_day(url):
             (late_day, user, currency, category),
         ).fetchone()
         assert row is not None and row[0] == spend + Decimal(1000000)
+
+
+# Ingestion records hours in its zone: in Kolkata's, the payment at 00:10 is in the hour
+# starting at the local midnight; in the world's (whole UTC hours), in the one starting at
+# 23:40 the day before, which the day's count must include too.
+@pytest.mark.parametrize(("hours_in", "offset"), [(KOLKATA, 30), (TZ, 31)])
+def test_a_late_payment_ten_minutes_into_a_kolkata_day_makes_the_day_due_again(
+    url, hours_in, offset
+):
+    day, user = day_of(offset), f"late-ledger-{offset}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        ledger_day_stats.refresh(conn, [day], KOLKATA)
+        assert ledger_day_stats.refresh(conn, [day], KOLKATA) == []  # just built: not due
+        at = datetime.combine(day, time(0, 10), ZoneInfo(KOLKATA))
+        ingest_payment(conn, at, user, Decimal(4321), hours_in)
+        assert ledger_day_stats.refresh(conn, [day], KOLKATA) == [day]
+        assert ledger_day_stats.refresh(conn, [day], KOLKATA) == []
+        spend = conn.execute(
+            "SELECT spend, purchases FROM ml.spend_day_stats WHERE day = %s AND user_id = %s",
+            (day, user),
+        ).fetchall()
+        assert spend == [(Decimal(4321), 1)]
 
 
 def test_days_are_aligned_unless_a_dst_change_repeats_or_skips_midnight(url):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
+import polars as pl
 import psycopg
 import pytest
 from dagster import AssetCheckSeverity, materialize
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics_platform.assets.recommendations import (
     BEATS_BASELINE_CHECK,
@@ -20,12 +23,13 @@ from analytics_platform.assets.recommendations import (
     next_purchase_model,
 )
 from analytics_platform.dev.generator import GeneratorConfig, generate_events
+from analytics_platform.ml import interaction_window, model_store
 from analytics_platform.ml import interactions as ia
-from analytics_platform.ml import model_store
 from analytics_platform.ml import next_purchase as npm
 from analytics_platform.ml import next_purchase_scoring as scoring
 from analytics_platform.ml.recommendation_writes import recommendation_ids
 from analytics_platform.ml.scoring import recommendation_id
+from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
 from .ml_world import START, TZ, day_of, generated_world
@@ -393,6 +397,224 @@ def test_the_daily_asset_says_when_popularity_ranked(without_tastes, monkeypatch
     metadata = materialization.metadata
     assert metadata["next_purchase_model_name"].value == npm.BASELINE_MODEL_NAME
     assert "no accepted next_purchase model" in metadata["next_purchase_fallback"].value
+    assert metadata["next_purchase_interactions"].value in {
+        interaction_window.CARRIED,
+        interaction_window.FULL,
+    }
     with psycopg.connect(without_tastes, autocommit=True) as conn:
         rows = stored(conn, day)
     assert len(rows) == metadata["promotion_rows"].value + metadata["new_feature_rows"].value
+
+
+# ---------------------------------------------------------------- the carried window
+# Shorter than the world, so that days leave the window as they enter it.
+WINDOW_DAYS = 10
+
+
+def assert_same_interactions(got: ia.Interactions, expected: ia.Interactions) -> None:
+    """The same users, items, labels and matrix, entry for entry (scoring reads nothing else)."""
+    assert list(got.user_ids) == list(expected.user_ids)
+    assert list(got.items) == list(expected.items)
+    assert list(got.labels) == list(expected.labels)
+    assert got.counts.shape == expected.counts.shape
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got.counts, part), getattr(expected.counts, part)), part
+
+
+def full_count(conn: psycopg.Connection, day: date, tz: str = TZ) -> ia.Interactions:
+    return ia.read(conn, day - timedelta(days=WINDOW_DAYS - 1), day, tz)
+
+
+def without_windows(conn: psycopg.Connection) -> psycopg.Connection:
+    """`conn` (in a transaction the test rolls back) with no stored window: the module's
+    other tests store the 90-day windows of their days."""
+    conn.execute("DELETE FROM ml.interaction_windows")
+    return conn
+
+
+def window_of(conn: psycopg.Connection, day: date, tz: str = TZ) -> str:
+    """The carried (or full) window of `day`, checked against the full count; its method."""
+    window = interaction_window.read(conn, day, tz, WINDOW_DAYS)
+    assert_same_interactions(window.interactions, full_count(conn, day, tz))
+    return window.method
+
+
+def test_the_carried_window_equals_the_full_count_day_after_day(without_tastes):
+    # One transaction, rolled back: the module's other tests see no stored windows.
+    with psycopg.connect(without_tastes) as conn:
+        without_windows(conn)
+        methods = [window_of(conn, day_of(offset)) for offset in range(20, 34)]
+        conn.rollback()
+    assert methods == [interaction_window.FULL] + [interaction_window.CARRIED] * 13
+
+
+def add_late_payment(
+    conn: psycopg.Connection, day: date, merchant: str, category: str, user: str
+) -> None:
+    """A successful payment at noon of local `day`, recorded as ingestion records it."""
+    at = datetime.combine(day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=12)
+    conn.execute(
+        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+               amount, currency, transaction_type, category, status, payment_method,
+               merchant_id, retry_count, processing_ms, kafka_partition, kafka_offset)
+           VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 1000,
+               'IDR', 'PAYMENT', %s, 'SUCCESS', 'QRIS', %s, 0, 1, 0, 0)""",
+        (at, user, category, merchant),
+    )
+    run_sql_file(
+        conn,
+        "ingest/record_touched_hours.sql",
+        {
+            "raw_table": "raw.transactions",
+            "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+            "rows": [1],
+            "max_occurred_ats": [at],
+        },
+    )
+
+
+def test_a_late_payment_in_the_window_is_counted_in_full_then_carried_until_it_leaves(
+    without_tastes,
+):
+    first = day_of(30)
+    late_day = first - timedelta(days=3)
+    with psycopg.connect(without_tastes) as conn:
+        without_windows(conn)
+        assert [window_of(conn, first - timedelta(days=1)), window_of(conn, first)] == [
+            interaction_window.FULL,
+            interaction_window.CARRIED,
+        ]
+        merchant, category = conn.execute(
+            "SELECT merchant_id, min(category) FROM raw.transactions"
+            " WHERE merchant_id IS NOT NULL AND transaction_type = 'PAYMENT' GROUP BY 1"
+            " ORDER BY 1 LIMIT 1"
+        ).fetchone()
+        # Older than the recent days: the next day counts in full. A category that sorts
+        # first: the merchant's label changes while the payment is in the window, and
+        # changes back when its day leaves (a minimum carried by counts).
+        add_late_payment(conn, late_day, merchant, "0 late", "late-user")
+        methods = []
+        for offset in range(1, WINDOW_DAYS - 1):
+            day = first + timedelta(days=offset)
+            methods.append(window_of(conn, day))
+            items = interaction_window.read(conn, day, TZ, WINDOW_DAYS).interactions
+            label = items.labels[list(items.items).index(f"merchant:{merchant}")]
+            in_window = day - late_day < timedelta(days=WINDOW_DAYS)
+            assert label == ("0 late" if in_window else category)
+            assert ("late-user" in set(items.user_ids)) == in_window
+        conn.rollback()
+    assert methods == [interaction_window.FULL] + [interaction_window.CARRIED] * 7
+
+
+def test_a_late_payment_in_the_recent_days_is_carried(without_tastes):
+    first = day_of(30)
+    with psycopg.connect(without_tastes) as conn:
+        without_windows(conn)
+        window_of(conn, first)
+        merchant = conn.execute(
+            "SELECT min(merchant_id) FROM raw.transactions WHERE transaction_type = 'PAYMENT'"
+        ).fetchone()[0]
+        # Yesterday's, seen by today's run: among the days counted afresh.
+        add_late_payment(conn, first, merchant, "0 late", "late-user")
+        assert window_of(conn, first + timedelta(days=1)) == interaction_window.CARRIED
+        items = interaction_window.read(conn, first + timedelta(days=1), TZ, WINDOW_DAYS)
+        assert "late-user" in set(items.interactions.user_ids)
+        conn.rollback()
+
+
+def test_a_rerun_of_an_older_day_or_another_zone_is_counted_in_full(without_tastes):
+    days = [day_of(offset) for offset in range(30, 35)]
+    with psycopg.connect(without_tastes) as conn:
+        without_windows(conn)
+        for day in days:
+            window_of(conn, day)
+        # Older than the kept windows: its previous day's is gone; the re-run of the days
+        # after it carries from it.
+        assert [window_of(conn, day) for day in days[1:4]] == [
+            interaction_window.FULL,
+            interaction_window.CARRIED,
+            interaction_window.CARRIED,
+        ]
+        assert window_of(conn, days[4] + timedelta(days=1)) == interaction_window.CARRIED
+        # The previous day's window was cut in another zone.
+        assert window_of(conn, days[4] + timedelta(days=2), "UTC") == interaction_window.FULL
+        conn.rollback()
+
+
+def test_the_days_rows_are_the_same_whether_the_window_is_carried_or_counted(without_tastes):
+    with psycopg.connect(without_tastes, autocommit=True) as conn:
+        scoring.score_next_purchase(conn, LAST_DAY - timedelta(days=1), TZ)
+        report = scoring.score_next_purchase(conn, LAST_DAY, TZ)
+        assert report.interactions_method == interaction_window.CARRIED
+        carried = stored(conn, LAST_DAY)
+        conn.execute("DELETE FROM ml.interaction_windows")
+        report = scoring.score_next_purchase(conn, LAST_DAY, TZ)
+        assert report.interactions_method == interaction_window.FULL
+        assert stored(conn, LAST_DAY) == carried
+        assert report.promotions > 100
+
+
+@st.composite
+def day_combinations(draw: st.DrawFn) -> pl.DataFrame:
+    """A day's `interactions.read_combinations` rows: few users and values, so that the
+    same pairs recur across days; categories vary per merchant and may be null."""
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["u1", "u2", "u3", 'Ü, "4"']),
+                st.sampled_from(["PAYMENT", "BILL_PAYMENT", "TOPUP"]),
+                st.sampled_from(["QRIS", "CARD"]),
+                st.sampled_from(["m1", "m2", "m:3", None]),
+                st.sampled_from(["food", "Food", "bills", None]),
+                st.integers(1, 3),
+            ),
+            max_size=8,
+        )
+    )
+    frame = pl.DataFrame(rows, schema=list(COMBINATIONS), orient="row").cast(COMBINATIONS)
+    return frame.group_by(list(COMBINATIONS)[:-1]).agg(pl.col("count").sum())
+
+
+COMBINATIONS = {
+    "user_id": pl.String,
+    "transaction_type": pl.String,
+    "payment_method": pl.String,
+    "merchant_id": pl.String,
+    "category": pl.String,
+    "count": pl.Int32,
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(days=st.lists(day_combinations(), min_size=1, max_size=8), width=st.integers(1, 4))
+def test_carrying_day_by_day_equals_counting_each_window(days, width):
+    empty = pl.DataFrame(schema=COMBINATIONS)
+
+    def window(last: int) -> pl.DataFrame:
+        return pl.concat([empty, *days[max(0, last - width + 1) : last + 1]])
+
+    state = interaction_window.WindowCounts(
+        ia.from_combinations(empty), interaction_window.merchant_categories(empty)
+    )
+    for last in range(len(days)):
+        leaving = days[last - width] if last >= width else empty
+        state = interaction_window.carried(state, days[last], leaving)
+        expected = window(last)
+        assert_same_interactions(state.interactions, ia.from_combinations(expected))
+        assert state.merchant_categories.equals(interaction_window.merchant_categories(expected))
+
+
+def test_a_merchant_id_with_colons_is_recommended_whole():
+    items = ia.from_rows(
+        [
+            ("u1", ia.MERCHANT, "m:1:a", "food", 2),
+            ("u1", ia.PAYMENT_METHOD, "QRIS", "QRIS", 2),
+            ("u2", ia.MERCHANT, "m2", "food", 1),
+            ("u2", ia.PAYMENT_METHOD, "QRIS", "QRIS", 1),
+        ]
+    )
+    ranking = scoring._Ranking(npm.popularity_scorer(items), (npm.BASELINE_MODEL_NAME, None))
+    rows = scoring._promotions(items, ranking, 90).filter(pl.col("user_id") == "u2")
+    [(title, url, reason)] = rows.select("title", "action_url", "reason").rows()
+    assert (title, url) == ("Discover m:1:a", "/merchants/m:1:a")
+    assert msgspec.json.decode(reason)["merchant_id"] == "m:1:a"

@@ -424,6 +424,35 @@ def test_a_late_event_changes_exactly_its_hour_day_week_and_month(db):
             assert not changed, m.name
 
 
+KOLKATA = ZoneInfo("Asia/Kolkata")
+
+
+# Ingestion records hours in its zone: in Kolkata's (+05:30), an event at 00:10 is in the
+# hour starting at the local midnight; at whole UTC hours (hours cut in another zone), in
+# the one starting at 23:40 the day before, which the buckets on both sides count.
+@pytest.mark.parametrize("hours_in", [KOLKATA, UTC], ids=["kolkata-hours", "utc-hours"])
+def test_a_late_event_ten_minutes_into_a_kolkata_day_makes_its_buckets_stale(db, hours_in):
+    loaders = RawLoaders(hours_in)
+    day = datetime(2024, 3, 5, tzinfo=KOLKATA)
+    events = [transaction(day + timedelta(hours=h), amount_cents=1000) for h in (-20, 5)]
+    loaders.insert(db, "raw.transactions", events)
+    closed = closed_through(events[-1]["occurred_at"], KOLKATA)
+    run_until_nothing_due(db, KOLKATA.key, closed)
+    daily = mart("transactions_daily")
+    assert due_buckets(db, daily, KOLKATA.key, closed[Grain.DAILY]) == []  # just built
+    late = transaction(
+        day + timedelta(minutes=10), amount=Decimal("99.99"), amount_cents=9999, user_id="u9"
+    )
+    loaders.insert(db, "raw.transactions", [late])
+    due = [(b.start, b.reason) for b in due_buckets(db, daily, KOLKATA.key, closed[Grain.DAILY])]
+    assert (day, "stale") in due
+    run_until_nothing_due(db, KOLKATA.key, closed)
+    for m in MARTS:
+        if m.family.name in _TRANSACTION_FAMILIES:
+            expected = expected_mart(m, {"raw.transactions": [*events, late]}, KOLKATA)
+            assert not differences(mart_rows(db, m), expected), m.name
+
+
 def test_a_late_kyc_submission_updates_the_time_to_verify_of_later_buckets(db):
     utc = ZoneInfo("UTC")
     verified_at = datetime(2024, 4, 3, 9, 30, tzinfo=UTC)

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import psycopg
 
-from analytics_platform.ml import budget_alerts, daily, features
+from analytics_platform.ml import budget_alerts, daily, features, interaction_window
 from benchmarks.database import migrated_database
 from benchmarks.recommendations import (
     HISTORY_DAYS,
@@ -111,6 +111,12 @@ def run() -> dict[str, dict]:
         timer = Timer(conn, second)
         _, seconds, cpu, backend = timer(lambda: daily.recommend_day(conn, last_day, TZ, second))
         rows, digest = conn.execute(FINGERPRINT, (last_day,)).fetchone()  # type: ignore[misc]
+        # PROMOTION + NEW_FEATURE's settled window of the day: 'carried' from the previous day's
+        # (as every day but a first one), or 'full' (ml/interaction_window.py).
+        window = conn.execute(
+            "SELECT method FROM ml.interaction_windows WHERE day = %s",
+            (last_day - timedelta(days=interaction_window.RECENT_DAYS),),
+        ).fetchone()
     users = max(1, best["reco_day_feature_rows"]["value"])
     total = cpu + (backend or 0.0)
     per_step = {
@@ -135,6 +141,7 @@ def run() -> dict[str, dict]:
         ),
         "reco_day_day_before_rows": _metric(before_rows, "rows"),
         "reco_day_day_before_fingerprint": _metric(before_digest, "md5"),
+        "reco_day_interactions_window": _metric(window[0] if window else "none", ""),
         "reco_day_load_average_1m": _metric(os.getloadavg()[0], ""),
     }
 

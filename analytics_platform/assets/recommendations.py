@@ -425,6 +425,8 @@ def next_purchase_metadata(report: next_purchase_scoring.ScoringReport) -> dict[
         "next_purchase_model_version": report.model_version or 0,
         "new_feature_model_name": report.new_feature_model_name,
         "next_purchase_fallback": report.fallback or "none: the champion model ranked",
+        # How the 90-day interactions were counted (ml/interaction_window.py).
+        "next_purchase_interactions": report.interactions_method,
     }
 
 

@@ -112,35 +112,64 @@ READ_BUCKETS = 64
 
 
 def read(conn: psycopg.Connection, first_day: date, last_day: date, tz: str) -> Interactions:
-    """The interactions of the local days [first_day, last_day] in `tz`, read as CSV text
-    into polars: at 200,000 users the combinations number millions."""
+    """The interactions of the local days [first_day, last_day] in `tz`, counted from the
+    raw rows (the reference the carried window of `interaction_window.py` equals)."""
+    return from_combinations(read_combinations(conn, first_day, last_day, tz))
+
+
+_COMBINATION_TEXTS = ["user_id", "transaction_type", "payment_method", "merchant_id", "category"]
+# The columns of `read_combinations`.
+COMBINATIONS = {**dict.fromkeys(_COMBINATION_TEXTS, pl.String), "count": pl.Int32}
+
+
+def read_combinations(
+    conn: psycopg.Connection, first_day: date, last_day: date, tz: str
+) -> pl.DataFrame:
+    """Per (user_id, transaction_type, payment_method, merchant_id, category): the count of
+    the local days [first_day, last_day] in `tz` (sql/ml/next_purchase_interactions.sql),
+    read as CSV text into polars: at 200,000 users over 90 days they number millions."""
     params = {"first_day": first_day, "last_day": last_day, "tz": tz, "buckets": READ_BUCKETS}
     rows = conn.execute(read_sql("ml/next_purchase_interactions.sql"), params).fetchall()
     data = "\n".join(row[0] for row in rows if row[0]).encode()
     if not data:
-        return from_frame(pl.DataFrame(schema=_COLUMNS))
-    texts = ["user_id", "transaction_type", "payment_method", "merchant_id", "category"]
-    combos = pl.read_csv(
+        return pl.DataFrame(schema=COMBINATIONS)
+    return pl.read_csv(
         data,
         has_header=False,
-        new_columns=[*texts, "count"],
-        schema_overrides={**dict.fromkeys(texts, pl.String), "count": pl.Int32},
+        new_columns=list(COMBINATIONS),
+        schema_overrides=COMBINATIONS,
     )
-    users = combos.get_column("user_id").unique().sort()
+
+
+def merchant_payments(combinations: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `combinations` whose merchant is an item (the merchant paid)."""
+    return combinations.filter(
+        pl.col("transaction_type").is_in(MERCHANT_TYPES) & pl.col("merchant_id").is_not_null()
+    )
+
+
+def from_combinations(combinations: pl.DataFrame) -> Interactions:
+    """The matrix of `read_combinations` rows (counts may be negative: a difference of
+    days, whose labels then mean nothing)."""
+    if combinations.height == 0:
+        return from_frame(pl.DataFrame(schema=_COLUMNS))
+    users = combinations.get_column("user_id").unique().sort()
     return _expanded(
-        users, combos.with_columns(users.search_sorted(combos.get_column("user_id")).alias("row"))
+        users,
+        combinations.with_columns(
+            users.search_sorted(combinations.get_column("user_id")).alias("row")
+        ),
     )
 
 
 def _expanded(users: pl.Series, combos: pl.DataFrame) -> Interactions:
     """The matrix of per-user (transaction_type, payment_method, merchant_id, category,
-    count) combinations (`row`: the user's index in the sorted `users`). Items are coded
-    by binary search in each kind's sorted values, not by hashing strings (which cost
-    most of the time at 200,000 users); keys sort as `merchant:` < `payment_method:` <
+    count) combinations (`row`: the user's index in the sorted `users`); a merchant's label
+    is its smallest category (code-point order, nulls skipped). Items are coded by binary
+    search in each kind's sorted values, not by hashing strings (which cost most of the
+    time at 200,000 users); keys sort as `merchant:` < `payment_method:` <
     `transaction_type:`, so the kinds' blocks in that order are the sorted vocabulary."""
-    paid = combos.filter(
-        pl.col("transaction_type").is_in(MERCHANT_TYPES) & pl.col("merchant_id").is_not_null()
-    )
+    paid = merchant_payments(combos)
     rows, columns, counts, keys, labels = [], [], [], [], []
     offset = 0
     for kind, part, value, label in (

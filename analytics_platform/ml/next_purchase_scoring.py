@@ -1,7 +1,9 @@
 """recommendations/daily, PROMOTION and NEW_FEATURE rows: one of each per user and day.
 
 Eligible: every user with a successful transaction of their own in the `HISTORY_DAYS`
-days up to the end of the day (the interactions of `interactions.py`). Per user:
+days up to the end of the day (the interactions of `interactions.py`, mostly carried from
+the previous day's by `interaction_window.py`: the same counts as a full count of the
+window, from five days' raw rows instead of 90). Per user:
 - PROMOTION: the best-ranked merchant the user has not paid in those days, the two
   runners-up in the reason;
 - NEW_FEATURE: the best-ranked payment method or transaction type the user has not
@@ -30,8 +32,8 @@ import polars as pl
 import psycopg
 import scipy.sparse as sp
 
+from analytics_platform.ml import interaction_window, model_store
 from analytics_platform.ml import interactions as ia
-from analytics_platform.ml import model_store
 from analytics_platform.ml import next_purchase as npm
 from analytics_platform.ml.recommendation_writes import recommendation_ids
 from analytics_platform.ml.scoring import VALID_DAYS
@@ -55,6 +57,9 @@ class ScoringReport:
     model_version: int | None
     new_feature_model_name: str
     fallback: str  # why popularity ranked, or ""
+    # How the stored part of the day's interactions was built: interaction_window.CARRIED
+    # (from the previous day's) or FULL (counted from the raw rows).
+    interactions_method: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,8 @@ def _ranked_frame(
             schema_overrides={"row": pl.Int64},
         )
         .with_columns(
-            pl.col("item").str.split_exact(":", 1).struct.rename_fields(["feature", "value"]),
+            # The value is everything after the kind: a merchant id may hold colons.
+            pl.col("item").str.splitn(":", 2).struct.rename_fields(["feature", "value"]),
             pl.concat_list(
                 [pl.col(f"next_{n}").str.replace(r"^[^:]*:", "") for n in range(1, 1 + RUNNERS_UP)]
             )
@@ -220,7 +226,8 @@ def score_next_purchase(
     conn: psycopg.Connection, day: date, tz: str, history_days: int = npm.HISTORY_DAYS
 ) -> ScoringReport:
     """Replace the day's PROMOTION and NEW_FEATURE rows."""
-    day_items = ia.read(conn, day - timedelta(days=history_days - 1), day, tz)
+    window = interaction_window.read(conn, day, tz, history_days)
+    day_items = window.interactions
     promotion, new_feature, fallback = _rankings(conn, day_items)
     created = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(tz))
     expires = created + timedelta(days=VALID_DAYS)
@@ -263,4 +270,5 @@ def score_next_purchase(
         promotion.model[1],
         new_feature.model[0],
         fallback,
+        window.method,
     )

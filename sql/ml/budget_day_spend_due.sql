@@ -1,7 +1,8 @@
 -- The days of %(days)s whose ml.budget_day_spend must be (re)built for time zone %(tz)s,
 -- oldest first: never built, built in another zone, built when ingestion had recorded
 -- another number of rows in the day's hours of raw.transactions (late events), or listed
--- in %(rebuild)s.
+-- in %(rebuild)s. Hours that overlap the day count, as in ledger_day_stats_due.sql (see
+-- its comment: the same hours where ingestion cuts them in %(tz)s).
 WITH wanted AS (
     SELECT DISTINCT unnest(%(days)s::date[]) AS day
 ),
@@ -10,7 +11,7 @@ current AS (
         SELECT coalesce(sum(t.rows_ingested), 0)
         FROM ingest.touched_hours t
         WHERE t.raw_table = 'raw.transactions'
-            AND t.hour_start >= (w.day::timestamp AT TIME ZONE %(tz)s)
+            AND t.hour_start > (w.day::timestamp AT TIME ZONE %(tz)s) - interval '1 hour'
             AND t.hour_start < ((w.day + 1)::timestamp AT TIME ZONE %(tz)s)
     ) AS source_rows
     FROM wanted w

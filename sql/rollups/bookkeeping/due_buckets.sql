@@ -11,6 +11,13 @@
 -- rows_ingested, so the sum differs exactly when a batch committed since, whatever time
 -- that batch's transaction started. A bucket without events of its own has no rows to
 -- compute, whatever its lookback holds, so it is never stale.
+-- An hour counts if it overlaps those hours (hour_start after their start less an hour),
+-- here and in window_buckets.sql. Ingestion cuts hours in REPORTING_TIMEZONE: in %(tz)s
+-- they start on bucket boundaries and these are exactly the bucket's hours. Hours cut in
+-- another zone (the setting changed; hours recorded at whole UTC hours) straddle the
+-- boundaries of a +05:30 or +05:45 zone: a late row in a bucket's first minutes still
+-- changes its sum. The sum is only compared for equality, as a change detector: a
+-- neighbouring bucket's rows in a shared hour cost at most an extra run.
 -- Buckets recorded before migration 012 (source_rows NULL) keep the old rule, a newer
 -- last_ingested_at than the watermark the run read, until their next run records a sum.
 -- last_ingested_at is the newest write into the bucket's hours (NULL: none).
@@ -35,10 +42,10 @@ CROSS JOIN LATERAL (
     SELECT
         coalesce(sum(t.rows_ingested), 0) AS source_rows,
         max(t.last_ingested_at) AS last_ingested_at,
-        coalesce(bool_or(t.hour_start >= c.bucket_start), false) AS has_events
+        coalesce(bool_or(t.hour_start > c.bucket_start - interval '1 hour'), false) AS has_events
     FROM ingest.touched_hours t
     WHERE t.raw_table = %(raw_table)s
-        AND t.hour_start >= c.bucket_start - %(lookback)s::interval
+        AND t.hour_start > c.bucket_start - %(lookback)s::interval - interval '1 hour'
         AND t.hour_start < c.bucket_end
 ) AS h
 WHERE r.mart IS NULL

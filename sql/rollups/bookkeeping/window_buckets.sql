@@ -7,6 +7,8 @@
 --   same hours);
 -- - source_watermark: the newest last_ingested_at of those hours (NULL: never), shown as
 --   the freshness of the bucket's sources.
+-- An hour counts if it overlaps those hours (hour_start after their start less an hour),
+-- as in due_buckets.sql, whose comment says why.
 SELECT
     b.bucket_start,
     b.bucket_end,
@@ -17,7 +19,7 @@ CROSS JOIN LATERAL (
     SELECT sum(t.rows_ingested) AS source_rows, max(t.last_ingested_at) AS source_watermark
     FROM ingest.touched_hours t
     WHERE t.raw_table = %(raw_table)s
-        AND t.hour_start >= b.bucket_start - %(lookback)s::interval
+        AND t.hour_start > b.bucket_start - %(lookback)s::interval - interval '1 hour'
         AND t.hour_start < b.bucket_end
 ) AS h
 ORDER BY b.bucket_start
