@@ -10,4 +10,7 @@ SELECT s.user_id, s.currency, s.category,
 FROM ml.spend_day_stats s
 WHERE s.day > %(day)s::date - %(window_days)s * %(windows)s
   AND s.day <= %(day)s::date
-GROUP BY 1, 2, 3, 4;
+GROUP BY 1, 2, 3, 4
+-- In key order: the rule reads every cell in that order (by the primary key), and the
+-- moves update cells in place.
+ORDER BY 1, 2, 3, 4;

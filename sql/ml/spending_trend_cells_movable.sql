@@ -15,8 +15,8 @@ SELECT EXISTS (
             AND (d.built_at > s.written_at OR d.tz <> s.tz))
       AND NOT EXISTS (
           SELECT 1 FROM ml.spend_day_stats x
-          WHERE x.day IN (SELECT %(day)s::date - %(window_days)s * k
-                          FROM generate_series(0, %(windows)s) AS k)
+          WHERE x.day = ANY (ARRAY(SELECT %(day)s::date - %(window_days)s * k
+                                   FROM generate_series(0, %(windows)s) AS k))
             AND ((x.spend IS NOT NULL AND scale(x.spend) IS DISTINCT FROM s.spend_scale)
                  OR (x.sum_sq IS NOT NULL AND scale(x.sum_sq) IS DISTINCT FROM s.sum_sq_scale)))
 );

@@ -7,8 +7,9 @@ WITH slices AS (
     SELECT s.user_id, s.currency, s.category, %(day)s::date - s.day AS age,
            s.spend, s.purchases, s.sum_sq
     FROM ml.spend_day_stats s
-    WHERE s.day IN (SELECT %(day)s::date - %(window_days)s * k
-                    FROM generate_series(0, %(windows)s) AS k)
+    -- An array, not IN (subquery): probed in the primary key, not a scan of every day.
+    WHERE s.day = ANY (ARRAY(SELECT %(day)s::date - %(window_days)s * k
+                             FROM generate_series(0, %(windows)s) AS k))
 ),
 moves AS (
     SELECT user_id, currency, category, (age / %(window_days)s)::smallint AS w, 1 AS sign,

@@ -3,29 +3,21 @@
 -- keep the two alike below the cells), whose cells are sums of the daily rows of the
 -- %(window_days)s x %(windows)s local days ending with the day, read from the carried
 -- ml.spending_trend_cells (spending_trend_cells.prepare makes them the day's first).
-WITH cells AS (
+WITH cells AS NOT MATERIALIZED (
     -- Per window: the days' sums, carried from day to day in ml.spending_trend_cells
     -- (spending_trend_cells.py put them there as of the day: NULL spend when no day had
-    -- any, the row then only marks the window active, as a raw non-spend transaction does).
+    -- any, the row then only marks the window active, as a raw non-spend transaction
+    -- does). Not materialized: the steps below that need few cells look them up by key.
     SELECT c.user_id, c.currency, c.category, c.w::integer AS w,
            CASE WHEN c.spend_rows > 0 THEN c.spend END AS spend, c.purchases, c.sum_sq
     FROM ml.spending_trend_cells c
 ),
-pair_windows AS (
-    SELECT user_id, currency, w FROM cells GROUP BY 1, 2, 3
-),
-active AS (
-    -- Pairs active in window 0 with enough earlier active windows (grouped per window
-    -- first: a sort of a few windows per pair instead of every cell).
-    SELECT user_id, currency, array_agg(w ORDER BY w) FILTER (WHERE w > 0) AS history
-    FROM pair_windows
-    GROUP BY 1, 2
-    HAVING bool_or(w = 0) AND count(*) FILTER (WHERE w > 0) >= %(min_history)s
-),
 bounds AS (
-    -- Per category: what bounds its usual (median) spend and purchases without sorting
-    -- its windows (history: the n earlier windows, 0 where a window has no cell).
+    -- The one pass over every cell, per category: its windows (a bit each), and what
+    -- bounds its usual (median) spend and purchases without sorting its windows
+    -- (history: the n earlier windows of its pair, 0 where a window has no cell).
     SELECT user_id, currency, category,
+           bit_or(1 << w) AS windows,
            bool_or(spend IS NOT NULL) AS any_spend,
            coalesce(sum(greatest(coalesce(spend, 0), 0)) FILTER (WHERE w > 0), 0) AS total,
            coalesce(max(greatest(coalesce(spend, 0), 0)) FILTER (WHERE w > 0), 0) AS top,
@@ -34,6 +26,17 @@ bounds AS (
            count(*) FILTER (WHERE w > 0 AND purchases >= %(min_usual_purchases)s) AS busy
     FROM cells
     GROUP BY 1, 2, 3
+),
+active AS (
+    -- Pairs active in window 0 with enough earlier active windows (history: those
+    -- windows, ascending).
+    SELECT user_id, currency, history
+    FROM (SELECT user_id, currency, windows,
+                 nullif(ARRAY(SELECT g FROM generate_series(1, %(windows)s - 1) AS g
+                       WHERE windows & (1 << g) <> 0), '{}') AS history
+          FROM (SELECT user_id, currency, bit_or(windows) AS windows
+                FROM bounds GROUP BY 1, 2) AS pairs) AS p
+    WHERE windows & 1 = 1 AND cardinality(history) >= %(min_history)s
 ),
 candidates AS (
     -- The categories that can be flagged: of n values >= 0 with sum S and largest M the
