@@ -18,6 +18,7 @@ from analytics_platform.ml import (
     spending_trend,
     spending_trend_cells,
     surplus,
+    wallet_window_cells,
 )
 from analytics_platform.resources.warehouse import run_sql_file
 
@@ -259,3 +260,96 @@ def test_a_spend_of_another_scale_sums_the_spending_cells_again(url):
         assert spending_trend.detect(conn, DAY, TZ) == spending_trend.detect(
             conn, DAY, TZ, from_stats=False
         )
+
+
+# SAVINGS_GOAL's and INVESTMENT's carried wallet window cells (wallet_window_cells.py).
+WALLET_WINDOWS = {
+    "window_days": wallet_window_cells.WINDOW_DAYS,
+    "windows": wallet_window_cells.WINDOWS,
+}
+WALLET_DETECTORS = (surplus.detect, idle_balance.detect)
+
+
+def wallet_status(conn: psycopg.Connection, day: date, tz: str) -> str | None:
+    """ "current", "movable" or None for `day` (its due days built first, as detect does)."""
+    span = WALLET_WINDOWS["window_days"] * WALLET_WINDOWS["windows"]
+    assert ledger_day_stats.prepared(conn, day, span, tz)
+    row = run_sql_file(
+        conn, "ml/wallet_window_cells_status.sql", {"day": day, "tz": tz, **WALLET_WINDOWS}
+    ).fetchone()
+    return row[0] if row else None
+
+
+def wallet_cells(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT user_id, currency, w, day_rows, credits, debits FROM ml.wallet_window_cells"
+        " ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def summed_wallet_cells(conn: psycopg.Connection, day: date, tz: str) -> list[tuple]:
+    with conn.transaction():
+        conn.execute("DELETE FROM ml.wallet_window_cells_state")
+        assert wallet_window_cells.prepare(conn, day, tz) == "summed"
+        return wallet_cells(conn)
+
+
+def wallet_rules_find_the_references(conn: psycopg.Connection, day: date, tz: str) -> None:
+    for detect in WALLET_DETECTORS:
+        assert detect(conn, day, tz) == detect(conn, day, tz, from_stats=False)
+
+
+def test_wallet_cells_move_day_after_day_and_the_second_rule_finds_them_current(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        surplus.detect(conn, DAY - timedelta(days=4), TZ)
+        for day in ledger_day_stats.days_ending(DAY, 4):
+            assert wallet_status(conn, day, TZ) == "movable"
+            surplus.detect(conn, day, TZ)
+            assert wallet_status(conn, day, TZ) == "current"
+            wallet_rules_find_the_references(conn, day, TZ)
+        moved = wallet_cells(conn)
+        assert moved == summed_wallet_cells(conn, DAY, TZ)
+        assert {row[2] for row in moved} >= {0, 1, 2, 3}, "too few windows: a vacuous check"
+
+
+def test_a_late_wallet_change_or_another_zone_sums_the_wallet_cells_again(url):
+    late_day = DAY - timedelta(days=50)
+    with psycopg.connect(url, autocommit=True) as conn:
+        idle_balance.detect(conn, DAY - timedelta(days=1), TZ)
+        user, wallet, currency = conn.execute(
+            "SELECT user_id, wallet_id, currency FROM ml.wallet_day_stats WHERE day = %s"
+            " ORDER BY user_id, wallet_id, currency LIMIT 1",
+            (late_day,),
+        ).fetchone()
+        at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=8)
+        conn.execute(
+            """INSERT INTO raw.wallet_balances (event_id, occurred_at, user_id, wallet_id,
+                   balance, currency, change_amount, change_type, kafka_partition,
+                   kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, %s, 1000, %s, 5000, 'CREDIT', 0, 0)""",
+            (at, user, wallet, currency),
+        )
+        run_sql_file(
+            conn,
+            "ingest/record_touched_hours.sql",
+            {
+                "raw_table": "raw.wallet_balances",
+                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+                "rows": [1],
+                "max_occurred_ats": [at],
+            },
+        )
+        assert wallet_status(conn, DAY, TZ) is None
+        wallet_rules_find_the_references(conn, DAY, TZ)
+        assert wallet_cells(conn) == summed_wallet_cells(conn, DAY, TZ)
+        assert wallet_status(conn, DAY, "Europe/Warsaw") is None
+        wallet_rules_find_the_references(conn, DAY, "Europe/Warsaw")
+
+
+def test_a_rerun_of_an_older_day_sums_the_wallet_cells_and_the_next_day_moves_them(url):
+    older = DAY - timedelta(days=20)
+    with psycopg.connect(url, autocommit=True) as conn:
+        surplus.detect(conn, DAY, TZ)
+        for day in (older, older + timedelta(days=1)):
+            assert wallet_status(conn, day, TZ) == (None if day == older else "movable")
+            wallet_rules_find_the_references(conn, day, TZ)
