@@ -138,7 +138,9 @@ def detect(
         "tz": tz,
         "window_days": params.window_days,
         "windows": params.lookback_windows,
+        "months": params.months,
     }
+    examined: int | None = None
     carried = (params.window_days, params.lookback_windows) == (
         wallet_window_cells.WINDOW_DAYS,
         wallet_window_cells.WINDOWS,
@@ -147,6 +149,10 @@ def detect(
         # The carried cells are the day's only inside the transaction holding their lock.
         with conn.transaction():
             wallet_window_cells.prepare(conn, day, tz)
+            row = run_sql_file(conn, "ml/surplus_pairs_from_cells.sql", query).fetchone()
+            examined = int(row[0]) if row else 0
+            # Only the pairs whose last months all had a surplus (a few in a hundred):
+            # the others' windows never become Decimals and dictionaries here.
             rows = run_sql_file(conn, "ml/surplus_windows_from_cells.sql", query).fetchall()
     else:
         sql_file = "ml/surplus_windows_from_days.sql" if stats else "ml/surplus_windows.sql"
@@ -162,7 +168,7 @@ def detect(
         user: sorted(found, key=lambda s: (-s.stability, -s.history_windows, s.currency))
         for user, found in by_user.items()
     }
-    return len(windows), ranked
+    return (len(windows) if examined is None else examined), ranked
 
 
 def _row(found: Sequence[SteadySurplus], params: SurplusParams) -> dict[str, object]:
