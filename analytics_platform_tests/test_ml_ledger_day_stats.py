@@ -16,7 +16,9 @@ from analytics_platform.ml import (
     idle_balance,
     ledger_day_stats,
     spending_trend,
+    spending_trend_cells,
     surplus,
+    wallet_window_cells,
 )
 from analytics_platform.resources.warehouse import run_sql_file
 
@@ -148,3 +150,228 @@ def test_a_backfill_of_the_daily_aggregates_analyzes_them_and_one_day_does_not(u
         after = analyze_counts(conn)
     assert after == {table: count + 1 for table, count in before.items()}
     assert set(after) == {"spend_day_stats", "wallet_day_stats"}
+
+
+# SPENDING_TREND's carried cells (spending_trend_cells.py): moved from day to day, they
+# find what the raw rows give, and are summed again whenever they are not exactly the
+# previous day's.
+TREND_WINDOWS = {
+    "window_days": spending_trend.WINDOW_DAYS,
+    "windows": spending_trend.HISTORY_WINDOWS + 1,
+}
+
+
+def trend_movable(conn: psycopg.Connection, day: date, tz: str) -> bool:
+    """Whether detecting `day` will move the carried cells (its due days built first,
+    as detect does)."""
+    span = TREND_WINDOWS["window_days"] * TREND_WINDOWS["windows"]
+    assert ledger_day_stats.prepared(conn, day, span, tz)
+    row = run_sql_file(
+        conn, "ml/spending_trend_cells_movable.sql", {"day": day, "tz": tz, **TREND_WINDOWS}
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def carried_cells(conn: psycopg.Connection) -> list[tuple]:
+    # As the rule reads them: a spend only where some day row had one (its scale too).
+    return conn.execute(
+        "SELECT user_id, currency, category, w, day_rows, spend_rows,"
+        " CASE WHEN spend_rows > 0 THEN spend::text END, purchases, sum_sq"
+        " FROM ml.spending_trend_cells ORDER BY 1, 2, 3, 4"
+    ).fetchall()
+
+
+def summed_cells(conn: psycopg.Connection, day: date, tz: str) -> list[tuple]:
+    """The cells of `day` summed from the day rows (the state is then `day`'s, summed)."""
+    with conn.transaction():
+        conn.execute("DELETE FROM ml.spending_trend_cells_state")
+        assert spending_trend_cells.prepare(conn, day, tz, **TREND_WINDOWS) == "summed"
+        return carried_cells(conn)
+
+
+def test_spending_trend_moves_its_cells_day_after_day_to_what_summing_gives(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY - timedelta(days=4), TZ)
+        for day in ledger_day_stats.days_ending(DAY, 4):
+            assert trend_movable(conn, day, TZ)
+            assert spending_trend.detect(conn, day, TZ) == spending_trend.detect(
+                conn, day, TZ, from_stats=False
+            )
+        moved = carried_cells(conn)
+        assert moved == summed_cells(conn, DAY, TZ)
+        assert {row[3] for row in moved} >= {0, 1, 2, 3}, "too few windows: a vacuous check"
+
+
+def test_a_late_event_in_an_earlier_window_sums_the_spending_cells_again(url):
+    late_day = DAY - timedelta(days=45)
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY - timedelta(days=1), TZ)
+        user, currency, category = conn.execute(
+            "SELECT user_id, currency, category FROM ml.spend_day_stats"
+            " WHERE day = %s AND spend IS NOT NULL ORDER BY user_id, currency, category LIMIT 1",
+            (late_day,),
+        ).fetchone()
+        at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=9)
+        conn.execute(
+            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+                   amount, currency, transaction_type, category, status, payment_method,
+                   retry_count, processing_ms, kafka_partition, kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 777,
+                   %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
+            (at, user, currency, category),
+        )
+        run_sql_file(
+            conn,
+            "ingest/record_touched_hours.sql",
+            {
+                "raw_table": "raw.transactions",
+                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+                "rows": [1],
+                "max_occurred_ats": [at],
+            },
+        )
+        assert not trend_movable(conn, DAY, TZ)
+        found = spending_trend.detect(conn, DAY, TZ)
+        assert found == spending_trend.detect(conn, DAY, TZ, from_stats=False)
+        assert carried_cells(conn) == summed_cells(conn, DAY, TZ)
+
+
+def test_a_rerun_of_an_older_day_sums_the_spending_cells_and_the_next_day_moves_them(url):
+    older = DAY - timedelta(days=20)
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY, TZ)
+        for day in (older, older + timedelta(days=1)):
+            assert trend_movable(conn, day, TZ) == (day != older)
+            assert spending_trend.detect(conn, day, TZ) == spending_trend.detect(
+                conn, day, TZ, from_stats=False
+            )
+
+
+def test_another_time_zone_sums_the_spending_cells_again(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY - timedelta(days=1), TZ)
+        assert trend_movable(conn, DAY, TZ)
+        assert not trend_movable(conn, DAY, "Europe/Warsaw")
+        assert spending_trend.detect(conn, DAY, "Europe/Warsaw") == spending_trend.detect(
+            conn, DAY, "Europe/Warsaw", from_stats=False
+        )
+        state = conn.execute("SELECT day, tz FROM ml.spending_trend_cells_state").fetchone()
+        assert state == (DAY, "Europe/Warsaw")
+
+
+def test_a_spend_of_another_scale_sums_the_spending_cells_again(url):
+    # A moved sum keeps the scale of a row taken away; a fresh sum would not.
+    with psycopg.connect(url, autocommit=True) as conn:
+        spending_trend.detect(conn, DAY - timedelta(days=1), TZ)
+        user, currency, category = conn.execute(
+            "SELECT user_id, currency, category FROM ml.spend_day_stats WHERE day = %s"
+            " ORDER BY user_id, currency, category LIMIT 1",
+            (DAY,),
+        ).fetchone()
+        at = datetime.combine(DAY, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=10)
+        conn.execute(
+            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+                   amount, currency, transaction_type, category, status, payment_method,
+                   retry_count, processing_ms, kafka_partition, kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, 'tx-scale-' || gen_random_uuid(), 12.345,
+                   %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
+            (at, user, currency, category),
+        )
+        ledger_day_stats.refresh(conn, [DAY], TZ, rebuild=[DAY])
+        assert not trend_movable(conn, DAY, TZ)
+        assert spending_trend.detect(conn, DAY, TZ) == spending_trend.detect(
+            conn, DAY, TZ, from_stats=False
+        )
+
+
+# SAVINGS_GOAL's and INVESTMENT's carried wallet window cells (wallet_window_cells.py).
+WALLET_WINDOWS = {
+    "window_days": wallet_window_cells.WINDOW_DAYS,
+    "windows": wallet_window_cells.WINDOWS,
+}
+WALLET_DETECTORS = (surplus.detect, idle_balance.detect)
+
+
+def wallet_status(conn: psycopg.Connection, day: date, tz: str) -> str | None:
+    """ "current", "movable" or None for `day` (its due days built first, as detect does)."""
+    span = WALLET_WINDOWS["window_days"] * WALLET_WINDOWS["windows"]
+    assert ledger_day_stats.prepared(conn, day, span, tz)
+    row = run_sql_file(
+        conn, "ml/wallet_window_cells_status.sql", {"day": day, "tz": tz, **WALLET_WINDOWS}
+    ).fetchone()
+    return row[0] if row else None
+
+
+def wallet_cells(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT user_id, currency, w, day_rows, credits, debits FROM ml.wallet_window_cells"
+        " ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def summed_wallet_cells(conn: psycopg.Connection, day: date, tz: str) -> list[tuple]:
+    with conn.transaction():
+        conn.execute("DELETE FROM ml.wallet_window_cells_state")
+        assert wallet_window_cells.prepare(conn, day, tz) == "summed"
+        return wallet_cells(conn)
+
+
+def wallet_rules_find_the_references(conn: psycopg.Connection, day: date, tz: str) -> None:
+    for detect in WALLET_DETECTORS:
+        assert detect(conn, day, tz) == detect(conn, day, tz, from_stats=False)
+
+
+def test_wallet_cells_move_day_after_day_and_the_second_rule_finds_them_current(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        surplus.detect(conn, DAY - timedelta(days=4), TZ)
+        for day in ledger_day_stats.days_ending(DAY, 4):
+            assert wallet_status(conn, day, TZ) == "movable"
+            surplus.detect(conn, day, TZ)
+            assert wallet_status(conn, day, TZ) == "current"
+            wallet_rules_find_the_references(conn, day, TZ)
+        moved = wallet_cells(conn)
+        assert moved == summed_wallet_cells(conn, DAY, TZ)
+        assert {row[2] for row in moved} >= {0, 1, 2, 3}, "too few windows: a vacuous check"
+
+
+def test_a_late_wallet_change_or_another_zone_sums_the_wallet_cells_again(url):
+    late_day = DAY - timedelta(days=50)
+    with psycopg.connect(url, autocommit=True) as conn:
+        idle_balance.detect(conn, DAY - timedelta(days=1), TZ)
+        user, wallet, currency = conn.execute(
+            "SELECT user_id, wallet_id, currency FROM ml.wallet_day_stats WHERE day = %s"
+            " ORDER BY user_id, wallet_id, currency LIMIT 1",
+            (late_day,),
+        ).fetchone()
+        at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=8)
+        conn.execute(
+            """INSERT INTO raw.wallet_balances (event_id, occurred_at, user_id, wallet_id,
+                   balance, currency, change_amount, change_type, kafka_partition,
+                   kafka_offset)
+               VALUES (gen_random_uuid(), %s, %s, %s, 1000, %s, 5000, 'CREDIT', 0, 0)""",
+            (at, user, wallet, currency),
+        )
+        run_sql_file(
+            conn,
+            "ingest/record_touched_hours.sql",
+            {
+                "raw_table": "raw.wallet_balances",
+                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+                "rows": [1],
+                "max_occurred_ats": [at],
+            },
+        )
+        assert wallet_status(conn, DAY, TZ) is None
+        wallet_rules_find_the_references(conn, DAY, TZ)
+        assert wallet_cells(conn) == summed_wallet_cells(conn, DAY, TZ)
+        assert wallet_status(conn, DAY, "Europe/Warsaw") is None
+        wallet_rules_find_the_references(conn, DAY, "Europe/Warsaw")
+
+
+def test_a_rerun_of_an_older_day_sums_the_wallet_cells_and_the_next_day_moves_them(url):
+    older = DAY - timedelta(days=20)
+    with psycopg.connect(url, autocommit=True) as conn:
+        surplus.detect(conn, DAY, TZ)
+        for day in (older, older + timedelta(days=1)):
+            assert wallet_status(conn, day, TZ) == (None if day == older else "movable")
+            wallet_rules_find_the_references(conn, day, TZ)

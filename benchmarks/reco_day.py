@@ -5,11 +5,13 @@ loaded and trained on at the same `RECO_BENCH_SCALE` (not in `make bench`: run i
 `python -m benchmarks reco_day`) (its models and daily tables are
 used as they are; nothing is trained or loaded here). For the last day of history:
 each step of the day alone on one connection, `RECO_DAY_REPEAT` times (default 2;
-figures are each step's smallest CPU: the host is shared), then the whole partition in
-two lanes as the asset runs it, and a fingerprint of the day's rows (md5 over every
-column, ordered by id) so that a change can be shown to write exactly the same rows; the
-same of the day before (a month's last day writes no BUDGET_ALERT: that step is measured
-again on the day before).
+figures are each step's smallest CPU: the host is shared; a rule's first run moves its
+carried cells from the previous day's, a re-run sums them again, and INVESTMENT finds
+SAVINGS_GOAL's current), then the whole partition in two lanes as the asset runs it the
+day after the previous day's, and a fingerprint of the day's rows (md5 over every column,
+ordered by id) so that a change can be shown to write exactly the same rows; the same of
+the day before (a month's last day writes no BUDGET_ALERT: that step is measured again on
+the day before).
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from datetime import timedelta
 
 import psycopg
 
-from analytics_platform.ml import budget_alerts, daily, features, interaction_window
+from analytics_platform.ml import (
+    budget_alerts,
+    daily,
+    features,
+    interaction_window,
+    spending_trend,
+    surplus,
+)
 from benchmarks.database import migrated_database
 from benchmarks.recommendations import (
     HISTORY_DAYS,
@@ -108,6 +117,11 @@ def run() -> dict[str, dict]:
             for _ in range(repeat)
         )
         before_rows, before_digest = conn.execute(FINGERPRINT, (day_before,)).fetchone()  # type: ignore[misc]
+        # The partition as it runs the day after the previous day's: the rules' carried
+        # cells as of the day before (the steps above left them at the day).
+        with daily.serial_plans(conn):
+            spending_trend.detect(conn, last_day - timedelta(days=1), TZ)
+            surplus.detect(conn, last_day - timedelta(days=1), TZ)
         timer = Timer(conn, second)
         _, seconds, cpu, backend = timer(lambda: daily.recommend_day(conn, last_day, TZ, second))
         rows, digest = conn.execute(FINGERPRINT, (last_day,)).fetchone()  # type: ignore[misc]

@@ -100,9 +100,9 @@ def _features_and_inactivity(conn: psycopg.Connection, day: date, tz: str) -> Sc
 
 
 # The day's steps by name, longest first (CPU per user at 20,000 users: PROMOTION and
-# NEW_FEATURE about 260, BUDGET_ALERT 160, SPENDING_TREND 150, features and
-# INACTIVITY_REMINDER 80, INVESTMENT 45, SAVINGS_GOAL 25): each lane takes the next one
-# when it is free (longest processing time first).
+# NEW_FEATURE about 260, BUDGET_ALERT 160, SPENDING_TREND 150 (70 from the previous day's
+# carried cells), features and INACTIVITY_REMINDER 80, INVESTMENT 45, SAVINGS_GOAL 25):
+# each lane takes the next one when it is free (longest processing time first).
 STEPS: dict[str, Step] = {
     next_purchase_scoring.PROMOTION_TYPE: next_purchase_scoring.score_next_purchase,
     budget_alerts.BUDGET_TYPE: budget_alerts.score_budget_alerts,

@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import ledger_day_stats, recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes, wallet_window_cells
 from analytics_platform.ml.amounts import format_money, money_text, round_down_significant
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -110,21 +110,33 @@ def detect(
 ) -> tuple[int, dict[str, list[IdleBalance]]]:
     """(user-currency pairs examined, each user's idle balances, the chosen one first).
 
-    From ml.wallet_day_stats where its local days are whole (the same rows), else, or
-    without `from_stats`, from raw.wallet_balances (the reference)."""
+    From ml.wallet_day_stats where its local days are whole (the same rows), the spend
+    windows' debits from the carried `wallet_window_cells` at the default windows, else,
+    or without `from_stats`, from raw.wallet_balances (the reference)."""
     stats = from_stats and ledger_day_stats.prepared(conn, day, params.lookback_days, tz)
-    rows = run_sql_file(
-        conn,
-        "ml/idle_balance_from_days.sql" if stats else "ml/idle_balance.sql",
-        {
-            "day": day,
-            "tz": tz,
-            "window_days": params.window_days,
-            "held_days": params.held_days,
-            "spend_windows": params.spend_windows,
-            "lookback_days": params.lookback_days,
-        },
-    ).fetchall()
+    query = {
+        "day": day,
+        "tz": tz,
+        "window_days": params.window_days,
+        "held_days": params.held_days,
+        "spend_windows": params.spend_windows,
+        "lookback_days": params.lookback_days,
+    }
+    # The carried cells hold the spend windows' debits when their windows are these, all
+    # inside the look-back (the cells' own look-back).
+    carried = (
+        params.window_days == wallet_window_cells.WINDOW_DAYS
+        and params.spend_windows <= wallet_window_cells.WINDOWS
+        and params.lookback_days == wallet_window_cells.WINDOW_DAYS * wallet_window_cells.WINDOWS
+    )
+    if stats and carried:
+        # The carried cells are the day's only inside the transaction holding their lock.
+        with conn.transaction():
+            wallet_window_cells.prepare(conn, day, tz)
+            rows = run_sql_file(conn, "ml/idle_balance_from_cells.sql", query).fetchall()
+    else:
+        sql_file = "ml/idle_balance_from_days.sql" if stats else "ml/idle_balance.sql"
+        rows = run_sql_file(conn, sql_file, query).fetchall()
     by_user: dict[str, list[IdleBalance]] = defaultdict(list)
     for user_id, currency, held, _wallets, window_debits in rows:
         found = idle_balance_of(user_id, currency, held, window_debits, params)

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import ledger_day_stats, recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes, spending_trend_cells
 from analytics_platform.ml.amounts import format_money, money_text
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -108,26 +108,31 @@ def detect(
 ) -> tuple[int, dict[str, list[Trend]]]:
     """(user-currency pairs with enough history, each user's trends, strongest first).
 
-    From ml.spend_day_stats where its local days are whole (the same rows), else, or
-    without `from_stats`, from the raw transactions (the reference)."""
-    days = params.window_days * (params.history_windows + 1)
-    stats = from_stats and ledger_day_stats.prepared(conn, day, days, tz)
-    rows = run_sql_file(
-        conn,
-        "ml/spending_trend_from_days.sql" if stats else "ml/spending_trend.sql",
-        {
-            "day": day,
-            "tz": tz,
-            "window_days": params.window_days,
-            "windows": params.history_windows + 1,
-            "min_history": params.min_history_windows,
-            "min_usual_purchases": params.min_usual_purchases,
-            "mad_to_sigma": MAD_TO_SIGMA,
-            "spread_floor": params.spread_floor,
-            "z_threshold": params.z_threshold,
-            "min_budget_share": params.min_budget_share,
-        },
-    ).fetchall()
+    From ml.spend_day_stats where its local days are whole (the same rows), through the
+    carried per-window sums of `spending_trend_cells` (moved from the previous day's when
+    they are exactly its, else summed again), else, or without `from_stats`, from the raw
+    transactions (the reference)."""
+    windows = params.history_windows + 1
+    stats = from_stats and ledger_day_stats.prepared(conn, day, params.window_days * windows, tz)
+    query = {
+        "day": day,
+        "tz": tz,
+        "window_days": params.window_days,
+        "windows": windows,
+        "min_history": params.min_history_windows,
+        "min_usual_purchases": params.min_usual_purchases,
+        "mad_to_sigma": MAD_TO_SIGMA,
+        "spread_floor": params.spread_floor,
+        "z_threshold": params.z_threshold,
+        "min_budget_share": params.min_budget_share,
+    }
+    if stats:
+        # The carried cells are the day's only inside the transaction holding their lock.
+        with conn.transaction():
+            spending_trend_cells.prepare(conn, day, tz, params.window_days, windows)
+            rows = run_sql_file(conn, "ml/spending_trend_from_days.sql", query).fetchall()
+    else:
+        rows = run_sql_file(conn, "ml/spending_trend.sql", query).fetchall()
     by_user: dict[str, list[Trend]] = defaultdict(list)
     for _judged, *row in rows:
         if row[0] is not None:  # the row of NULLs says only how many pairs were judged

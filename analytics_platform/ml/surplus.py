@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 
 import psycopg
 
-from analytics_platform.ml import ledger_day_stats, recommendation_writes
+from analytics_platform.ml import ledger_day_stats, recommendation_writes, wallet_window_cells
 from analytics_platform.ml.amounts import format_money, money_text, round_down_significant
 from analytics_platform.ml.scoring import ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
@@ -127,21 +127,36 @@ def detect(
 ) -> tuple[int, dict[str, list[SteadySurplus]]]:
     """(user-currency pairs examined, each user's steady surpluses, the chosen one first).
 
-    From ml.wallet_day_stats where its local days are whole (the same rows), else, or
+    From ml.wallet_day_stats where its local days are whole (the same rows), through the
+    carried per-window sums of `wallet_window_cells` at the default windows, else, or
     without `from_stats`, from raw.wallet_balances (the reference)."""
     windows: dict[tuple[str, str], dict[int, tuple[Decimal, Decimal]]] = defaultdict(dict)
     days = params.window_days * params.lookback_windows
     stats = from_stats and ledger_day_stats.prepared(conn, day, days, tz)
-    rows = run_sql_file(
-        conn,
-        "ml/surplus_windows_from_days.sql" if stats else "ml/surplus_windows.sql",
-        {
-            "day": day,
-            "tz": tz,
-            "window_days": params.window_days,
-            "windows": params.lookback_windows,
-        },
+    query = {
+        "day": day,
+        "tz": tz,
+        "window_days": params.window_days,
+        "windows": params.lookback_windows,
+        "months": params.months,
+    }
+    examined: int | None = None
+    carried = (params.window_days, params.lookback_windows) == (
+        wallet_window_cells.WINDOW_DAYS,
+        wallet_window_cells.WINDOWS,
     )
+    if stats and carried:
+        # The carried cells are the day's only inside the transaction holding their lock.
+        with conn.transaction():
+            wallet_window_cells.prepare(conn, day, tz)
+            row = run_sql_file(conn, "ml/surplus_pairs_from_cells.sql", query).fetchone()
+            examined = int(row[0]) if row else 0
+            # Only the pairs whose last months all had a surplus (a few in a hundred):
+            # the others' windows never become Decimals and dictionaries here.
+            rows = run_sql_file(conn, "ml/surplus_windows_from_cells.sql", query).fetchall()
+    else:
+        sql_file = "ml/surplus_windows_from_days.sql" if stats else "ml/surplus_windows.sql"
+        rows = run_sql_file(conn, sql_file, query).fetchall()
     for user_id, currency, window, credits, debits in rows:
         windows[(user_id, currency)][window] = (credits, debits)
     by_user: dict[str, list[SteadySurplus]] = defaultdict(list)
@@ -153,7 +168,7 @@ def detect(
         user: sorted(found, key=lambda s: (-s.stability, -s.history_windows, s.currency))
         for user, found in by_user.items()
     }
-    return len(windows), ranked
+    return (len(windows) if examined is None else examined), ranked
 
 
 def _row(found: Sequence[SteadySurplus], params: SurplusParams) -> dict[str, object]:

@@ -1,0 +1,2 @@
+-- SPENDING_TREND's carried state emptied before it is summed again from the day rows.
+TRUNCATE ml.spending_trend_cells;
