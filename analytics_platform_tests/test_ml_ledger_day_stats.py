@@ -108,14 +108,15 @@ def test_a_late_payment_ten_minutes_into_a_kolkata_day_makes_the_day_due_again(
         ledger_day_stats.refresh(conn, [day], KOLKATA)
         assert ledger_day_stats.refresh(conn, [day], KOLKATA) == []  # just built: not due
         at = datetime.combine(day, time(0, 10), ZoneInfo(KOLKATA))
-        ingest_payment(conn, at, user, Decimal(4321), hours_in)
+        # In cents, as the world's amounts: the carried rule cells move only over one scale.
+        ingest_payment(conn, at, user, Decimal("43.21"), hours_in)
         assert ledger_day_stats.refresh(conn, [day], KOLKATA) == [day]
         assert ledger_day_stats.refresh(conn, [day], KOLKATA) == []
         spend = conn.execute(
             "SELECT spend, purchases FROM ml.spend_day_stats WHERE day = %s AND user_id = %s",
             (day, user),
         ).fetchall()
-        assert spend == [(Decimal(4321), 1)]
+        assert spend == [(Decimal("43.21"), 1)]
 
 
 def test_days_are_aligned_unless_a_dst_change_repeats_or_skips_midnight(url):
