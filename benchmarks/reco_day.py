@@ -26,8 +26,6 @@ from analytics_platform.ml import (
     daily,
     features,
     interaction_window,
-    spending_trend,
-    surplus,
 )
 from benchmarks.database import migrated_database
 from benchmarks.recommendations import (
@@ -40,6 +38,7 @@ from benchmarks.recommendations import (
     _day_steps,
     _metric,
     _scale,
+    as_the_day_after,
     kept_world,
 )
 
@@ -118,10 +117,9 @@ def run() -> dict[str, dict]:
         )
         before_rows, before_digest = conn.execute(FINGERPRINT, (day_before,)).fetchone()  # type: ignore[misc]
         # The partition as it runs the day after the previous day's: the rules' carried
-        # cells as of the day before (the steps above left them at the day).
-        with daily.serial_plans(conn):
-            spending_trend.detect(conn, last_day - timedelta(days=1), TZ)
-            surplus.detect(conn, last_day - timedelta(days=1), TZ)
+        # cells as of the day before and the day's features to build (the steps above
+        # left both at the day).
+        as_the_day_after(conn, last_day)
         timer = Timer(conn, second)
         _, seconds, cpu, backend = timer(lambda: daily.recommend_day(conn, last_day, TZ, second))
         rows, digest = conn.execute(FINGERPRINT, (last_day,)).fetchone()  # type: ignore[misc]

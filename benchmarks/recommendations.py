@@ -336,6 +336,16 @@ def _timed_metrics(prefix: str, seconds: float, cpu: float, backend: float | Non
     }
 
 
+def as_the_day_after(conn: psycopg.Connection, day: date) -> None:
+    """Leave `day`'s state as the daily schedule finds it, after its steps ran alone: the
+    rules' carried cells back at the day before (a re-run of the day sums them in full),
+    and the day's features removed (the partition builds them)."""
+    with daily.serial_plans(conn):
+        spending_trend.detect(conn, day - timedelta(days=1), TZ)
+        surplus.detect(conn, day - timedelta(days=1), TZ)
+    run_sql_file(conn, "ml/features_delete_day.sql", {"day": day})
+
+
 def _day_steps(conn: psycopg.Connection, day: date, scale: float) -> dict[str, dict]:
     """Each step of the day alone on one connection (writing, as the asset does): wall,
     CPU (this process + the backend) per user scored and that CPU at USERS users."""
@@ -604,10 +614,10 @@ def _measure(url: str) -> dict[str, dict]:
         with psycopg.connect(url, autocommit=True) as second:
             daily.recommend_day(conn, last_day - timedelta(days=1), TZ, second)
             metrics.update(_day_steps(conn, last_day, scale))
-            # The whole partition as the asset runs it (ml/daily.py): the day's features
-            # removed first so that it builds them again, then every type in two lanes
-            # on two connections, both backends' CPU counted.
-            run_sql_file(conn, "ml/features_delete_day.sql", {"day": last_day})
+            # The whole partition as the asset runs it (ml/daily.py), the day after the
+            # previous day's: every type in two lanes on two connections, both backends'
+            # CPU counted.
+            as_the_day_after(conn, last_day)
             both = Timer(conn, second)
             every, a_seconds, a_cpu, a_backend = both(
                 lambda: daily.recommend_day(conn, last_day, TZ, second)
