@@ -53,10 +53,10 @@ FROM recommendations.daily WHERE day = %s
 # The day's steps as `ml/daily.py` shares them: each lane takes the next of these
 # (benchmark step names) when free, the first lane after the day's ledger aggregates.
 DYNAMIC_ORDER = (
-    ("next_purchase",),
-    ("budget",),
-    ("spending_trend",),
     ("features", "inactivity"),
+    ("spending_trend",),
+    ("budget",),
+    ("next_purchase",),
     ("investment",),
     ("savings_goal",),
 )

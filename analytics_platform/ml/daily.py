@@ -99,15 +99,17 @@ def _features_and_inactivity(conn: psycopg.Connection, day: date, tz: str) -> Sc
     return scoring.score_inactivity(conn, day, tz)
 
 
-# The day's steps by name, longest first (CPU per user at 20,000 users: PROMOTION and
-# NEW_FEATURE about 260, BUDGET_ALERT 160, SPENDING_TREND 150 (70 from the previous day's
-# carried cells), features and INACTIVITY_REMINDER 80, INVESTMENT 45, SAVINGS_GOAL 25):
-# each lane takes the next one when it is free (longest processing time first).
+# The day's steps by name, longest first (CPU µs per user at 200,000 users, each step
+# alone the day after the previous day's, issue 14's benchmark: features and
+# INACTIVITY_REMINDER 112, SPENDING_TREND 97 from its carried cells, BUDGET_ALERT 42 on a
+# month's last day and 81 on a day with alerts, PROMOTION and NEW_FEATURE 52 from the
+# carried interaction window, INVESTMENT 34, SAVINGS_GOAL 17): each lane takes the next
+# one when it is free (longest processing time first).
 STEPS: dict[str, Step] = {
-    next_purchase_scoring.PROMOTION_TYPE: next_purchase_scoring.score_next_purchase,
-    budget_alerts.BUDGET_TYPE: budget_alerts.score_budget_alerts,
-    spending_trend.TYPE: spending_trend.score_spending_trend,
     scoring.INACTIVITY_TYPE: _features_and_inactivity,
+    spending_trend.TYPE: spending_trend.score_spending_trend,
+    budget_alerts.BUDGET_TYPE: budget_alerts.score_budget_alerts,
+    next_purchase_scoring.PROMOTION_TYPE: next_purchase_scoring.score_next_purchase,
     idle_balance.TYPE: idle_balance.score_investment,
     surplus.TYPE: surplus.score_savings_goal,
 }
