@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,8 +18,9 @@ from analytics_platform.assets.recommendations import (
     budget_model,
     daily_recommendations,
 )
-from analytics_platform.ml import budget, budget_alerts, daily, model_store
+from analytics_platform.ml import budget, budget_alerts, budget_day_spend, daily, model_store
 from analytics_platform.ml.evaluation import mae_gain
+from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
 from .ml_world import TZ, day_of, generated_world
@@ -348,3 +349,135 @@ def test_the_day_plans_without_parallel_workers_and_restores_the_sessions(withou
         with daily.serial_plans(conn, second):
             assert [workers_per_gather(c) for c in (conn, second)] == ["0", "0"]
         assert [workers_per_gather(c) for c in (conn, second)] == ["3", "2"]
+
+
+def by_key(frame: budget.BudgetFrame) -> dict[tuple[date, str, str, str], tuple[float, ...]]:
+    keys = zip(frame.cut_days, frame.user_ids, frame.categories, frame.currencies, strict=True)
+    return {key: tuple(values) for key, values in zip(keys, frame.values.tolist(), strict=True)}
+
+
+def days_built(conn: psycopg.Connection, tz: str, first: date, last: date) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM ml.budget_day_spend_days WHERE tz = %s AND day BETWEEN %s AND %s",
+        (tz, first, last),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# A month's first and last days, mid-month, and Warsaw across its DST change of
+# 2026-03-29 (at 02:00: its days still run from midnight to midnight).
+@pytest.mark.parametrize(
+    ("cut", "tz"),
+    [
+        (date(2026, 4, 1), TZ),
+        (date(2026, 3, 31), TZ),
+        (SCORED_DAY, TZ),
+        (SCORED_DAY, "Europe/Warsaw"),
+    ],
+)
+def test_features_from_the_daily_rows_equal_those_from_the_raw_rows(without_habits, cut, tz):
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        expected = budget.read_features(conn, [cut], tz, HISTORY, 2)
+        frame = budget_day_spend.read_features(conn, cut, tz, HISTORY, 2)
+        history_start = budget.add_months(cut.replace(day=1), -HISTORY)
+        built = days_built(conn, tz, history_start, cut)
+    assert len(expected) > 100
+    # Exactly equal: the same keys and the same float64 of every figure.
+    assert by_key(frame) == by_key(expected) and len(frame) == len(expected)
+    assert built == (cut - history_start).days + 1
+
+
+def test_where_a_dst_change_repeats_midnight_the_raw_rows_are_read(without_habits):
+    # Havana falls back from 01:00 to 00:00 on 2026-11-01: that local day starts twice.
+    cut, tz = date(2026, 11, 20), "America/Havana"
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        frame = budget_day_spend.read_features(conn, cut, tz, HISTORY, 2)
+        expected = budget.read_features(conn, [cut], tz, HISTORY, 2)
+        built = days_built(conn, tz, budget.add_months(cut.replace(day=1), -HISTORY), cut)
+    assert built == 0
+    assert by_key(frame) == by_key(expected)
+
+
+def insert_late_payment(conn: psycopg.Connection, key: tuple[str, str, str], at: datetime) -> None:
+    """A payment of 1,000,000 at `at`, recorded by ingestion now (a late event)."""
+    user, category, currency = key
+    conn.execute(
+        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+               amount, currency, transaction_type, category, status, payment_method,
+               retry_count, processing_ms, kafka_partition, kafka_offset)
+           VALUES (gen_random_uuid(), %s, %s, 'tx-late-budget-' || gen_random_uuid(),
+               1000000, %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
+        (at, user, currency, category),
+    )
+    record_touched_hour(conn, at)
+
+
+def record_touched_hour(conn: psycopg.Connection, at: datetime) -> None:
+    run_sql_file(
+        conn,
+        "ingest/record_touched_hours.sql",
+        {
+            "raw_table": "raw.transactions",
+            "hour_starts": [at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)],
+            "rows": [1],
+            "max_occurred_ats": [at],
+        },
+    )
+
+
+def test_late_payments_earlier_in_the_month_and_in_the_month_before_rebuild_their_days(
+    without_habits,
+):
+    zone = ZoneInfo(TZ)
+    # Day 5 of the scored month (the month so far) and day 10 of the month before (its
+    # total, last month and the usual spending by day 12).
+    late = [
+        datetime.combine(SCORED_DAY.replace(day=5), datetime.min.time(), zone),
+        datetime.combine(date(2026, 3, 10), datetime.min.time(), zone),
+    ]
+    late = [at + timedelta(hours=12) for at in late]
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        before = by_key(budget_day_spend.read_features(conn, SCORED_DAY, TZ, HISTORY, 2))
+        key = min(before)
+        try:
+            for at in late:
+                insert_late_payment(conn, key[1:], at)
+            after = by_key(budget_day_spend.read_features(conn, SCORED_DAY, TZ, HISTORY, 2))
+            expected = by_key(budget.read_features(conn, [SCORED_DAY], TZ, HISTORY, 2))
+        finally:
+            # The module's other tests see the world as generated (the days are due again).
+            conn.execute(
+                "DELETE FROM raw.transactions WHERE transaction_id LIKE 'tx-late-budget-%'"
+            )
+            for at in late:
+                record_touched_hour(conn, at)
+    assert after == expected
+    names = budget.FEATURE_NAMES
+    grew = {
+        n: after[key][i] - before[key][i]
+        for i, n in enumerate(names)
+        if after[key][i] != before[key][i]
+    }
+    assert grew == pytest.approx(
+        {
+            "spent_so_far": 1e6,
+            "tx_so_far": 1,
+            "usual": 1e6 / HISTORY,
+            "usual_tx": 1 / HISTORY,
+            "usual_by_day": 1e6 / HISTORY,
+            "last_month": 1e6,
+        }
+    )
+
+
+def test_the_day_s_alerts_from_the_daily_rows_equal_those_from_the_raw_rows(
+    without_habits, monkeypatch
+):
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        from_days = stored_alerts(conn, SCORED_DAY)
+        # More history months than the daily rows' bitmap holds: the raw rows are read.
+        monkeypatch.setattr(budget_day_spend, "MAX_HISTORY_MONTHS", 0)
+        budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
+        assert stored_alerts(conn, SCORED_DAY) == from_days
+    assert len(from_days) > 10

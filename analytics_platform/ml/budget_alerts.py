@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 
-from analytics_platform.ml import budget, model_store
-from analytics_platform.ml.recommendation_writes import copy_rows
-from analytics_platform.ml.scoring import VALID_DAYS, ScoringReport, recommendation_id
+from analytics_platform.ml import budget, budget_day_spend, model_store
+from analytics_platform.ml.recommendation_writes import copy_rows, recommendation_ids
+from analytics_platform.ml.scoring import VALID_DAYS, ScoringReport
 from analytics_platform.resources.warehouse import run_sql_file
 
 BUDGET_TYPE = "BUDGET_ALERT"
@@ -35,23 +35,30 @@ def _priority(overshoot: float, margin: float) -> int:
     return 1 + min(4, int(overshoot / margin)) if margin > 0 else 5
 
 
+# The frame's columns an alert's text and reason show.
+_SHOWN = ("usual", "spent_so_far", "days_elapsed", "days_in_month")
+
+
 def _alert_row(
     frame: budget.BudgetFrame,
     rows: list[int],
-    forecast: np.ndarray,
+    figures: dict[str, list[float]],
     margin: float,
     model: tuple[str, int | None],
 ) -> dict[str, object]:
-    """The user's recommendation: `rows` are their alerts, largest overshoot first."""
+    """The user's recommendation: `rows` are their alerts, largest overshoot first;
+    `figures` the frame's _SHOWN columns and the forecast as Python floats (read per row,
+    numpy's scalars cost more than the row's text)."""
     top = rows[0]
-    usual = float(frame.column("usual")[top])
-    so_far = float(frame.column("spent_so_far")[top])
-    overshoot = float(forecast[top]) / usual - 1.0
+    forecast = figures["forecast"][top]
+    usual = figures["usual"][top]
+    so_far = figures["spent_so_far"][top]
+    overshoot = forecast / usual - 1.0
     category, currency = frame.categories[top], frame.currencies[top]
-    elapsed, days = (int(frame.column(n)[top]) for n in ("days_elapsed", "days_in_month"))
+    elapsed, days = (int(figures[n][top]) for n in ("days_elapsed", "days_in_month"))
     others = [f"{frame.categories[r]} ({frame.currencies[r]})" for r in rows[1:]]
     description = (
-        f"At your pace you will spend about {currency} {forecast[top]:,.0f} on {category} "
+        f"At your pace you will spend about {currency} {forecast:,.0f} on {category} "
         f"this month, {overshoot:.0%} more than your usual {currency} {usual:,.0f} "
         f"({currency} {so_far:,.0f} so far, day {elapsed} of {days})."
     )
@@ -69,7 +76,7 @@ def _alert_row(
             {
                 "category": category,
                 "currency": currency,
-                "forecast": round(float(forecast[top]), 2),
+                "forecast": round(forecast, 2),
                 "usual": round(usual, 2),
                 "spent_so_far": round(so_far, 2),
                 "days_elapsed": elapsed,
@@ -84,14 +91,15 @@ def _alert_row(
 
 
 def score_budget_alerts(conn: psycopg.Connection, day: date, tz: str) -> ScoringReport:
-    """Replace the day's BUDGET_ALERT rows (reads raw.transactions up to the day's end)."""
+    """Replace the day's BUDGET_ALERT rows (features as of the day's end: from
+    ml.budget_day_spend, or from raw.transactions where the daily rows cannot be exact)."""
     champion = model_store.champion(conn, budget.MODEL_NAME)
     source = champion or model_store.latest(conn, budget.MODEL_NAME)
     parameters = source.parameters if source else {}
     history = int(parameters.get("history_months", budget.HISTORY_MONTHS))
     habit = int(parameters.get("min_habit_months", budget.MIN_HABIT_MONTHS))
     margin = float(parameters.get("alert_margin", budget.ALERT_MARGIN))
-    frame = budget.read_features(conn, [day], tz, history, habit)
+    frame = budget_day_spend.read_features(conn, day, tz, history, habit)
     values = frame.values
     if champion is not None:
         forecast = budget.predict(champion.estimator().model, values)
@@ -111,27 +119,31 @@ def score_budget_alerts(conn: psycopg.Connection, day: date, tz: str) -> Scoring
     open_month = frame.column("days_elapsed") < frame.column("days_in_month")
     alerting = open_month & budget.alerts(values, forecast, margin)
     by_user: dict[str, list[int]] = {}
-    ratio = forecast / np.where(alerting, frame.column("usual"), 1.0)
+    ratio = (forecast / np.where(alerting, frame.column("usual"), 1.0)).tolist()
     for index in np.flatnonzero(alerting).tolist():
         by_user.setdefault(frame.user_ids[index], []).append(index)
+    figures = {name: frame.column(name).tolist() for name in _SHOWN}
+    figures["forecast"] = forecast.tolist()
+    users = sorted(by_user)
     created = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(tz))
     rows = [
         {
             **_alert_row(
                 frame,
                 sorted(
-                    indices, key=lambda i: (-ratio[i], frame.categories[i], frame.currencies[i])
+                    by_user[user],
+                    key=lambda i: (-ratio[i], frame.categories[i], frame.currencies[i]),
                 ),
-                forecast,
+                figures,
                 margin,
                 model,
             ),
-            "id": recommendation_id(day, user, BUDGET_TYPE),
+            "id": row_id,
             "day": day,
             "created_at": created,
             "expires_at": created + timedelta(days=VALID_DAYS),
         }
-        for user, indices in sorted(by_user.items())
+        for user, row_id in zip(users, recommendation_ids(day, users, BUDGET_TYPE), strict=True)
     ]
     with conn.transaction(), conn.cursor() as cursor:
         run_sql_file(

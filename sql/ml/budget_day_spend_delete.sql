@@ -1,0 +1,1 @@
+DELETE FROM ml.budget_day_spend WHERE day = %(day)s;
