@@ -481,3 +481,46 @@ def test_the_day_s_alerts_from_the_daily_rows_equal_those_from_the_raw_rows(
         budget_alerts.score_budget_alerts(conn, SCORED_DAY, TZ)
         assert stored_alerts(conn, SCORED_DAY) == from_days
     assert len(from_days) > 10
+
+
+def assert_same_frames(frame: budget.BudgetFrame, expected: budget.BudgetFrame) -> None:
+    """The same rows in the same order, every figure the same float64."""
+    assert frame.cut_days == expected.cut_days
+    assert frame.user_ids == expected.user_ids
+    assert frame.categories == expected.categories
+    assert frame.currencies == expected.currencies
+    assert np.array_equal(frame.values, expected.values)
+
+
+def test_training_reads_the_raw_rows_features_from_the_daily_rows(without_habits):
+    w = budget.windows(LAST_DAY, TRAIN, HOLDOUT)
+    first_day = budget.add_months(w.train_months[0], -HISTORY)
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        from_days = budget.load_windows(
+            conn, w, TZ, HISTORY, 2, budget_day_spend.read_features_at_cuts
+        )
+        last_cut = from_days[1].frame.cut_days[-1]
+        built = days_built(conn, TZ, first_day, last_cut)
+        raw = budget.load_windows(conn, w, TZ, HISTORY, 2)
+    assert built == (last_cut - first_day).days + 1
+    for one, expected in zip(from_days, raw, strict=True):
+        assert len(expected.frame) > 100
+        assert_same_frames(one.frame, expected.frame)
+        assert np.array_equal(one.outcomes, expected.outcomes)
+
+
+def test_training_reads_the_raw_rows_for_the_cuts_whose_history_a_dst_change_cuts(
+    without_habits,
+):
+    # Havana fell back from 01:00 to 00:00 on 2025-11-02 (that local day starts twice):
+    # with three history months the February cuts read the raw rows, the March cut (its
+    # history from December) the daily rows; the rows still come in cut order.
+    tz, cuts = "America/Havana", [date(2026, 3, 11), date(2026, 2, 27), date(2026, 2, 3)]
+    with psycopg.connect(without_habits, autocommit=True) as conn:
+        frame = budget_day_spend.read_features_at_cuts(conn, cuts, tz, 3, 1)
+        expected = budget.read_features(conn, sorted(cuts), tz, 3, 1)
+        november_built = days_built(conn, tz, date(2025, 11, 1), date(2025, 11, 30))
+        december_built = days_built(conn, tz, date(2025, 12, 1), date(2025, 12, 31))
+    assert set(expected.cut_days) == set(cuts)
+    assert (november_built, december_built) == (0, 31)
+    assert_same_frames(frame, expected)

@@ -34,6 +34,7 @@ from dagster import (
 from analytics_platform.ml import (
     budget,
     budget_alerts,
+    budget_day_spend,
     daily,
     features,
     inactivity,
@@ -231,7 +232,8 @@ def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -
     month-end spending per (category, currency), one version per materialization, with
     its holdout evaluation (MAE in usual months, alert precision and recall) beside the
     baseline's (linear extrapolation of the month so far). Trains on the complete months
-    up to yesterday, reading raw.transactions (see analytics_platform/ml/budget.py)."""
+    up to yesterday, reading ml.budget_day_spend (built where due), or raw.transactions
+    where the daily rows cannot be exact (see analytics_platform/ml/budget_day_spend.py)."""
     tz = daily_partitions.timezone
     with connect(load_settings().database_url, autocommit=True) as conn:
         run = budget.train_and_store(
@@ -243,6 +245,7 @@ def budget_model(context: AssetExecutionContext, config: BudgetTrainingConfig) -
             config.history_months,
             config.min_habit_months,
             config.alert_margin,
+            read=budget_day_spend.read_features_at_cuts,
         )
     train_first, train_last, holdout_first, holdout_last = run.windows.as_tuple()
     return _training_result(

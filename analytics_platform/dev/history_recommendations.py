@@ -14,7 +14,14 @@ from datetime import date, datetime, timedelta
 import psycopg
 
 from analytics_platform.dev.history_customers import closed_days
-from analytics_platform.ml import budget, daily, features, inactivity, next_purchase
+from analytics_platform.ml import (
+    budget,
+    budget_day_spend,
+    daily,
+    features,
+    inactivity,
+    next_purchase,
+)
 from analytics_platform.resources.warehouse import connect
 from analytics_platform.settings import Settings
 
@@ -82,7 +89,14 @@ def _train_budget(conn: psycopg.Connection, first: date, last: date, tz: str) ->
         )
     try:
         run = budget.train_and_store(
-            conn, last, tz, train_months=1, holdout_months=1, history_months=1, min_habit_months=1
+            conn,
+            last,
+            tz,
+            train_months=1,
+            holdout_months=1,
+            history_months=1,
+            min_habit_months=1,
+            read=budget_day_spend.read_features_at_cuts,
         )
     except budget.NotEnoughHistoryError as exc:
         return ModelLine(budget.MODEL_NAME, "-", f"not trained: {exc}")

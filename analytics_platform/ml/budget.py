@@ -43,7 +43,7 @@ import bisect
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import psycopg
@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics_platform.ml import model_store
 from analytics_platform.ml.evaluation import MaeGain, mae_gain
-from analytics_platform.resources.warehouse import run_sql_file
+from analytics_platform.resources.warehouse import read_sql, run_sql_file
 
 MODEL_NAME = "budget"
 BASELINE_MODEL_NAME = "baseline:linear_extrapolation"
@@ -95,12 +95,12 @@ LAD_EPSILON = 1e-6
 FEATURE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("days_elapsed", "integer", "day of the month of the cut (days seen)"),
     ("days_in_month", "integer", "days in the cut's month"),
-    ("spent_so_far", "numeric", "spending from the month's first day to the cut"),
+    ("spent_so_far", "double", "spending from the month's first day to the cut"),
     ("tx_so_far", "integer", "payments in the month up to the cut"),
-    ("usual", "numeric", "mean monthly spending over the history months"),
+    ("usual", "double", "mean monthly spending over the history months"),
     ("usual_tx", "double", "mean monthly payments over the history months"),
-    ("usual_by_day", "numeric", "mean spending up to this day of the month, history months"),
-    ("last_month", "numeric", "spending in the month before the cut's month"),
+    ("usual_by_day", "double", "mean spending up to this day of the month, history months"),
+    ("last_month", "double", "spending in the month before the cut's month"),
     ("habit_months", "integer", "history months with spending"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _, _ in FEATURE_COLUMNS)
@@ -155,16 +155,17 @@ def read_features(
             f"min_habit_months={min_habit_months}, history_months={history_months}: "
             "need 1 <= min_habit_months <= history_months"
         )
-    rows = run_sql_file(
-        conn,
-        "ml/budget_features.sql",
-        {
-            "cuts": cuts,
-            "tz": tz,
-            "history_months": history_months,
-            "min_habit_months": min_habit_months,
-        },
-    ).fetchall()
+    # Binary: float8 columns decode in about half the CPU of their text.
+    with conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(
+            read_sql("ml/budget_features.sql"),
+            {
+                "cuts": cuts,
+                "tz": tz,
+                "history_months": history_months,
+                "min_habit_months": min_habit_months,
+            },
+        ).fetchall()
     values = np.array([row[4:] for row in rows], dtype=np.float64).reshape(
         len(rows), len(FEATURE_NAMES)
     )
@@ -175,6 +176,21 @@ def read_features(
         [r[3] for r in rows],
         values,
     )
+
+
+class FeatureReader(Protocol):
+    """`read_features`'s signature: the training reads its cuts through one (the daily
+    rows' `budget_day_spend.read_features_at_cuts` in the job, which builds on this
+    module)."""
+
+    def __call__(
+        self,
+        conn: psycopg.Connection,
+        cuts: list[date],
+        tz: str,
+        history_months: int,
+        min_habit_months: int,
+    ) -> BudgetFrame: ...
 
 
 def read_outcomes(conn: psycopg.Connection, frame: BudgetFrame, tz: str) -> np.ndarray:
@@ -345,15 +361,16 @@ def load_windows(
     tz: str,
     history_months: int = HISTORY_MONTHS,
     min_habit_months: int = MIN_HABIT_MONTHS,
+    read: FeatureReader = read_features,
 ) -> tuple[Dataset, Dataset]:
     """(training, holdout): the rows `load` gives for the training months at
     TRAIN_CUT_DAYS and for the holdout months at CUT_DAYS, the same rows in the same
     order, from one feature query and one outcome query (the raw days both need read
-    once: about a tenth of the backend CPU of two loads at 20,000 users). Every row still
-    reads only events up to its cut."""
+    once: about a tenth of the backend CPU of two loads at 20,000 users), read by `read`
+    (the raw rows' query by default). Every row still reads only events up to its cut."""
     train_cuts = [cut for month in w.train_months for cut in month_cuts(month, TRAIN_CUT_DAYS)]
     holdout_cuts = [cut for month in w.holdout_months for cut in month_cuts(month)]
-    frame = read_features(conn, train_cuts + holdout_cuts, tz, history_months, min_habit_months)
+    frame = read(conn, train_cuts + holdout_cuts, tz, history_months, min_habit_months)
     outcomes = read_outcomes(conn, frame, tz)
     # Rows come ordered by cut day, and every holdout cut is after every training cut.
     split = bisect.bisect_left(frame.cut_days, w.holdout_months[0])
@@ -525,11 +542,14 @@ def train_and_store(
     history_months: int = HISTORY_MONTHS,
     min_habit_months: int = MIN_HABIT_MONTHS,
     margin: float = ALERT_MARGIN,
+    read: FeatureReader = read_features,
 ) -> TrainingRun:
     """Train on the training months, evaluate on the holdout months against the fitted
-    baseline and the current champion, and store the version with its verdict."""
+    baseline and the current champion, and store the version with its verdict; the
+    feature rows read by `read` (the weekly job's: `budget_day_spend.read_features_at_cuts`,
+    the same rows from the daily rows)."""
     w = windows(last_day, train_months, holdout_months)
-    training, holdout = load_windows(conn, w, tz, history_months, min_habit_months)
+    training, holdout = load_windows(conn, w, tz, history_months, min_habit_months, read)
     trained = train(training)
     current = model_store.champion(conn, MODEL_NAME)
     evaluation = evaluate(trained, holdout, current.estimator() if current else None, margin)

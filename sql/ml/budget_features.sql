@@ -52,8 +52,11 @@ per_key AS (
      AND d.local_day <= c.cut_day
     GROUP BY c.cut_day, c.days_elapsed, c.days_in_month, d.user_id, d.category, d.currency
 )
-SELECT cut_day, user_id, category, currency, days_elapsed, days_in_month, spent_so_far,
-       tx_so_far, usual, usual_tx, usual_by_day, last_month, habit_months
+-- The numeric figures as float8: PostgreSQL's cast rounds correctly, as the client's
+-- float(Decimal) did (the same values; decoding numerics was most of the client's CPU).
+SELECT cut_day, user_id, category, currency, days_elapsed, days_in_month,
+       spent_so_far::float8 AS spent_so_far, tx_so_far, usual::float8 AS usual, usual_tx,
+       usual_by_day::float8 AS usual_by_day, last_month::float8 AS last_month, habit_months
 FROM per_key
 WHERE habit_months >= %(min_habit_months)s
 ORDER BY cut_day, user_id, category, currency;
