@@ -7,7 +7,7 @@ Last-Modified and part of the ETag.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -72,6 +72,23 @@ class Ask:
     ) -> list[list[dict[str, Any]]]:
         """Independent reads in one round trip (`Database.rows_together`)."""
         return await self.db.rows_together(self.conn, queries)
+
+    async def shared_rows(
+        self, key: Hashable, sources: Sequence[str], query: Query
+    ) -> list[dict[str, Any]]:
+        """The rows of a read that depends on `sources` alone, not on who asks (no
+        protected table, no subject parameter): kept in the memo, by `key`, while their
+        watermarks hold, as freshness readings are, so other subjects' answers skip it."""
+        if self.memo is None:
+            return await self.rows(*query)
+        known = self.memo.get(key, sources)
+        if isinstance(known, list):
+            return known
+        seen = self.memo.seen(sources)
+        rows = await self.rows(*query)
+        if seen is not None:
+            self.memo.put(key, seen, rows)
+        return rows
 
     async def last_reads(
         self,

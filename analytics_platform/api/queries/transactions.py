@@ -97,8 +97,12 @@ async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, 
     """The open hour from raw; today = the hourly marts' closed hours + the raw tail."""
     tz = ask.reporting_tz
     now, hour, today = ask.now, hour_start(ask.now, tz), day_start(ask.now, tz)
-    (tail,) = await ask.rows(
-        "api/tail_start.sql", {"tz": tz.key, "today_start": today, "hour_start": hour}
+    # The hourly mart's buckets of today, the same for every subject: one reading per
+    # materialization, not a round trip per answer.
+    (tail,) = await ask.shared_rows(
+        ("tail_start", tz.key, today, hour),
+        [HOURLY],
+        ("api/tail_start.sql", {"tz": tz.key, "today_start": today, "hour_start": hour}, None),
     )
     tail_start: datetime = tail["tail_start"]
     merchant = ask.subject.merchant_id
