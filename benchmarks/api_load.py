@@ -29,8 +29,9 @@ MIX_HOT_REQUESTS distinct requests is sent once before measuring; then each requ
 with probability MIX_HIT_SHARE, one of the hot set (a cache hit) and otherwise one never
 sent before (computed from the marts). The hit share actually served is read back from
 the API's access log. The latency percentiles are reported for the hot set's requests
-(`*_hit_p*_ms`) and the new ones (`*_miss_p*_ms`) apart too: where the tail is. Targets: p95 at most 10 ms at concurrency 10 and at least 2,000
-requests/s at 50 (1 worker, API_WORKERS' default; 2 workers reported beside). The
+(`*_hit_p*_ms`) and the new ones (`*_miss_p*_ms`) apart too: where the tail is.
+Targets: p95 at most 10 ms at concurrency 10 and at least 2,000 requests/s at 50 (1
+worker, API_WORKERS' default; 2 workers reported beside). The
 per-key rate limit is on, with a budget no run spends, so its cost is in the figures.
 `API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
 
