@@ -36,9 +36,10 @@ per-key rate limit is on, with a budget no run spends, so its cost is in the fig
 `API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
 
 `api_uncached_db_*`: the database part of an uncached dashboard answer alone, one at a
-time on one connection, as it was (explicit transaction, freshness query), pipelined,
-and pipelined with the freshness known: CPU of the API side and of PostgreSQL, and wall
-time, per answer (docs/api-performance.md).
+time, as it was (explicit transaction, freshness query), pipelined, pipelined with the
+freshness known, and in one round trip with the Sync (`api_uncached_db_one_round_trip_*`):
+CPU of the API side and of PostgreSQL, and wall time, per answer
+(docs/api-performance.md).
 
 `api_uncached_lean_*` / `api_uncached_fastapi_*`: CPU per uncached answer of the mix's
 kinds in one process, the app with its lean routes (api/lean_routes.py) and without
@@ -689,10 +690,12 @@ DB_PART_ROUNDS = 3
 
 
 def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
-    """The database part of an uncached dashboard answer, three ways, one request at a
-    time on one connection (less noisy than the mix on a shared machine): an explicit
-    transaction with the freshness query (before), pipelined (`scoped_reads`), and
-    pipelined with the freshness known (`FreshnessMemo`). CPU per answer of this
+    """The database part of an uncached dashboard answer, four ways, one request at a
+    time (less noisy than the mix on a shared machine): an explicit transaction with the
+    freshness query (before), pipelined (`scoped_reads`), pipelined with the freshness
+    known (`FreshnessMemo`), and the query and the freshness query sent with the Sync
+    as the answer's last reads (`rows_together(last=True)`, one round trip; the
+    connection is returned in a task). CPU per answer of this
     process and of PostgreSQL, and wall time; the median of DB_PART_ROUNDS rounds."""
     import uvloop
 
@@ -733,10 +736,22 @@ def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
             async with db.scoped_reads(admin) as conn:
                 await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
 
+        async def one_round_trip() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows_together(
+                    conn,
+                    [
+                        ("api/transactions_totals.sql", totals, "transactions_hourly"),
+                        ("api/freshness.sql", fresh, None),
+                    ],
+                    last=True,
+                )
+
         ways = {
             "transaction": transaction,
             "pipelined": pipelined,
             "pipelined_memo": pipelined_known_freshness,
+            "one_round_trip": one_round_trip,
         }
         samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
         try:
