@@ -404,7 +404,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
             # mode adds them up for /metrics.
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
         uvicorn.run(
-            "analytics_platform.api.app:create_app",
+            "analytics_platform.api.app:create_server_app",
             factory=True,
             host=host,
             port=port,

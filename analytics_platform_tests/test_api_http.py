@@ -18,6 +18,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -31,19 +32,23 @@ from analytics_platform.api.cache import (
 )
 from analytics_platform.api.db import Database
 from analytics_platform.api.fast_path import Shortcut, Shortcuts
+from analytics_platform.api.keys import Scope
 from analytics_platform.api.observability import (
     JsonFormatter,
     _json_stream_handlers,
     access_log,
     write_access_line,
 )
+from analytics_platform.api.queries.common import Ask, Subject
 from analytics_platform.resources.warehouse import connect, read_sql
 from analytics_platform.rollups.families import TRANSACTIONS, Grain, Mart
 from analytics_platform.rollups.runner import materialize_window
 
 from .api_world import MARTS_HOURS_UNTIL, NOW, TODAY
+from .conftest import settings_for
 
 API = "/api/v1/analytics"
+UTC_ZONE = ZoneInfo("UTC")
 
 
 # ------------------------------------------------------------------ caching
@@ -159,6 +164,48 @@ def test_a_freshness_reading_is_shared_until_its_marts_move():
     marks.read_at -= MEMO_TRUST_SECONDS + 1
     assert memo.seen([hourly]) is None
     assert memo.get("today", [hourly]) is None
+
+
+def test_a_read_shared_across_subjects_is_reread_once_its_mart_moves(world):
+    """Realtime's tail start (the first hour of today without an hourly bucket) is the
+    same for every key: read once per materialization of the hourly mart, not per
+    answer. Asked again with other parameters under the same key, the memo answers while
+    the mart's watermark holds, and the database once it moves."""
+    hourly = "transactions_hourly"
+    marks = Watermarks()
+    marks.update({hourly: (NOW, None)})
+    memo = FreshnessMemo(marks)
+
+    def tail_query(hour: datetime) -> tuple[str, dict, None]:
+        params = {"tz": "UTC", "today_start": TODAY, "hour_start": hour}
+        return ("api/tail_start.sql", params, None)
+
+    async def tail_start(db: Database, merchant: str, hour: datetime) -> datetime:
+        async with db.scoped_reads(Scope("merchant", merchant)) as conn:
+            ask = Ask(db, conn, Subject(merchant), UTC_ZONE, UTC_ZONE, NOW, memo)
+            (row,) = await ask.shared_rows("tail", [hourly], tail_query(hour))
+            return row["tail_start"]
+
+    async def run() -> tuple[datetime, datetime, datetime]:
+        db = Database(settings_for(database_url=world.url))
+        await db.open()
+        try:
+            await db.pool.wait()
+            # Hours past the marts: the tail starts where the marts end.
+            first = await tail_start(db, world.merchant, MARTS_HOURS_UNTIL + timedelta(hours=2))
+            # Another merchant, and an earlier hour_start, whose own reading would be
+            # that hour (every hour before it has its bucket): the memo's reading.
+            early = TODAY + timedelta(hours=3)
+            held = await tail_start(db, world.other_merchant, early)
+            marks.update({hourly: (NOW + timedelta(seconds=1), None)})
+            moved = await tail_start(db, world.other_merchant, early)
+            return first, held, moved
+        finally:
+            await db.close()
+
+    first, held, moved = asyncio.run(run())
+    assert first == held == MARTS_HOURS_UNTIL
+    assert moved == TODAY + timedelta(hours=3)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from analytics_platform import cli
 from analytics_platform.api.app import create_app
 from analytics_platform.api.auth import KeyVerifier
-from analytics_platform.api.db import Database
+from analytics_platform.api.db import Database, ReadAfterLastReadError
 from analytics_platform.api.errors import ERRORS
 from analytics_platform.api.keys import (
     Scope,
@@ -356,7 +356,10 @@ def test_pipelined_reads_see_their_scope_and_leave_none_on_the_pooled_connection
 def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
     """`rows_together` sends independent reads in one round trip (realtime, freshness):
     each gets the rows it gets alone, under the block's scope (a merchant sees only its
-    own payments), and a failing one raises its own error and leaves no scope behind."""
+    own payments), and a failing one raises its own error and leaves no scope behind.
+    As the block's last reads (`last=True`) they go out with the Sync: the transaction
+    has ended when they return, the answers are the same, and a read after them, which
+    would see nothing, is refused."""
     payments = (
         "api/recent_payments.sql",
         {
@@ -371,6 +374,10 @@ def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
     )
     zone = ("api/tail_start.sql", {"tz": "UTC", "today_start": NOW, "hour_start": NOW}, None)
 
+    async def setting(conn: psycopg.AsyncConnection) -> str:
+        cursor = await conn.execute("SELECT current_setting('app.scope')")
+        return (await cursor.fetchone())[0]
+
     async def run() -> None:
         db = Database(settings_for(database_url=world.url, api_pool_size="1"))
         await db.open()
@@ -381,17 +388,26 @@ def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
                     alone = [await db.rows(conn, *payments), await db.rows(conn, *zone)]
                 async with db.scoped_reads(scope) as conn:
                     together = await db.rows_together(conn, [payments, zone])
-                assert together == alone and alone[0]
+                    scope_after_reads = await setting(conn)
+                async with db.scoped_reads(scope) as conn:
+                    last = await db.rows_together(conn, [payments, zone], last=True)
+                    with pytest.raises(ReadAfterLastReadError):
+                        await db.rows(conn, *zone)
+                    # Past the guard: the Sync has ended the transaction and its scope.
+                    scope_after_last_reads = await setting(conn)
+                assert together == alone == last and alone[0]
+                assert (scope_after_reads, scope_after_last_reads) == (scope.kind, "none")
                 merchants = {row["merchant_id"] for row in together[0]}
                 assert merchants == {world.merchant} or scope.kind == "admin"
             assert len(merchants) > 1  # the admin's answer is not one merchant's
             bad_zone = (zone[0], {**zone[1], "tz": "Nowhere/Zone"}, None)
-            with pytest.raises(psycopg.errors.InvalidParameterValue):
-                async with db.scoped_reads(Scope("admin", None)) as conn:
-                    await db.rows_together(conn, [bad_zone, payments])
-            async with db.unscoped() as conn:
-                cursor = await conn.execute("SELECT current_setting('app.scope')")
-                assert await cursor.fetchone() == ("none",)
+            for last_read in (False, True):
+                with pytest.raises(psycopg.errors.InvalidParameterValue):
+                    async with db.scoped_reads(Scope("admin", None)) as conn:
+                        await db.rows_together(conn, [bad_zone, payments], last=last_read)
+                async with db.unscoped() as conn:
+                    cursor = await conn.execute("SELECT current_setting('app.scope')")
+                    assert await cursor.fetchone() == ("none",)
         finally:
             await db.close()
 

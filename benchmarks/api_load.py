@@ -28,15 +28,18 @@ with several windows (`days`, start/end) and presentation zones. A hot set of
 MIX_HOT_REQUESTS distinct requests is sent once before measuring; then each request is,
 with probability MIX_HIT_SHARE, one of the hot set (a cache hit) and otherwise one never
 sent before (computed from the marts). The hit share actually served is read back from
-the API's access log. Targets: p95 at most 10 ms at concurrency 10 and at least 2,000
-requests/s at 50 (1 worker, API_WORKERS' default; 2 workers reported beside). The
+the API's access log. The latency percentiles are reported for the hot set's requests
+(`*_hit_p*_ms`) and the new ones (`*_miss_p*_ms`) apart too: where the tail is.
+Targets: p95 at most 10 ms at concurrency 10 and at least 2,000 requests/s at 50 (1
+worker, API_WORKERS' default; 2 workers reported beside). The
 per-key rate limit is on, with a budget no run spends, so its cost is in the figures.
 `API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
 
 `api_uncached_db_*`: the database part of an uncached dashboard answer alone, one at a
-time on one connection, as it was (explicit transaction, freshness query), pipelined,
-and pipelined with the freshness known: CPU of the API side and of PostgreSQL, and wall
-time, per answer (docs/api-performance.md).
+time, as it was (explicit transaction, freshness query), pipelined, pipelined with the
+freshness known, and in one round trip with the Sync (`api_uncached_db_one_round_trip_*`):
+CPU of the API side and of PostgreSQL, and wall time, per answer
+(docs/api-performance.md).
 
 `api_uncached_lean_*` / `api_uncached_fastapi_*`: CPU per uncached answer of the mix's
 kinds in one process, the app with its lean routes (api/lean_routes.py) and without
@@ -255,18 +258,27 @@ class _Run:
     """What the connections of one run share: the payloads in order, the clock's
     bounds and what was measured."""
 
-    def __init__(self, payloads: list[bytes], measure_from: float, stop: float) -> None:
+    def __init__(
+        self,
+        payloads: list[bytes],
+        measure_from: float,
+        stop: float,
+        kinds: list[str] | None = None,
+    ) -> None:
         self.payloads = payloads
+        # Per payload, what the sender expects it to be ("hit", "miss"), when it knows.
+        self.kinds = kinds
         self.position = 0
         self.measure_from = measure_from
         self.stop = stop
         self.latencies: list[float] = []
+        self.by_kind: dict[str, list[float]] = {}
         self.errors = 0
 
-    def next_payload(self) -> bytes:
-        payload = self.payloads[self.position % len(self.payloads)]
+    def next_payload(self) -> tuple[bytes, str | None]:
+        index = self.position % len(self.payloads)
         self.position += 1
-        return payload
+        return self.payloads[index], self.kinds[index] if self.kinds else None
 
 
 class _Driver(asyncio.Protocol):
@@ -279,6 +291,7 @@ class _Driver(asyncio.Protocol):
         self.run = run
         self.buffer = bytearray()
         self.sent = 0.0
+        self.kind: str | None = None
         self.transport: Any = None
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -292,7 +305,8 @@ class _Driver(asyncio.Protocol):
                 self.finished.set_result(None)
             return
         self.sent = now
-        self.transport.write(self.run.next_payload())
+        payload, self.kind = self.run.next_payload()
+        self.transport.write(payload)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -309,6 +323,8 @@ class _Driver(asyncio.Protocol):
         run = self.run
         if self.sent >= run.measure_from:
             run.latencies.append(done - self.sent)
+            if self.kind is not None:
+                run.by_kind.setdefault(self.kind, []).append(done - self.sent)
             if status != 200:
                 run.errors += 1
         self.send_next()
@@ -325,12 +341,14 @@ async def _load(
     warmup: float,
     duration: float,
     out: Any,
+    kinds: list[str] | None = None,
 ) -> dict:
     """Each connection sends the next of `payloads` (in order, wrapping around) until
-    the time is up; a single payload is one request repeated."""
+    the time is up; a single payload is one request repeated. `kinds`: per payload, the
+    group its latency is also reported in ("hit", "miss")."""
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
-    run = _Run(payloads, start + warmup, start + warmup + duration)
+    run = _Run(payloads, start + warmup, start + warmup + duration, kinds)
     drivers = []
     for _ in range(concurrency):
         _, driver = await loop.create_connection(lambda: _Driver(run), "127.0.0.1", port)
@@ -354,16 +372,19 @@ async def _load(
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
         "latencies": run.latencies,
+        "by_kind": run.by_kind,
         "errors": run.errors,
         "client_cpu": cpu,
         "seconds": duration,
     }
 
 
-def _client(port: int, payloads: list[bytes], concurrency: int, out: Any) -> None:
+def _client(
+    port: int, payloads: list[bytes], concurrency: int, out: Any, kinds: list[str] | None
+) -> None:
     import uvloop
 
-    out.send(uvloop.run(_load(port, payloads, concurrency, WARMUP, DURATION, out)))
+    out.send(uvloop.run(_load(port, payloads, concurrency, WARMUP, DURATION, out, kinds)))
 
 
 def _payload(path: str, key: str) -> bytes:
@@ -387,18 +408,27 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
+def _percentile_ms(ordered: list[float], q: float) -> float | None:
+    """The q-quantile of sorted latencies in seconds, in ms (nearest rank below)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
 def run_sequence(
     port: int,
     server_pid: int,
     payloads: list[bytes],
     concurrency: int,
     db_pid: int | None = None,
+    kinds: list[str] | None = None,
 ) -> dict:
     """`db_pid`: the database server's postmaster, when it runs here (embedded), so its
-    CPU per request is reported too: it shares the cores with the API and the client."""
+    CPU per request is reported too: it shares the cores with the API and the client.
+    `kinds`: per payload, a group whose latencies are reported apart too (`by_kind`)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    client = context.Process(target=_client, args=(port, payloads, concurrency, send))
+    client = context.Process(target=_client, args=(port, payloads, concurrency, send, kinds))
     client.start()
     send.close()  # the child's copy is the only writer: a crash ends recv() with EOFError
     try:
@@ -415,15 +445,19 @@ def run_sequence(
     client.join()
     latencies = sorted(result["latencies"])
     n = len(latencies)
-
-    def pct(q: float) -> float:
-        return latencies[min(n - 1, int(q * n))] * 1000
-
+    by_kind = {}
+    for kind, values in result["by_kind"].items():
+        values.sort()
+        by_kind[kind] = {
+            "count": len(values),
+            **{f"p{round(q * 100)}": _percentile_ms(values, q) for q in (0.5, 0.95, 0.99)},
+        }
     return {
         "rps": n / result["seconds"],
-        "p50": pct(0.50),
-        "p95": pct(0.95),
-        "p99": pct(0.99),
+        "p50": _percentile_ms(latencies, 0.50),
+        "p95": _percentile_ms(latencies, 0.95),
+        "p99": _percentile_ms(latencies, 0.99),
+        "by_kind": by_kind,
         "errors": result["errors"],
         "server_cpu_us": (server_after - server_before) / n * 1e6 if n else None,
         "client_cpu_us": result["client_cpu"] / n * 1e6 if n else None,
@@ -531,11 +565,12 @@ def _mix_request(rng: random.Random, keys: list[str], today: date) -> tuple[str,
 
 def mix_sequence(
     keys: list[str], today: date, hot_seed: int, run_seed: int
-) -> tuple[list[bytes], list[bytes]]:
-    """The hot set (from `hot_seed`), and a run's sequence of MIX_SEQUENCE requests (from
+) -> tuple[list[bytes], list[bytes], list[str]]:
+    """The hot set (from `hot_seed`), a run's sequence of MIX_SEQUENCE requests (from
     `run_seed`): MIX_HIT_SHARE of them from the hot set, the rest each new (none repeats
     or is in the hot set; runs with other seeds collide with it only by chance, in a
-    space of millions)."""
+    space of millions), and per request of the sequence "hit" (from the hot set, which
+    the cache holds) or "miss" (new: computed)."""
     rng = random.Random(hot_seed)
     hot: dict[tuple[str, str], None] = {}
     while len(hot) < MIX_HOT_REQUESTS:
@@ -544,16 +579,19 @@ def mix_sequence(
     hot_list = list(hot)
     rng = random.Random(run_seed)
     sequence = []
+    kinds = []
     for _ in range(MIX_SEQUENCE):
         if rng.random() < MIX_HIT_SHARE:
             request = rng.choice(hot_list)
+            kinds.append("hit")
         else:
+            kinds.append("miss")
             request = _mix_request(rng, keys, today)
             while request in seen:
                 request = _mix_request(rng, keys, today)
             seen.add(request)
         sequence.append(_payload(*request))
-    return [_payload(*r) for r in hot_list], sequence
+    return [_payload(*r) for r in hot_list], sequence, kinds
 
 
 async def _send_all(port: int, payloads: list[bytes], concurrency: int) -> int:
@@ -611,13 +649,13 @@ def measure_mix(
     db_pid: int | None = None,
 ) -> None:
     today = _day(datetime.now(UTC)).date()
-    hot, _ = mix_sequence(keys, today, workers, 0)
+    hot, _, _ = mix_sequence(keys, today, workers, 0)
     failed = asyncio.run(_send_all(port, hot, 10))
     metrics[f"api_mix_w{workers}_hot_set_non_200"] = _metric(failed, "responses", 0)
     offset = log_path.stat().st_size
     for concurrency in CONCURRENCIES:
-        _, sequence = mix_sequence(keys, today, workers, 100 * workers + concurrency)
-        result = run_sequence(port, pid, sequence, concurrency, db_pid)
+        _, sequence, kinds = mix_sequence(keys, today, workers, 100 * workers + concurrency)
+        result = run_sequence(port, pid, sequence, concurrency, db_pid, kinds)
         share, offset = _cache_share(log_path, offset)
         name = "api_mix" if workers == 1 else f"api_mix_w{workers}"
         _record_mix(metrics, f"{name}_c{concurrency}", result, share)
@@ -634,6 +672,11 @@ def _record_mix(metrics: dict, prefix: str, r: dict, share: float | None) -> Non
     )
     metrics[f"{prefix}_p99_ms"] = _metric(r["p99"], "ms")
     metrics[f"{prefix}_non_200"] = _metric(r["errors"], "responses", 0)
+    # Where the tail is: the hot set's requests (cache hits) and the new ones apart.
+    for kind in ("hit", "miss"):
+        split = r["by_kind"].get(kind, {})
+        for q in ("p50", "p95", "p99"):
+            metrics[f"{prefix}_{kind}_{q}_ms"] = _metric(split.get(q), "ms")
     metrics[f"{prefix}_cache_hit_share"] = _metric(share, "", MIX_HIT_SHARE)
     metrics[f"{prefix}_server_cpu_per_req_us"] = _metric(r["server_cpu_us"], "us")
     metrics[f"{prefix}_client_cpu_per_req_us"] = _metric(r["client_cpu_us"], "us")
@@ -647,10 +690,12 @@ DB_PART_ROUNDS = 3
 
 
 def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
-    """The database part of an uncached dashboard answer, three ways, one request at a
-    time on one connection (less noisy than the mix on a shared machine): an explicit
-    transaction with the freshness query (before), pipelined (`scoped_reads`), and
-    pipelined with the freshness known (`FreshnessMemo`). CPU per answer of this
+    """The database part of an uncached dashboard answer, four ways, one request at a
+    time (less noisy than the mix on a shared machine): an explicit transaction with the
+    freshness query (before), pipelined (`scoped_reads`), pipelined with the freshness
+    known (`FreshnessMemo`), and the query and the freshness query sent with the Sync
+    as the answer's last reads (`rows_together(last=True)`, one round trip; the
+    connection is returned in a task). CPU per answer of this
     process and of PostgreSQL, and wall time; the median of DB_PART_ROUNDS rounds."""
     import uvloop
 
@@ -691,10 +736,22 @@ def measure_database_part(url: str, db_pid: int | None) -> dict[str, dict]:
             async with db.scoped_reads(admin) as conn:
                 await db.rows(conn, "api/transactions_totals.sql", totals, "transactions_hourly")
 
+        async def one_round_trip() -> None:
+            async with db.scoped_reads(admin) as conn:
+                await db.rows_together(
+                    conn,
+                    [
+                        ("api/transactions_totals.sql", totals, "transactions_hourly"),
+                        ("api/freshness.sql", fresh, None),
+                    ],
+                    last=True,
+                )
+
         ways = {
             "transaction": transaction,
             "pipelined": pipelined,
             "pipelined_memo": pipelined_known_freshness,
+            "one_round_trip": one_round_trip,
         }
         samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
         try:

@@ -1,4 +1,6 @@
-"""The API's app factory: `uvicorn --factory analytics_platform.api.app:create_app`.
+"""The API's app factory: `uvicorn --factory analytics_platform.api.app:create_app`
+(`create_server_app` for `analytics-platform api`: the same app, its process's garbage
+collector settled after startup, api/heap.py).
 
 Routes live in `routers/`, their SQL in `sql/api/`; this module only assembles them with
 the pool, the key verifier, the response cache and its watermark follower, the error
@@ -18,6 +20,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from analytics_platform.api import heap
 from analytics_platform.api.auth import KeyVerifier
 from analytics_platform.api.cache import FreshnessMemo, ResponseCache, Watermarks
 from analytics_platform.api.db import Database
@@ -113,10 +116,12 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     lean_routes: bool = True,
+    settle_heap: bool = False,
 ) -> FastAPI:
     """The API app. `clock` (tests) replaces the wall clock that resolves "today";
     `lean_routes=False` (tests) sends every request the fast path does not answer
-    through FastAPI."""
+    through FastAPI; `settle_heap` (the server process) tunes the process's garbage
+    collector once startup is done (`heap.settle`)."""
     settings = settings or load_settings()
     configure_logging()
     db = Database(settings)
@@ -152,6 +157,8 @@ def create_app(
         follower = asyncio.create_task(
             watermarks.follow(db, WATERMARK_INTERVAL_SECONDS, state.clock)
         )
+        if settle_heap:
+            heap.settle()
         try:
             yield
         finally:
@@ -220,3 +227,8 @@ def create_app(
     prefixes.update({id(r): customers.CUSTOMERS_PREFIX for r in customers.router.routes})
     app.front = RequestObserver(fast_path, metrics=state.metrics, prefixes=prefixes)
     return app
+
+
+def create_server_app() -> FastAPI:
+    """The app as `analytics-platform api` serves it (uvicorn's factory, per worker)."""
+    return create_app(settle_heap=True)

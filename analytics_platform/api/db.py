@@ -10,22 +10,24 @@ never carries a scope into the next request.
 Data requests read through `scoped_reads`: pipeline mode, no BEGIN/COMMIT. The scope's
 `set_config` is queued with the first query and both travel in one round trip; the
 statements up to the pipeline's closing Sync form one implicit transaction, which the
-Sync ends, and with it the local scope. An uncached answer costs a round trip per query
-plus the Sync (for most endpoints: scope + query, freshness, Sync; or two when the
-freshness is known) instead of five (BEGIN, scope, query, freshness, COMMIT). Each round
-trip wakes the API and a PostgreSQL backend, which on shared cores means a context switch.
+Sync ends, and with it the local scope. An answer's last reads go out with the Sync
+(`rows_together(..., last=True)`), so most uncached answers cost one round trip (scope,
+query, freshness, Sync) instead of five (BEGIN, scope, query, freshness, COMMIT). Each
+round trip wakes the API and a PostgreSQL backend, which on shared cores means a context
+switch, and, with other requests in the event loop, a wait for its next turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncPipeline, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -48,6 +50,10 @@ class UnsafeApiRoleError(RuntimeError):
     """The API's database role would bypass row-level security (merchant isolation)."""
 
 
+class ReadAfterLastReadError(RuntimeError):
+    """A `scoped_reads` block read again after its last read had ended its scope."""
+
+
 class Database:
     """The pool and the SQL files of the API (`sql/api/`)."""
 
@@ -60,6 +66,12 @@ class Database:
         # A request waits this long for a connection before answering 503.
         self.pool_timeout = 5.0
         self._pool: AsyncConnectionPool | None = None
+        # The pipeline of each connection inside `scoped_reads`, and the connections
+        # whose block has made its last read (its transaction, and scope, have ended).
+        self._pipelines: dict[AsyncConnection, AsyncPipeline] = {}
+        self._ended: set[AsyncConnection] = set()
+        # Connections being returned after their block's answer (`scoped_reads`).
+        self._releases: set[asyncio.Task[None]] = set()
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -84,6 +96,8 @@ class Database:
         await self._pool.open(wait=False)
 
     async def close(self) -> None:
+        if self._releases:
+            await asyncio.gather(*self._releases, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -139,6 +153,13 @@ class Database:
                 conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
                 yield conn
 
+    def _check_not_ended(self, conn: AsyncConnection) -> None:
+        if conn in self._ended:
+            raise ReadAfterLastReadError(
+                "a read after the block's last read (rows_together(last=True)) would run "
+                "without the block's scope and see nothing: make it part of the last read"
+            )
+
     def text(self, relative: str) -> str:
         return read_sql(relative, self.sql_dir)
 
@@ -161,6 +182,7 @@ class Database:
         params: Mapping[str, Any],
         table: str | None = None,
     ) -> list[dict[str, Any]]:
+        self._check_not_ended(conn)
         async with conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
             return await cursor.fetchall()
@@ -169,17 +191,32 @@ class Database:
         self,
         conn: AsyncConnection,
         queries: Sequence[tuple[str, Mapping[str, Any], str | None]],
+        *,
+        last: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Several independent reads, each `(relative, params, table)`, all sent before
         any result is awaited: in pipeline mode (`scoped_reads`) one round trip instead
         of one each. A failing statement raises as it would alone (the ones after it in
-        the pipeline are skipped by PostgreSQL)."""
+        the pipeline are skipped by PostgreSQL).
+
+        `last` (in `scoped_reads`): the block reads nothing after these, so they go out
+        with a Sync, which ends the block's transaction and with it the scope: the
+        answer's one round trip carries the queued scope, the reads and the Sync,
+        instead of one for the reads and one more for the Sync when the block ends. A
+        read after it in the same block raises ReadAfterLastReadError (it would see
+        nothing)."""
+        self._check_not_ended(conn)
+        pipeline = self._pipelines.get(conn) if last else None
         cursors = []
         try:
             for relative, params, table in queries:
                 cursor = conn.cursor(row_factory=dict_row)
                 cursors.append(cursor)
                 await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
+            if pipeline is not None:
+                # Sends everything queued and the Sync, and receives every result.
+                self._ended.add(conn)
+                await pipeline.sync()
             return [await cursor.fetchall() for cursor in cursors]
         finally:
             for cursor in cursors:
@@ -196,11 +233,42 @@ class Database:
     async def scoped_reads(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
         """Like `scoped`, for plain reads (no COPY, no server-side cursors, no explicit
         transaction): the connection is in pipeline mode and the scope lasts until the
-        Sync that closes the pipeline, sent whether the block succeeds or raises."""
-        async with self.pool.connection() as conn, conn.pipeline():
+        Sync that closes the pipeline, sent whether the block succeeds or raises (a
+        block whose last read went out with a Sync, `rows_together(last=True)`, has
+        ended its transaction already: the closing Sync finds nothing to end)."""
+        release = AsyncExitStack()
+        conn = await release.enter_async_context(self.pool.connection())
+        try:
+            self._pipelines[conn] = await release.enter_async_context(conn.pipeline())
             # Not awaited for its result: it goes out with the first query.
             await conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
             yield conn
+        except BaseException as exc:
+            self._forget(conn)
+            if not await release.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            ended = conn in self._ended
+            self._forget(conn)
+            if ended:
+                # The last read's Sync ended the transaction: the pipeline's closing
+                # Sync and the return to the pool wait for PostgreSQL once more but
+                # change nothing the answer depends on, so the answer does not wait.
+                task = asyncio.get_running_loop().create_task(release.aclose())
+                self._releases.add(task)
+                task.add_done_callback(self._released)
+            else:
+                await release.aclose()
+
+    def _forget(self, conn: AsyncConnection) -> None:
+        self._pipelines.pop(conn, None)
+        self._ended.discard(conn)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._releases.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # The pool replaces a connection it cannot reset; nothing was lost.
+            log.warning("returning a connection to the pool failed: %s", exc)
 
     @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[AsyncConnection]:

@@ -7,7 +7,7 @@ Last-Modified and part of the ETag.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -73,6 +73,50 @@ class Ask:
         """Independent reads in one round trip (`Database.rows_together`)."""
         return await self.db.rows_together(self.conn, queries)
 
+    async def shared_rows(
+        self, key: Hashable, sources: Sequence[str], query: Query
+    ) -> list[dict[str, Any]]:
+        """The rows of a read that depends on `sources` alone, not on who asks (no
+        protected table, no subject parameter): kept in the memo, by `key`, while their
+        watermarks hold, as freshness readings are, so other subjects' answers skip it."""
+        if self.memo is None:
+            return await self.rows(*query)
+        known = self.memo.get(key, sources)
+        if isinstance(known, list):
+            return known
+        seen = self.memo.seen(sources)
+        rows = await self.rows(*query)
+        if seen is not None:
+            self.memo.put(key, seen, rows)
+        return rows
+
+    async def last_reads(
+        self,
+        queries: Sequence[Query],
+        marts: Sequence[str],
+        window: Window,
+        raw_since: datetime | None = None,
+    ) -> tuple[list[list[dict[str, Any]]], Freshness]:
+        """An answer's last reads and its freshness (`freshness`), all in the one round
+        trip that ends the transaction (`Database.rows_together(last=True)`): the
+        freshness query rides along unless the memo knows it."""
+        start, end = window.utc
+        sources = (*marts, RAW_TRANSACTIONS) if raw_since is not None else tuple(marts)
+        key = (tuple(marts), start, end, raw_since)
+        seen = None
+        if self.memo is not None:
+            known = self.memo.get(key, sources)
+            if isinstance(known, Freshness):
+                return await self.db.rows_together(self.conn, queries, last=True), known
+            # Before reading: a change landing meanwhile then shows as newer watermarks.
+            seen = self.memo.seen(sources)
+        reading = _freshness_queries(marts, start, end, raw_since)
+        results = await self.db.rows_together(self.conn, [*queries, *reading], last=True)
+        fresh = _freshness_of(results[len(queries) :], raw_since)
+        if self.memo is not None and seen is not None:
+            self.memo.put(key, seen, fresh)
+        return results[: len(queries)], fresh
+
     def at(self, value: datetime) -> datetime:
         """A time as the client asked to see it."""
         return value.astimezone(self.tz)
@@ -83,43 +127,40 @@ class Ask:
     async def freshness(
         self, marts: Sequence[str], window: Window, raw_since: datetime | None = None
     ) -> Freshness:
-        start, end = window.utc
-        sources = (*marts, RAW_TRANSACTIONS) if raw_since is not None else tuple(marts)
-        key = (tuple(marts), start, end, raw_since)
-        seen = None
-        if self.memo is not None:
-            known = self.memo.get(key, sources)
-            if isinstance(known, Freshness):
-                return known
-            # Before reading: a change landing meanwhile then shows as newer watermarks.
-            seen = self.memo.seen(sources)
-        fresh = await self._read_freshness(marts, start, end, raw_since)
-        if self.memo is not None and seen is not None:
-            self.memo.put(key, seen, fresh)
+        """What the marts (and with `raw_since` raw transactions since then) held over
+        `window` as read now, or as the memo knows it; the block's last read."""
+        _, fresh = await self.last_reads((), marts, window, raw_since)
         return fresh
 
-    async def _read_freshness(
-        self, marts: Sequence[str], start: datetime, end: datetime, raw_since: datetime | None
-    ) -> Freshness:
-        marts_query = (
-            "api/freshness.sql",
-            {"marts": list(marts), "window_start": start, "window_end": end},
-            None,
-        )
-        if raw_since is None:
-            (rows,) = await self.rows_together(marts_query)
-        else:
-            rows, raw = await self.rows_together(
-                marts_query, ("api/raw_freshness.sql", {"since": raw_since}, None)
-            )
-        last, buckets, total = rows[0]["last_modified"], rows[0]["buckets"], rows[0]["rows"]
-        token = f"{last.isoformat() if last else '-'}|{buckets}|{total}"
-        if raw_since is not None:
-            ingested = raw[0]["last_ingested_at"]
-            token += f"|{ingested.isoformat() if ingested else '-'}"
-            if ingested is not None and (last is None or ingested > last):
-                last = ingested
-        return Freshness(last, token)
+
+# A read: a file of `sql/`, its parameters and the marts table filling its `{table}`.
+Query = tuple[str, Mapping[str, Any], str | None]
+
+
+def _freshness_queries(
+    marts: Sequence[str], start: datetime, end: datetime, raw_since: datetime | None
+) -> list[Query]:
+    marts_query: Query = (
+        "api/freshness.sql",
+        {"marts": list(marts), "window_start": start, "window_end": end},
+        None,
+    )
+    if raw_since is None:
+        return [marts_query]
+    return [marts_query, ("api/raw_freshness.sql", {"since": raw_since}, None)]
+
+
+def _freshness_of(results: Sequence[list[dict[str, Any]]], raw_since: datetime | None) -> Freshness:
+    """The Freshness of `_freshness_queries`' results."""
+    rows = results[0]
+    last, buckets, total = rows[0]["last_modified"], rows[0]["buckets"], rows[0]["rows"]
+    token = f"{last.isoformat() if last else '-'}|{buckets}|{total}"
+    if raw_since is not None:
+        ingested = results[1][0]["last_ingested_at"]
+        token += f"|{ingested.isoformat() if ingested else '-'}"
+        if ingested is not None and (last is None or ingested > last):
+            last = ingested
+    return Freshness(last, token)
 
 
 def percent(numerator: float | int | Decimal, denominator: float | int | Decimal) -> float | None:

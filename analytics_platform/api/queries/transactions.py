@@ -92,18 +92,17 @@ def _tallies(windows: dict[str, Window], rows: list[dict[str, Any]]) -> dict[str
     return tallies
 
 
-async def _totals(ask: Ask, mart: str, windows: dict[str, Window]) -> dict[str, Tally]:
-    """Additive figures per named window (windows without rows get an empty tally)."""
-    return _tallies(windows, await ask.rows(*_totals_query(ask, mart, windows)))
-
-
 # ------------------------------------------------------------------ realtime
 async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, Freshness]:
     """The open hour from raw; today = the hourly marts' closed hours + the raw tail."""
     tz = ask.reporting_tz
     now, hour, today = ask.now, hour_start(ask.now, tz), day_start(ask.now, tz)
-    (tail,) = await ask.rows(
-        "api/tail_start.sql", {"tz": tz.key, "today_start": today, "hour_start": hour}
+    # The hourly mart's buckets of today, the same for every subject: one reading per
+    # materialization, not a round trip per answer.
+    (tail,) = await ask.shared_rows(
+        ("tail_start", tz.key, today, hour),
+        [HOURLY],
+        ("api/tail_start.sql", {"tz": tz.key, "today_start": today, "hour_start": hour}, None),
     )
     tail_start: datetime = tail["tail_start"]
     merchant = ask.subject.merchant_id
@@ -112,31 +111,36 @@ async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, 
     # Today: the closed hours the mart has, plus the raw tail added below. The three
     # reads depend on the tail's start only, so they share one round trip.
     so_far_windows = {"today": Window(today, tail_start)}
-    so_far_rows, raw, payments = await ask.rows_together(
-        _totals_query(ask, HOURLY, so_far_windows),
-        (
-            "api/raw_today.sql",
-            {
-                "today_start": today,
-                "tail_start": tail_start,
-                "hour_start": hour,
-                "now": now,
-                "merchant_id": merchant,
-            },
-            None,
-        ),
-        (
-            "api/recent_payments.sql",
-            {
-                "since": today,
-                "now": now,
-                "merchant_id": merchant,
-                "before_at": before_at,
-                "before_id": before_id,
-                "limit": limit + 1,
-            },
-            None,
-        ),
+    (so_far_rows, raw, payments), fresh = await ask.last_reads(
+        [
+            _totals_query(ask, HOURLY, so_far_windows),
+            (
+                "api/raw_today.sql",
+                {
+                    "today_start": today,
+                    "tail_start": tail_start,
+                    "hour_start": hour,
+                    "now": now,
+                    "merchant_id": merchant,
+                },
+                None,
+            ),
+            (
+                "api/recent_payments.sql",
+                {
+                    "since": today,
+                    "now": now,
+                    "merchant_id": merchant,
+                    "before_at": before_at,
+                    "before_id": before_id,
+                    "limit": limit + 1,
+                },
+                None,
+            ),
+        ],
+        [HOURLY],
+        so_far_windows["today"],
+        raw_since=today,
     )
     so_far = _tallies(so_far_windows, so_far_rows)["today"]
     current = Tally()
@@ -176,7 +180,7 @@ async def realtime(ask: Ask, cursor: str | None, limit: int) -> tuple[Realtime, 
             next_cursor=next_cursor,
         ),
     )
-    return model, await ask.freshness([HOURLY], Window(today, tail_start), raw_since=today)
+    return model, fresh
 
 
 def _payments_after(after: Key | None) -> tuple[datetime, str]:
@@ -235,7 +239,9 @@ async def dashboard(ask: Ask) -> tuple[Dashboard, Freshness]:
     for c in comparisons:
         windows[c.name] = c.current
         windows["previous_" + c.name] = c.previous
-    tallies = await _totals(ask, HOURLY, windows)
+    envelope = Window(min(w.start for w in windows.values()), comparisons[0].current.end)
+    (rows,), fresh = await ask.last_reads([_totals_query(ask, HOURLY, windows)], [HOURLY], envelope)
+    tallies = _tallies(windows, rows)
     currencies = sorted({cur for t in tallies.values() for cur in t.revenue})
 
     def periods(figure: Any) -> Periods:
@@ -278,8 +284,7 @@ async def dashboard(ask: Ask) -> tuple[Dashboard, Freshness]:
         success_rate=periods(lambda t: t.success_rate or 0.0),
         average_value=money(lambda t, c: t.averages().get(c)),
     )
-    envelope = Window(min(w.start for w in windows.values()), comparisons[0].current.end)
-    return model, await ask.freshness([HOURLY], envelope)
+    return model, fresh
 
 
 # ------------------------------------------------------------------ series
@@ -290,14 +295,23 @@ def _by_bucket(rows: list[dict[str, Any]]) -> dict[datetime, list[dict[str, Any]
     return buckets
 
 
-async def _series(ask: Ask, grain: Grain, window: Window) -> dict[datetime, list[dict[str, Any]]]:
+async def _series(
+    ask: Ask, grain: Grain, window: Window
+) -> tuple[dict[datetime, list[dict[str, Any]]], Freshness]:
+    """The mart's rows per bucket over `window`, and their freshness (the last reads)."""
     start, end = window.utc
-    rows = await ask.rows(
-        "api/transactions_series.sql",
-        {**ask.subject.params(), "window_start": start, "window_end": end},
-        _mart(grain),
+    (rows,), fresh = await ask.last_reads(
+        [
+            (
+                "api/transactions_series.sql",
+                {**ask.subject.params(), "window_start": start, "window_end": end},
+                _mart(grain),
+            )
+        ],
+        [_mart(grain)],
+        window,
     )
-    return _by_bucket(rows)
+    return _by_bucket(rows), fresh
 
 
 def _bucket_key(point: Any) -> Key:
@@ -317,7 +331,8 @@ async def trends(
 ) -> tuple[Trends, Freshness]:
     """`grain` and `window` as `trend_window_of` gives them for `period`."""
     points = []
-    for start, rows in (await _series(ask, grain, window)).items():
+    series, fresh = await _series(ask, grain, window)
+    for start, rows in series.items():
         tally, payers = bucket_totals(rows)
         points.append(
             SeriesPoint(
@@ -335,16 +350,15 @@ async def trends(
         items=items,
         next_cursor=next_cursor,
     )
-    return model, await ask.freshness([_mart(grain)], window)
+    return model, fresh
 
 
 async def peak_times(ask: Ask, days: int, window: Window) -> tuple[PeakTimes, Freshness]:
     """`window`: `periods.last_days` of `days`."""
     start, end = window.utc
-    rows = await ask.rows(
-        "api/peak_times.sql",
-        {**ask.subject.params(), "tz": ask.tz.key, "window_start": start, "window_end": end},
-        HOURLY,
+    params = {**ask.subject.params(), "tz": ask.tz.key, "window_start": start, "window_end": end}
+    (rows,), fresh = await ask.last_reads(
+        [("api/peak_times.sql", params, HOURLY)], [HOURLY], window
     )
     hours = {
         h: PeakHour(hour=h, label=hour_label(h), transaction_count=0, success_count=0, revenue={})
@@ -362,7 +376,7 @@ async def peak_times(ask: Ask, days: int, window: Window) -> tuple[PeakTimes, Fr
         peak_hour=busiest.hour if busiest.transaction_count else None,
         peak_times=list(hours.values()),
     )
-    return model, await ask.freshness([HOURLY], window)
+    return model, fresh
 
 
 def _rates(tally: Tally) -> dict[str, Any]:
@@ -381,7 +395,8 @@ async def success_rate(
     """`window`: `periods.last_days` of `days`."""
     overall = Tally()
     points = []
-    for start, rows in (await _series(ask, Grain.DAILY, window)).items():
+    series, fresh = await _series(ask, Grain.DAILY, window)
+    for start, rows in series.items():
         tally, _ = bucket_totals(rows)
         for row in rows:
             if row["currency"]:
@@ -402,17 +417,26 @@ async def success_rate(
         items=items,
         next_cursor=next_cursor,
     )
-    return model, await ask.freshness([DAILY], window)
+    return model, fresh
 
 
 async def failures(ask: Ask, days: int, window: Window) -> tuple[Failures, Freshness]:
     """`window`: `periods.last_days` of `days`."""
     start, end = window.utc
     span = {**ask.subject.params(), "window_start": start, "window_end": end}
-    totals_rows = await ask.rows(
-        "api/transactions_totals.sql",
-        {"names": ["window"], "starts": [start], "ends": [end], **ask.subject.params()},
-        DAILY,
+    marts = [DAILY, "failures_daily", "failures_hourly"]
+    (totals_rows, reasons, by_hour_rows), fresh = await ask.last_reads(
+        [
+            (
+                "api/transactions_totals.sql",
+                {"names": ["window"], "starts": [start], "ends": [end], **ask.subject.params()},
+                DAILY,
+            ),
+            ("api/failure_reasons.sql", span, "failures_daily"),
+            ("api/failures_by_hour.sql", {**span, "tz": ask.tz.key}, "failures_hourly"),
+        ],
+        marts,
+        window,
     )
     total = Tally()
     retries = retried = retried_success = 0
@@ -421,14 +445,8 @@ async def failures(ask: Ask, days: int, window: Window) -> tuple[Failures, Fresh
         retries += row["retries"]
         retried += row["retried_count"]
         retried_success += row["retried_success_count"]
-    reasons = await ask.rows("api/failure_reasons.sql", span, "failures_daily")
     failed = sum(r["count"] for r in reasons)
-    by_hour = {
-        r["hour"]: r["count"]
-        for r in await ask.rows(
-            "api/failures_by_hour.sql", {**span, "tz": ask.tz.key}, "failures_hourly"
-        )
-    }
+    by_hour = {r["hour"]: r["count"] for r in by_hour_rows}
     model = Failures(
         days=days,
         window=ask.window(window),
@@ -455,8 +473,7 @@ async def failures(ask: Ask, days: int, window: Window) -> tuple[Failures, Fresh
             ),
         ),
     )
-    marts = [DAILY, "failures_daily", "failures_hourly"]
-    return model, await ask.freshness(marts, window)
+    return model, fresh
 
 
 def _latency_of(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], bool]:
@@ -485,7 +502,8 @@ async def latency(
     sums = {"average": 0.0, "median": 0.0, "p95": 0.0, "p99": 0.0}
     count = 0
     exact = True
-    for start, rows in (await _series(ask, Grain.DAILY, window)).items():
+    series, fresh = await _series(ask, Grain.DAILY, window)
+    for start, rows in series.items():
         figures, one_row = _latency_of(rows)
         exact = exact and one_row
         n = figures["transaction_count"]
@@ -511,7 +529,7 @@ async def latency(
     model = Latency(
         days=days, window=ask.window(window), latency=summary, items=items, next_cursor=next_cursor
     )
-    return model, await ask.freshness([DAILY], window)
+    return model, fresh
 
 
 # ------------------------------------------------------------------ revenue
@@ -548,16 +566,20 @@ async def revenue(
         "window_start": start,
         "window_end": end,
     }
-    rows = await ask.rows(
-        "api/revenue_page.sql",
-        {
-            **params,
-            "after_group": after_group,
-            "after_bucket": after_bucket,
-            "after_currency": after_currency,
-            "limit": limit + 1,
-        },
-        mart,
+    page_params = {
+        **params,
+        "after_group": after_group,
+        "after_bucket": after_bucket,
+        "after_currency": after_currency,
+        "limit": limit + 1,
+    }
+    (rows, totals), fresh = await ask.last_reads(
+        [
+            ("api/revenue_page.sql", page_params, mart),
+            ("api/revenue_totals.sql", params, mart),
+        ],
+        [mart],
+        window,
     )
     next_cursor = None
     if len(rows) > limit:
@@ -566,7 +588,6 @@ async def revenue(
         next_cursor = encode_cursor(
             (last["group_value"], last["bucket_start"].isoformat(), last["currency"]), query
         )
-    totals = await ask.rows("api/revenue_totals.sql", params, mart)
     model = Revenue(
         interval={Grain.HOURLY: "hour", Grain.DAILY: "day", Grain.WEEKLY: "week"}.get(
             grain, "month"
@@ -591,4 +612,4 @@ async def revenue(
         ],
         next_cursor=next_cursor,
     )
-    return model, await ask.freshness([mart], window)
+    return model, fresh

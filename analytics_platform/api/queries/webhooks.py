@@ -37,15 +37,8 @@ async def webhook_metrics(ask: Ask, days: int, window: Window) -> tuple[WebhookM
     merchant's deliveries (a merchant key's own; all merchants for the platform), in
     total and per webhook event type."""
     start, end = window.utc
-    rows = await ask.rows(
-        "api/webhooks.sql",
-        {
-            "merchant_id": ask.subject.dimension_value,
-            "window_start": start,
-            "window_end": end,
-        },
-        DAILY,
-    )
+    params = {"merchant_id": ask.subject.dimension_value, "window_start": start, "window_end": end}
+    (rows,), fresh = await ask.last_reads([("api/webhooks.sql", params, DAILY)], [DAILY], window)
     total = next((r for r in rows if r["event_type"] == ""), None)
     model = WebhookMetrics(
         days=days,
@@ -57,4 +50,4 @@ async def webhook_metrics(ask: Ask, days: int, window: Window) -> tuple[WebhookM
             if r["event_type"] != ""
         ],
     )
-    return model, await ask.freshness([DAILY], window)
+    return model, fresh
