@@ -14,6 +14,7 @@ import psycopg
 from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.dev.raw_rows import load_generated_rows
 from analytics_platform.migrations import migrate
+from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster, settings_for
 from .rollup_reference import RawLoaders
@@ -98,3 +99,37 @@ def ingest_payment(
         "merchant_id": "m-late",
     }
     RawLoaders(ZoneInfo(hours_in)).insert(conn, "raw.transactions", [payment])
+
+
+def insert_late_payment(
+    conn: psycopg.Connection,
+    at: datetime,
+    user: str,
+    amount: Decimal,
+    *,
+    currency: str = "IDR",
+    category: str,
+    merchant: str | None = None,
+    method: str = "CARD",
+) -> None:
+    """A successful payment of `user` at `at` written straight into raw.transactions, with
+    its hour recorded in ingest.touched_hours at the whole UTC hour (as ingestion records
+    it in a whole-hour zone such as the world's): a late event for the day stats."""
+    conn.execute(
+        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
+               amount, currency, transaction_type, category, status, payment_method,
+               merchant_id, retry_count, processing_ms, kafka_partition, kafka_offset)
+           VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), %s,
+               %s, 'PAYMENT', %s, 'SUCCESS', %s, %s, 0, 1, 0, 0)""",
+        (at, user, amount, currency, category, method, merchant),
+    )
+    run_sql_file(
+        conn,
+        "ingest/record_touched_hours.sql",
+        {
+            "raw_table": "raw.transactions",
+            "hour_starts": [at.astimezone(UTC).replace(minute=0)],
+            "rows": [1],
+            "max_occurred_ats": [at],
+        },
+    )

@@ -23,7 +23,7 @@ from analytics_platform.ml import (
 from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
-from .ml_world import KOLKATA, TZ, day_of, generated_world, ingest_payment
+from .ml_world import KOLKATA, TZ, day_of, generated_world, ingest_payment, insert_late_payment
 
 WORLD_DAYS = 100
 DAY = day_of(WORLD_DAYS - 1)
@@ -67,24 +67,7 @@ def test_a_late_transaction_in_an_earlier_day_rebuilds_that_day(url):
             (late_day,),
         ).fetchone()
         at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=12)
-        conn.execute(
-            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
-                   amount, currency, transaction_type, category, status, payment_method,
-                   retry_count, processing_ms, kafka_partition, kafka_offset)
-               VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 1000000,
-                   %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
-            (at, user, currency, category),
-        )
-        run_sql_file(
-            conn,
-            "ingest/record_touched_hours.sql",
-            {
-                "raw_table": "raw.transactions",
-                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
-                "rows": [1],
-                "max_occurred_ats": [at],
-            },
-        )
+        insert_late_payment(conn, at, user, Decimal(1000000), currency=currency, category=category)
         assert spending_trend.detect(conn, DAY, TZ) == spending_trend.detect(
             conn, DAY, TZ, from_stats=False
         )
@@ -213,24 +196,7 @@ def test_a_late_event_in_an_earlier_window_sums_the_spending_cells_again(url):
             (late_day,),
         ).fetchone()
         at = datetime.combine(late_day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=9)
-        conn.execute(
-            """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
-                   amount, currency, transaction_type, category, status, payment_method,
-                   retry_count, processing_ms, kafka_partition, kafka_offset)
-               VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 777,
-                   %s, 'PAYMENT', %s, 'SUCCESS', 'CARD', 0, 1, 0, 0)""",
-            (at, user, currency, category),
-        )
-        run_sql_file(
-            conn,
-            "ingest/record_touched_hours.sql",
-            {
-                "raw_table": "raw.transactions",
-                "hour_starts": [at.astimezone(UTC).replace(minute=0)],
-                "rows": [1],
-                "max_occurred_ats": [at],
-            },
-        )
+        insert_late_payment(conn, at, user, Decimal(777), currency=currency, category=category)
         assert not trend_movable(conn, DAY, TZ)
         found = spending_trend.detect(conn, DAY, TZ)
         assert found == spending_trend.detect(conn, DAY, TZ, from_stats=False)

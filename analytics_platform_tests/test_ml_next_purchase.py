@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -29,10 +30,9 @@ from analytics_platform.ml import next_purchase as npm
 from analytics_platform.ml import next_purchase_scoring as scoring
 from analytics_platform.ml.recommendation_writes import recommendation_ids
 from analytics_platform.ml.scoring import recommendation_id
-from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster
-from .ml_world import START, TZ, day_of, generated_world
+from .ml_world import START, TZ, day_of, generated_world, insert_late_payment
 
 DAYS = 45
 HOLDOUT, HISTORY = 10, 35
@@ -453,23 +453,8 @@ def add_late_payment(
 ) -> None:
     """A successful payment at noon of local `day`, recorded as ingestion records it."""
     at = datetime.combine(day, datetime.min.time(), ZoneInfo(TZ)) + timedelta(hours=12)
-    conn.execute(
-        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
-               amount, currency, transaction_type, category, status, payment_method,
-               merchant_id, retry_count, processing_ms, kafka_partition, kafka_offset)
-           VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), 1000,
-               'IDR', 'PAYMENT', %s, 'SUCCESS', 'QRIS', %s, 0, 1, 0, 0)""",
-        (at, user, category, merchant),
-    )
-    run_sql_file(
-        conn,
-        "ingest/record_touched_hours.sql",
-        {
-            "raw_table": "raw.transactions",
-            "hour_starts": [at.astimezone(UTC).replace(minute=0)],
-            "rows": [1],
-            "max_occurred_ats": [at],
-        },
+    insert_late_payment(
+        conn, at, user, Decimal(1000), category=category, merchant=merchant, method="QRIS"
     )
 
 
