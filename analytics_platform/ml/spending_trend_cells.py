@@ -39,12 +39,21 @@ def prepare(
     run_sql_file(conn, "ml/spending_trend_cells_lock.sql", params)
     run_sql_file(conn, "ml/spending_trend_cells_lock_days.sql", params)
     row = run_sql_file(conn, "ml/spending_trend_cells_movable.sql", params).fetchone()
-    if row and row[0]:
-        run_sql_file(conn, "ml/spending_trend_cells_move.sql", params)
-        run_sql_file(conn, "ml/spending_trend_cells_drop_empty.sql", params)
-        run_sql_file(conn, "ml/spending_trend_cells_record_move.sql", params)
+    return move_or_sum(conn, "spending_trend_cells", params, movable=bool(row and row[0]))
+
+
+def move_or_sum(
+    conn: psycopg.Connection, family: str, params: dict[str, object], movable: bool
+) -> Prepared:
+    """Move a family of carried cells (`sql/ml/<family>_*.sql`: these cells and
+    ml.wallet_window_cells) from the previous day's, or clear and sum them again from
+    the day rows, and record the state: "moved" or "summed"."""
+    if movable:
+        run_sql_file(conn, f"ml/{family}_move.sql", params)
+        run_sql_file(conn, f"ml/{family}_drop_empty.sql", params)
+        run_sql_file(conn, f"ml/{family}_record_move.sql", params)
         return "moved"
-    run_sql_file(conn, "ml/spending_trend_cells_clear.sql", params)
-    run_sql_file(conn, "ml/spending_trend_cells_build.sql", params)
-    run_sql_file(conn, "ml/spending_trend_cells_record.sql", params)
+    run_sql_file(conn, f"ml/{family}_clear.sql", params)
+    run_sql_file(conn, f"ml/{family}_build.sql", params)
+    run_sql_file(conn, f"ml/{family}_record.sql", params)
     return "summed"

@@ -18,6 +18,7 @@ from typing import Literal
 
 import psycopg
 
+from analytics_platform.ml.spending_trend_cells import move_or_sum
 from analytics_platform.resources.warehouse import run_sql_file
 
 # The rules' defaults: SAVINGS_GOAL's six 30-day windows (INVESTMENT's 180 days).
@@ -39,12 +40,4 @@ def prepare(conn: psycopg.Connection, day: date, tz: str) -> Prepared:
     status = row[0] if row else None
     if status == "current":
         return "current"
-    if status == "movable":
-        run_sql_file(conn, "ml/wallet_window_cells_move.sql", params)
-        run_sql_file(conn, "ml/wallet_window_cells_drop_empty.sql", params)
-        run_sql_file(conn, "ml/wallet_window_cells_record_move.sql", params)
-        return "moved"
-    run_sql_file(conn, "ml/wallet_window_cells_clear.sql", params)
-    run_sql_file(conn, "ml/wallet_window_cells_build.sql", params)
-    run_sql_file(conn, "ml/wallet_window_cells_record.sql", params)
-    return "summed"
+    return move_or_sum(conn, "wallet_window_cells", params, movable=status == "movable")
