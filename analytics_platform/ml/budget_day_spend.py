@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 from itertools import pairwise
 
 import numpy as np
@@ -141,7 +141,7 @@ def _exact(conn: psycopg.Connection, day: date, tz: str, history_months: int) ->
 def _window(cut: date, history_months: int) -> list[date]:
     """Every day cut day `cut` reads."""
     start = _history_start(cut, history_months)
-    return [start + timedelta(days=n) for n in range((cut - start).days + 1)]
+    return ledger_day_stats.days_ending(cut, (cut - start).days + 1)
 
 
 def _read_day(
