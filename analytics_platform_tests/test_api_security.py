@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from analytics_platform import cli
 from analytics_platform.api.app import create_app
 from analytics_platform.api.auth import KeyVerifier
-from analytics_platform.api.db import Database, ReadAfterLastReadError
+from analytics_platform.api.db import Database
 from analytics_platform.api.errors import ERRORS
 from analytics_platform.api.keys import (
     Scope,
@@ -26,6 +26,7 @@ from analytics_platform.api.keys import (
     revoke_api_key,
     split_key,
 )
+from analytics_platform.api.wire import ReadAfterLastReadError
 
 from .api_world import NOW, TODAY, money
 from .conftest import settings_for
@@ -317,16 +318,19 @@ def test_pipelined_reads_see_their_scope_and_leave_none_on_the_pooled_connection
     """The data endpoints read through `scoped_reads`: no BEGIN/COMMIT, the scope set
     local to the implicit transaction that the pipeline's Sync ends. Every statement of
     the block sees the scope; the next user of the same pooled connection sees nothing,
-    also after a read that failed."""
+    also after a read that failed, and after a block whose reads were none of them last."""
+    seen = (
+        "SELECT array(SELECT DISTINCT dimension_value FROM marts.transactions_daily "
+        "ORDER BY 1) AS merchants, pg_backend_pid() AS pid, "
+        "current_setting('app.scope') AS scope",
+        {},
+    )
 
-    async def visible(conn: psycopg.AsyncConnection) -> tuple[list[tuple], int, str]:
-        cursor = await conn.execute(
-            "SELECT DISTINCT dimension_value FROM marts.transactions_daily ORDER BY 1"
-        )
-        rows = await cursor.fetchall()
-        cursor = await conn.execute("SELECT pg_backend_pid(), current_setting('app.scope')")
-        pid, scope = await cursor.fetchone()
-        return rows, pid, scope
+    async def visible_unscoped(db: Database) -> tuple[list[str], int, str]:
+        async with db.unscoped() as conn:
+            cursor = await conn.execute(seen[0])
+            merchants, pid, scope = await cursor.fetchone()
+        return merchants, pid, scope
 
     async def run() -> None:
         # One connection: every block below gets the same one from the pool.
@@ -334,19 +338,21 @@ def test_pipelined_reads_see_their_scope_and_leave_none_on_the_pooled_connection
         await db.open()
         try:
             await db.pool.wait()
-            async with db.scoped_reads(Scope("merchant", world.merchant)) as conn:
-                first, pid, scope = await visible(conn)
-                again, _, _ = await visible(conn)
-            assert first == again == [(world.merchant,)] and scope == "merchant"
-            async with db.unscoped() as conn:
-                rows, same_pid, scope = await visible(conn)
-            assert (rows, same_pid, scope) == ([], pid, "none")
-            with pytest.raises(psycopg.errors.DivisionByZero):
-                async with db.scoped_reads(Scope("admin", None)) as conn:
-                    await (await conn.execute("SELECT 1 / 0")).fetchall()
-            async with db.unscoped() as conn:
-                rows, same_pid, scope = await visible(conn)
-            assert (rows, same_pid, scope) == ([], pid, "none")
+            async with db.scoped_reads(Scope("merchant", world.merchant)) as reads:
+                ((first,),) = await reads.read([seen], last=False)
+                ((again,),) = await reads.read([seen], last=True)
+            assert first["merchants"] == again["merchants"] == [world.merchant]
+            assert first["scope"] == again["scope"] == "merchant"
+            assert await visible_unscoped(db) == ([], first["pid"], "none")
+            async with db.scoped_reads(Scope("admin", None)) as reads:
+                ((only,),) = await reads.read([seen], last=False)
+            assert len(only["merchants"]) > 1 and only["pid"] == first["pid"]
+            assert await visible_unscoped(db) == ([], first["pid"], "none")
+            for last in (False, True):
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    async with db.scoped_reads(Scope("admin", None)) as reads:
+                        await reads.read([seen, ("SELECT 1 / 0", {}), seen], last=last)
+                assert await visible_unscoped(db) == ([], first["pid"], "none")
         finally:
             await db.close()
 
@@ -374,9 +380,7 @@ def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
     )
     zone = ("api/tail_start.sql", {"tz": "UTC", "today_start": NOW, "hour_start": NOW}, None)
 
-    async def setting(conn: psycopg.AsyncConnection) -> str:
-        cursor = await conn.execute("SELECT current_setting('app.scope')")
-        return (await cursor.fetchone())[0]
+    setting = ("SELECT current_setting('app.scope') AS scope", {})
 
     async def run() -> None:
         db = Database(settings_for(database_url=world.url, api_pool_size="1"))
@@ -388,15 +392,17 @@ def test_reads_sent_together_answer_as_sent_alone_under_the_scope(world):
                     alone = [await db.rows(conn, *payments), await db.rows(conn, *zone)]
                 async with db.scoped_reads(scope) as conn:
                     together = await db.rows_together(conn, [payments, zone])
-                    scope_after_reads = await setting(conn)
+                    ((scope_after_reads,),) = await conn.read([setting], last=False)
                 async with db.scoped_reads(scope) as conn:
                     last = await db.rows_together(conn, [payments, zone], last=True)
                     with pytest.raises(ReadAfterLastReadError):
                         await db.rows(conn, *zone)
-                    # Past the guard: the Sync has ended the transaction and its scope.
-                    scope_after_last_reads = await setting(conn)
+                # Past the block: the Sync has ended the transaction and its scope.
+                async with db.unscoped() as plain:
+                    cursor = await plain.execute(setting[0])
+                    (scope_after_last_reads,) = await cursor.fetchone()
                 assert together == alone == last and alone[0]
-                assert (scope_after_reads, scope_after_last_reads) == (scope.kind, "none")
+                assert (scope_after_reads["scope"], scope_after_last_reads) == (scope.kind, "none")
                 merchants = {row["merchant_id"] for row in together[0]}
                 assert merchants == {world.merchant} or scope.kind == "admin"
             assert len(merchants) > 1  # the admin's answer is not one merchant's

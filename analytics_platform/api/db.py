@@ -7,38 +7,47 @@ Its session default scope is 'none' (sees nothing); a request sets its scope wit
 `set_config(..., true)`, local to its transaction, so a connection returned to the pool
 never carries a scope into the next request.
 
-Data requests read through `scoped_reads`: pipeline mode, no BEGIN/COMMIT. The scope's
-`set_config` is queued with the first query and both travel in one round trip; the
-statements up to the pipeline's closing Sync form one implicit transaction, which the
-Sync ends, and with it the local scope. An answer's last reads go out with the Sync
+Data requests read through `scoped_reads` (api/wire.py): no BEGIN/COMMIT, libpq's
+pipeline mode driven directly. The scope's `set_config` goes with the block's first read;
+the statements up to the Sync form one implicit transaction, which the Sync ends, and with
+it the local scope. An answer's last reads go out with the Sync
 (`rows_together(..., last=True)`), so most uncached answers cost one round trip (scope,
-query, freshness, Sync) instead of five (BEGIN, scope, query, freshness, COMMIT). Each
-round trip wakes the API and a PostgreSQL backend, which on shared cores means a context
-switch, and, with other requests in the event loop, a wait for its next turn.
+queries, freshness, Sync) in one write, instead of five (BEGIN, scope, query, freshness,
+COMMIT). Each round trip wakes the API and a PostgreSQL backend, which on shared cores
+means a context switch, and, with other requests in the event loop, a wait for its next
+turn.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, AsyncPipeline, sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from analytics_platform.api.keys import Scope
+from analytics_platform.api.wire import PreparedStatements, ScopedReads
 from analytics_platform.resources.warehouse import SESSION_OPTIONS, read_sql
 from analytics_platform.settings import Settings
 
 log = logging.getLogger("analytics_platform.api")
 
+# A connection of the API's: a `scoped_reads` block's, or one in a transaction (`scoped`).
+Reader = AsyncConnection | ScopedReads
+
 # Local to the transaction: gone when it ends, so a pooled connection keeps no scope.
 SET_SCOPE = "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)"
+SET_SCOPE_NAMED = (
+    "SELECT set_config('app.scope', %(kind)s, true), "
+    "set_config('app.merchant_id', %(merchant_id)s, true)"
+)
 # A connection's own defaults: no scope (sees nothing) until a transaction sets one.
 _SESSION_DEFAULTS = (
     "SELECT set_config('app.scope', 'none', false), set_config('TimeZone', 'UTC', false)"
@@ -50,10 +59,6 @@ class UnsafeApiRoleError(RuntimeError):
     """The API's database role would bypass row-level security (merchant isolation)."""
 
 
-class ReadAfterLastReadError(RuntimeError):
-    """A `scoped_reads` block read again after its last read had ended its scope."""
-
-
 class Database:
     """The pool and the SQL files of the API (`sql/api/`)."""
 
@@ -61,17 +66,17 @@ class Database:
         self.settings = settings
         self.sql_dir: Path = settings.sql_dir
         self._composed: dict[tuple[str, str], sql.Composed] = {}
+        self._texts: dict[tuple[str, str], str] = {}
         # Why new connections are refused, if they are (readiness reports it).
         self.refusal: str | None = None
         # A request waits this long for a connection before answering 503.
         self.pool_timeout = 5.0
         self._pool: AsyncConnectionPool | None = None
-        # The pipeline of each connection inside `scoped_reads`, and the connections
-        # whose block has made its last read (its transaction, and scope, have ended).
-        self._pipelines: dict[AsyncConnection, AsyncPipeline] = {}
-        self._ended: set[AsyncConnection] = set()
-        # Connections being returned after their block's answer (`scoped_reads`).
-        self._releases: set[asyncio.Task[None]] = set()
+        # Each pooled connection's statements prepared by `scoped_reads` blocks (gone
+        # with the connection: a new one prepares again).
+        self._prepared: weakref.WeakKeyDictionary[AsyncConnection, PreparedStatements] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -96,8 +101,6 @@ class Database:
         await self._pool.open(wait=False)
 
     async def close(self) -> None:
-        if self._releases:
-            await asyncio.gather(*self._releases, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -153,13 +156,6 @@ class Database:
                 conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
                 yield conn
 
-    def _check_not_ended(self, conn: AsyncConnection) -> None:
-        if conn in self._ended:
-            raise ReadAfterLastReadError(
-                "a read after the block's last read (rows_together(last=True)) would run "
-                "without the block's scope and see nothing: make it part of the last read"
-            )
-
     def text(self, relative: str) -> str:
         return read_sql(relative, self.sql_dir)
 
@@ -177,50 +173,51 @@ class Database:
 
     async def rows(
         self,
-        conn: AsyncConnection,
+        conn: Reader,
         relative: str,
         params: Mapping[str, Any],
         table: str | None = None,
     ) -> list[dict[str, Any]]:
-        self._check_not_ended(conn)
+        if isinstance(conn, ScopedReads):
+            (rows,) = await conn.read([(self._text(relative, table), params)], last=False)
+            return rows
         async with conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
             return await cursor.fetchall()
 
     async def rows_together(
         self,
-        conn: AsyncConnection,
+        conn: Reader,
         queries: Sequence[tuple[str, Mapping[str, Any], str | None]],
         *,
         last: bool = False,
     ) -> list[list[dict[str, Any]]]:
         """Several independent reads, each `(relative, params, table)`, all sent before
-        any result is awaited: in pipeline mode (`scoped_reads`) one round trip instead
-        of one each. A failing statement raises as it would alone (the ones after it in
-        the pipeline are skipped by PostgreSQL).
+        any result is awaited: in a `scoped_reads` block one round trip instead of one
+        each. A failing statement raises as it would alone (the ones after it are
+        skipped by PostgreSQL).
 
         `last` (in `scoped_reads`): the block reads nothing after these, so they go out
-        with a Sync, which ends the block's transaction and with it the scope: the
-        answer's one round trip carries the queued scope, the reads and the Sync,
-        instead of one for the reads and one more for the Sync when the block ends. A
-        read after it in the same block raises ReadAfterLastReadError (it would see
-        nothing)."""
-        self._check_not_ended(conn)
-        pipeline = self._pipelines.get(conn) if last else None
-        cursors = []
-        try:
-            for relative, params, table in queries:
-                cursor = conn.cursor(row_factory=dict_row)
-                cursors.append(cursor)
-                await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
-            if pipeline is not None:
-                # Sends everything queued and the Sync, and receives every result.
-                self._ended.add(conn)
-                await pipeline.sync()
-            return [await cursor.fetchall() for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                await cursor.close()
+        with the Sync, which ends the block's transaction and with it the scope: the
+        answer's one round trip carries the scope (when nothing was read before), the
+        reads and the Sync. A read after it in the same block raises
+        ReadAfterLastReadError (it would see nothing)."""
+        if isinstance(conn, ScopedReads):
+            reads = [(self._text(relative, table), params) for relative, params, table in queries]
+            return await conn.read(reads, last=last)
+        return [await self.rows(conn, *query) for query in queries]
+
+    def _text(self, relative: str, table: str | None) -> str:
+        """`query` as the text it renders to (its identifiers quoted by psycopg)."""
+        if table is None:
+            return self.text(relative)
+        key = (relative, table)
+        text = self._texts.get(key)
+        if text is None:
+            query = self.query(relative, table)
+            text = query.as_string() if isinstance(query, sql.Composed) else query
+            self._texts[key] = text
+        return text
 
     @asynccontextmanager
     async def scoped(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
@@ -230,45 +227,25 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def scoped_reads(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
+    async def scoped_reads(self, scope: Scope) -> AsyncIterator[ScopedReads]:
         """Like `scoped`, for plain reads (no COPY, no server-side cursors, no explicit
-        transaction): the connection is in pipeline mode and the scope lasts until the
-        Sync that closes the pipeline, sent whether the block succeeds or raises (a
-        block whose last read went out with a Sync, `rows_together(last=True)`, has
-        ended its transaction already: the closing Sync finds nothing to end)."""
-        release = AsyncExitStack()
-        conn = await release.enter_async_context(self.pool.connection())
-        try:
-            self._pipelines[conn] = await release.enter_async_context(conn.pipeline())
-            # Not awaited for its result: it goes out with the first query.
-            await conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
-            yield conn
-        except BaseException as exc:
-            self._forget(conn)
-            if not await release.__aexit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            ended = conn in self._ended
-            self._forget(conn)
-            if ended:
-                # The last read's Sync ended the transaction: the pipeline's closing
-                # Sync and the return to the pool wait for PostgreSQL once more but
-                # change nothing the answer depends on, so the answer does not wait.
-                task = asyncio.get_running_loop().create_task(release.aclose())
-                self._releases.add(task)
-                task.add_done_callback(self._released)
-            else:
-                await release.aclose()
-
-    def _forget(self, conn: AsyncConnection) -> None:
-        self._pipelines.pop(conn, None)
-        self._ended.discard(conn)
-
-    def _released(self, task: asyncio.Task[None]) -> None:
-        self._releases.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            # The pool replaces a connection it cannot reset; nothing was lost.
-            log.warning("returning a connection to the pool failed: %s", exc)
+        transaction) through api/wire.py: the scope goes with the first read and lasts
+        until the Sync sent with the last read (`rows_together(last=True)`), or at the
+        end of the block when no read was the last."""
+        async with self.pool.connection() as conn:
+            prepared = self._prepared.get(conn)
+            if prepared is None:
+                prepared = self._prepared[conn] = PreparedStatements()
+            reads = ScopedReads(
+                conn,
+                (SET_SCOPE_NAMED, {"kind": scope.kind, "merchant_id": scope.merchant_id or ""}),
+                prepared,
+                conn.info.encoding,
+            )
+            try:
+                yield reads
+            finally:
+                await reads.close()
 
     @asynccontextmanager
     async def unscoped(self) -> AsyncIterator[AsyncConnection]:

@@ -14,10 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg import AsyncConnection
-
 from analytics_platform.api.cache import RAW_TRANSACTIONS, FreshnessMemo
-from analytics_platform.api.db import Database
+from analytics_platform.api.db import Database, Reader
 from analytics_platform.api.periods import Window
 from analytics_platform.api.schemas import Totals, WindowOut
 
@@ -54,7 +52,7 @@ class Freshness:
 @dataclass(frozen=True)
 class Ask:
     db: Database
-    conn: AsyncConnection
+    conn: Reader
     subject: Subject
     tz: ZoneInfo  # presentation
     reporting_tz: ZoneInfo  # buckets
