@@ -18,6 +18,7 @@ from analytics_platform.api.db import Database
 from analytics_platform.api.keys import Scope
 from analytics_platform.api.wire import UnsupportedPlaceholderError, statement
 
+from .api_world import NOW
 from .conftest import settings_for
 
 ADMIN = Scope("admin", None)
@@ -185,6 +186,47 @@ def test_an_interrupted_read_closes_its_connection_and_the_pool_replaces_it(worl
             assert after["pid"] != before["pid"] and after["scope"] == "admin"
             # Not after the slow statement: the new connection did not wait for it.
             assert datetime.now(UTC) - started < timedelta(seconds=4)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_each_execution_is_planned_for_the_values_asked(world):
+    """A generic plan of a read filtering on (dimension, dimension_value) suits the
+    platform's one row per bucket or a merchant's index range, not both: the API's
+    sessions plan every execution of a prepared statement for its values."""
+    page = (
+        "api/revenue_page.sql",
+        {
+            "dimension": "merchant",
+            "dimension_value": world.merchant,
+            "window_start": NOW - timedelta(days=30),
+            "window_end": NOW,
+            "after_group": "",
+            "after_bucket": datetime(1970, 1, 1, tzinfo=UTC),
+            "after_currency": "",
+            "limit": 11,
+        },
+        "transactions_daily",
+    )
+
+    async def run() -> None:
+        db = _database(world)
+        await db.open()
+        try:
+            await db.pool.wait()
+            for _ in range(8):
+                async with db.scoped_reads(Scope("merchant", world.merchant)) as reads:
+                    await db.rows_together(reads, [page], last=True)
+            async with db.unscoped() as conn:
+                cursor = await conn.execute(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE %s",
+                    ("%t.refund_amount%",),
+                )
+                plans = await cursor.fetchall()
+            assert plans == [(0, 8)]
         finally:
             await db.close()
 

@@ -53,6 +53,14 @@ _SESSION_DEFAULTS = (
     "SELECT set_config('app.scope', 'none', false), set_config('TimeZone', 'UTC', false)"
 )
 _STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, false)"
+# The API's statements are prepared once per connection (api/wire.py), and PostgreSQL
+# would switch a statement to a generic plan after five executions. One plan cannot suit
+# both a platform-wide row ('' as dimension_value: one row per bucket) and a merchant's
+# (an index range among thousands of merchants): the generic plans of the revenue,
+# dashboard and realtime reads scanned every merchant's rows, 1.7-2.9 ms of PostgreSQL
+# CPU per uncached answer against 0.6-1.0 ms with a plan for the values asked
+# (docs/api-performance.md, item 13). Planning each execution costs about 0.1-0.2 ms.
+API_SESSION_OPTIONS = f"{SESSION_OPTIONS} -c plan_cache_mode=force_custom_plan"
 
 
 class UnsafeApiRoleError(RuntimeError):
@@ -92,7 +100,7 @@ class Database:
             max_size=self.settings.api_pool_size,
             open=False,
             configure=self._configure,
-            kwargs={"autocommit": True, "options": SESSION_OPTIONS},
+            kwargs={"autocommit": True, "options": API_SESSION_OPTIONS},
             timeout=self.pool_timeout,
             name="analytics-api",
         )
