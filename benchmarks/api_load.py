@@ -36,10 +36,12 @@ per-key rate limit is on, with a budget no run spends, so its cost is in the fig
 `API_LOAD_MIX_ONLY=1` runs only the mix (and the database part below).
 
 `api_uncached_db_*`: the database part of an uncached dashboard answer alone, one at a
-time, as it was (explicit transaction, freshness query), pipelined, pipelined with the
-freshness known, and in one round trip with the Sync (`api_uncached_db_one_round_trip_*`):
-CPU of the API side and of PostgreSQL, and wall time, per answer
-(docs/api-performance.md).
+time, as it was (explicit transaction, freshness query), through `scoped_reads` one read
+at a time (`pipelined`: a round trip per read, then the Sync at the block's end), the
+same with the freshness known, and in one round trip with the Sync
+(`api_uncached_db_one_round_trip_*`, what the API does): CPU of the API side and of
+PostgreSQL, and wall time, per answer (docs/api-performance.md; `scoped_reads` goes
+through api/wire.py since its item 12).
 
 `api_uncached_lean_*` / `api_uncached_fastapi_*`: CPU per uncached answer of the mix's
 kinds in one process, the app with its lean routes (api/lean_routes.py) and without
