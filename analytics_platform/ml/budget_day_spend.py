@@ -34,20 +34,19 @@ from analytics_platform.resources.warehouse import read_sql, run_sql_file
 MAX_HISTORY_MONTHS = 63
 
 
+DAY_TABLE = daily_aggregates.DayTable(
+    days_table="ml.budget_day_spend_days",
+    raw_tables=("raw.transactions",),
+    analyze=("ml.budget_day_spend",),
+)
+
+
 def refresh(
     conn: psycopg.Connection, days: Iterable[date], tz: str, rebuild: Iterable[date] = ()
 ) -> list[date]:
     """(Re)build the due days among `days` and every day of `rebuild`; returns the days
     built, oldest first."""
-    return daily_aggregates.refresh_due(
-        conn,
-        "ml/budget_day_spend_due.sql",
-        build,
-        days,
-        tz,
-        rebuild,
-        tables=("ml.budget_day_spend",),
-    )
+    return daily_aggregates.refresh_due(conn, DAY_TABLE, build, days, tz, rebuild)
 
 
 def build(conn: psycopg.Connection, day: date, tz: str) -> int:
@@ -56,8 +55,7 @@ def build(conn: psycopg.Connection, day: date, tz: str) -> int:
     with conn.transaction():
         run_sql_file(conn, "ml/budget_day_spend_lock.sql", params)
         # Read before the raw rows: rows landing meanwhile make the day due again.
-        row = run_sql_file(conn, "ml/budget_day_spend_source_rows.sql", params).fetchone()
-        source_rows = int(row[0]) if row else 0
+        source_rows = daily_aggregates.source_rows(conn, DAY_TABLE, day, tz)
         run_sql_file(conn, "ml/budget_day_spend_delete.sql", params)
         spend_rows = run_sql_file(conn, "ml/budget_day_spend_insert.sql", params).rowcount
         run_sql_file(

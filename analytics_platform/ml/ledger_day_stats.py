@@ -53,21 +53,21 @@ def prepared(conn: psycopg.Connection, day: date, count: int, tz: str) -> bool:
     return True
 
 
+# Spend and wallet stats are built together, from these raw tables' rows.
+DAY_TABLE = daily_aggregates.DayTable(
+    days_table="ml.ledger_day_stats_days",
+    raw_tables=("raw.transactions", "raw.wallet_balances"),
+    analyze=("ml.spend_day_stats", "ml.wallet_day_stats"),
+)
+
+
 def refresh(
     conn: psycopg.Connection, days: Iterable[date], tz: str, rebuild: Iterable[date] = ()
 ) -> list[date]:
     """(Re)build the stats of those of `days` that are due, and of every day in
     `rebuild` (a partition's own day: its raw rows may have changed without ingestion's
     bookkeeping); returns the days built, oldest first."""
-    return daily_aggregates.refresh_due(
-        conn,
-        "ml/ledger_day_stats_due.sql",
-        build,
-        days,
-        tz,
-        rebuild,
-        tables=("ml.spend_day_stats", "ml.wallet_day_stats"),
-    )
+    return daily_aggregates.refresh_due(conn, DAY_TABLE, build, days, tz, rebuild)
 
 
 def build(conn: psycopg.Connection, day: date, tz: str) -> tuple[int, int]:
@@ -77,8 +77,7 @@ def build(conn: psycopg.Connection, day: date, tz: str) -> tuple[int, int]:
     with conn.transaction():
         run_sql_file(conn, "ml/ledger_day_stats_lock.sql", params)
         # Read before the raw rows: rows landing meanwhile make the day due again.
-        row = run_sql_file(conn, "ml/ledger_day_stats_source_rows.sql", params).fetchone()
-        source_rows = int(row[0]) if row else 0
+        source_rows = daily_aggregates.source_rows(conn, DAY_TABLE, day, tz)
         run_sql_file(conn, "ml/ledger_day_stats_delete_spend.sql", params)
         run_sql_file(conn, "ml/ledger_day_stats_delete_wallet.sql", params)
         spend_rows = run_sql_file(conn, "ml/ledger_day_stats_insert_spend.sql", params).rowcount

@@ -18,6 +18,12 @@ import psycopg
 from analytics_platform.ml import daily_aggregates
 from analytics_platform.resources.warehouse import run_sql_file
 
+DAY_TABLE = daily_aggregates.DayTable(
+    days_table="ml.user_day_stats_days",
+    raw_tables=("raw.transactions", "raw.user_activity"),
+    analyze=("ml.user_day_stats",),
+)
+
 
 def refresh(
     conn: psycopg.Connection, days: Iterable[date], tz: str, rebuild: Iterable[date] = ()
@@ -25,15 +31,7 @@ def refresh(
     """(Re)build the stats of those of `days` that are due, and of every day in
     `rebuild` (a partition's own day: its raw rows may have changed without ingestion's
     bookkeeping); returns the days built, oldest first."""
-    return daily_aggregates.refresh_due(
-        conn,
-        "ml/features_day_stats_due.sql",
-        build,
-        days,
-        tz,
-        rebuild,
-        tables=("ml.user_day_stats",),
-    )
+    return daily_aggregates.refresh_due(conn, DAY_TABLE, build, days, tz, rebuild)
 
 
 def build(conn: psycopg.Connection, day: date, tz: str) -> int:
@@ -41,10 +39,7 @@ def build(conn: psycopg.Connection, day: date, tz: str) -> int:
     with conn.transaction():
         run_sql_file(conn, "ml/features_day_stats_lock.sql", {"day": day})
         # Read before the raw rows: rows landing meanwhile make the day due again.
-        row = run_sql_file(
-            conn, "ml/features_day_stats_source_rows.sql", {"day": day, "tz": tz}
-        ).fetchone()
-        source_rows = int(row[0]) if row else 0
+        source_rows = daily_aggregates.source_rows(conn, DAY_TABLE, day, tz)
         run_sql_file(conn, "ml/features_day_stats_delete.sql", {"day": day})
         users = run_sql_file(
             conn, "ml/features_day_stats_insert.sql", {"day": day, "tz": tz}

@@ -1,5 +1,5 @@
 -- Records that local day %(day)s's ml.budget_day_spend was built in %(tz)s from the raw
--- rows of %(source_rows)s ingested rows (budget_day_spend_due.sql compares them).
+-- rows of %(source_rows)s ingested rows (day_table_due.sql compares them).
 INSERT INTO ml.budget_day_spend_days (day, tz, source_rows, spend_rows)
 VALUES (%(day)s, %(tz)s, %(source_rows)s, %(spend_rows)s)
 ON CONFLICT (day) DO UPDATE

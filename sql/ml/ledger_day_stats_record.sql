@@ -1,5 +1,5 @@
 -- Records that local day %(day)s's ml.spend_day_stats and ml.wallet_day_stats were built
--- in %(tz)s from the raw rows of %(source_rows)s ingested rows (ledger_day_stats_due.sql
+-- in %(tz)s from the raw rows of %(source_rows)s ingested rows (day_table_due.sql
 -- compares them).
 INSERT INTO ml.ledger_day_stats_days (day, tz, source_rows, spend_rows, wallet_rows)
 VALUES (%(day)s, %(tz)s, %(source_rows)s, %(spend_rows)s, %(wallet_rows)s)

@@ -1,7 +1,8 @@
--- The days of %(days)s whose ml.spend_day_stats and ml.wallet_day_stats must be
--- (re)built for time zone %(tz)s, oldest first: never built, built in another zone,
--- built when ingestion had recorded another number of rows in the day's hours (late
--- events), or listed in %(rebuild)s.
+-- The days of %(days)s whose per-day aggregate table must be (re)built for time zone
+-- %(tz)s, oldest first: never built, built in another zone, built when ingestion had
+-- recorded another number of rows in the day's hours of %(raw_tables)s (late events), or
+-- listed in %(rebuild)s. {days_table} is the table's bookkeeping (day, tz, source_rows);
+-- the count it holds is day_table_source_rows.sql's, read when the day was built.
 -- The hours counted are those that overlap the day (hour_start after its start less an
 -- hour), as in the recorded count. Ingestion cuts hours in REPORTING_TIMEZONE: when that
 -- is %(tz)s, a local midnight starts an hour and these are exactly the day's own hours.
@@ -17,7 +18,7 @@ current AS (
     SELECT w.day, (
         SELECT coalesce(sum(t.rows_ingested), 0)
         FROM ingest.touched_hours t
-        WHERE t.raw_table IN ('raw.transactions', 'raw.wallet_balances')
+        WHERE t.raw_table = ANY(%(raw_tables)s::text[])
             AND t.hour_start > (w.day::timestamp AT TIME ZONE %(tz)s) - interval '1 hour'
             AND t.hour_start < ((w.day + 1)::timestamp AT TIME ZONE %(tz)s)
     ) AS source_rows
@@ -25,7 +26,7 @@ current AS (
 )
 SELECT c.day
 FROM current c
-LEFT JOIN ml.ledger_day_stats_days s ON s.day = c.day
+LEFT JOIN {days_table} s ON s.day = c.day
 WHERE s.day IS NULL
     OR s.tz <> %(tz)s
     OR s.source_rows <> c.source_rows
