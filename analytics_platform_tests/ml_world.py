@@ -14,10 +14,9 @@ import psycopg
 from analytics_platform.dev.generator import GeneratorConfig
 from analytics_platform.dev.raw_rows import load_generated_rows
 from analytics_platform.migrations import migrate
-from analytics_platform.resources.warehouse import run_sql_file
 
 from .conftest import PostgresCluster, settings_for
-from .rollup_reference import RawLoaders
+from .rollup_reference import RawLoaders, transaction
 
 # A zone east of UTC, so that local days and UTC days differ.
 TZ = "Asia/Jakarta"
@@ -83,21 +82,14 @@ def ingest_payment(
     """A successful payment of `user` at `at`, written by ingestion's loader, which records
     it in ingest.touched_hours in the hour it falls in in zone `hours_in` (its
     REPORTING_TIMEZONE)."""
-    payment = {
-        "event_id": uuid.uuid4(),
-        "occurred_at": at,
-        "user_id": user,
-        "transaction_id": f"tx-{user}",
-        "amount": amount,
-        "currency": "IDR",
-        "transaction_type": "PAYMENT",
-        "category": "food",
-        "status": "SUCCESS",
-        "payment_method": "CARD",
-        "retry_count": 0,
-        "processing_ms": 10,
-        "merchant_id": "m-late",
-    }
+    payment = transaction(
+        at,
+        user_id=user,
+        transaction_id=f"tx-{user}",
+        amount=amount,
+        processing_ms=10,
+        merchant_id="m-late",
+    )
     RawLoaders(ZoneInfo(hours_in)).insert(conn, "raw.transactions", [payment])
 
 
@@ -112,24 +104,18 @@ def insert_late_payment(
     merchant: str | None = None,
     method: str = "CARD",
 ) -> None:
-    """A successful payment of `user` at `at` written straight into raw.transactions, with
-    its hour recorded in ingest.touched_hours at the whole UTC hour (as ingestion records
-    it in a whole-hour zone such as the world's): a late event for the day stats."""
-    conn.execute(
-        """INSERT INTO raw.transactions (event_id, occurred_at, user_id, transaction_id,
-               amount, currency, transaction_type, category, status, payment_method,
-               merchant_id, retry_count, processing_ms, kafka_partition, kafka_offset)
-           VALUES (gen_random_uuid(), %s, %s, 'tx-late-' || gen_random_uuid(), %s,
-               %s, 'PAYMENT', %s, 'SUCCESS', %s, %s, 0, 1, 0, 0)""",
-        (at, user, amount, currency, category, method, merchant),
+    """A successful payment of `user` at `at` written by ingestion's loader with its hour
+    recorded in ingest.touched_hours at the whole UTC hour (as ingestion records it in a
+    whole-hour zone such as the world's): a late event for the day stats."""
+    late = transaction(
+        at,
+        user_id=user,
+        transaction_id=f"tx-late-{uuid.uuid4()}",
+        amount=amount,
+        currency=currency,
+        category=category,
+        payment_method=method,
+        merchant_id=merchant,
+        processing_ms=1,
     )
-    run_sql_file(
-        conn,
-        "ingest/record_touched_hours.sql",
-        {
-            "raw_table": "raw.transactions",
-            "hour_starts": [at.astimezone(UTC).replace(minute=0)],
-            "rows": [1],
-            "max_occurred_ats": [at],
-        },
-    )
+    RawLoaders(ZoneInfo("UTC")).insert(conn, "raw.transactions", [late])

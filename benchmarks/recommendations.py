@@ -283,10 +283,7 @@ def train_budget(conn: psycopg.Connection, last_day: date) -> dict[str, float]:
         conn,
         last_day,
         TZ,
-        train_months=1,
-        holdout_months=1,
-        history_months=1,
-        min_habit_months=1,
+        **budget.SMALLEST_TRAINING,
         read=budget_day_spend.read_features_at_cuts,
     )
     return {**run.evaluation.metrics(), "accepted": float(run.accepted)}
@@ -483,8 +480,9 @@ def _measure_training(url: str) -> dict[str, dict]:
 def _budget_training_days(last_day: date) -> list[date]:
     """The local days `train_budget`'s cuts read: from its history month to the last
     holdout cut."""
-    w = budget.windows(last_day, train_months=1, holdout_months=1)
-    first = budget.add_months(w.train_months[0], -1)
+    smallest = budget.SMALLEST_TRAINING
+    w = budget.windows(last_day, smallest["train_months"], smallest["holdout_months"])
+    first = budget.add_months(w.train_months[0], -smallest["history_months"])
     last = budget.month_cuts(w.holdout_months[-1])[-1]
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 

@@ -43,8 +43,7 @@ log = logging.getLogger("analytics_platform.api")
 Reader = AsyncConnection | ScopedReads
 
 # Local to the transaction: gone when it ends, so a pooled connection keeps no scope.
-SET_SCOPE = "SELECT set_config('app.scope', %s, true), set_config('app.merchant_id', %s, true)"
-SET_SCOPE_NAMED = (
+SET_SCOPE = (
     "SELECT set_config('app.scope', %(kind)s, true), "
     "set_config('app.merchant_id', %(merchant_id)s, true)"
 )
@@ -73,7 +72,6 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sql_dir: Path = settings.sql_dir
-        self._composed: dict[tuple[str, str], sql.Composed] = {}
         self._texts: dict[tuple[str, str], str] = {}
         # Why new connections are refused, if they are (readiness reports it).
         self.refusal: str | None = None
@@ -161,23 +159,24 @@ class Database:
             conn.execute(_SESSION_DEFAULTS)
             self._check_role(conn.execute(self.text("api/role_check.sql")).fetchone())
             with conn.transaction():
-                conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
+                conn.execute(SET_SCOPE, scope_params(scope))
                 yield conn
 
     def text(self, relative: str) -> str:
         return read_sql(relative, self.sql_dir)
 
-    def query(self, relative: str, table: str | None = None) -> sql.Composed | str:
-        """A file of `sql/`, its `{table}` filled with a marts table when given."""
+    def query(self, relative: str, table: str | None = None) -> str:
+        """A file of `sql/`, its `{table}` filled with a marts table when given (the
+        identifier quoted by psycopg; rendered once)."""
         if table is None:
             return self.text(relative)
         key = (relative, table)
-        composed = self._composed.get(key)
-        if composed is None:
+        text = self._texts.get(key)
+        if text is None:
             template = sql.SQL(self.text(relative))  # type: ignore[arg-type]
-            composed = template.format(table=sql.Identifier("marts", table))
-            self._composed[key] = composed
-        return composed
+            text = template.format(table=sql.Identifier("marts", table)).as_string()
+            self._texts[key] = text
+        return text
 
     async def rows(
         self,
@@ -187,7 +186,7 @@ class Database:
         table: str | None = None,
     ) -> list[dict[str, Any]]:
         if isinstance(conn, ScopedReads):
-            (rows,) = await conn.read([(self._text(relative, table), params)], last=False)
+            (rows,) = await conn.read([(self.query(relative, table), params)], last=False)
             return rows
         async with conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(self.query(relative, table), params)  # type: ignore[arg-type]
@@ -211,27 +210,15 @@ class Database:
         reads and the Sync. A read after it in the same block raises
         ReadAfterLastReadError (it would see nothing)."""
         if isinstance(conn, ScopedReads):
-            reads = [(self._text(relative, table), params) for relative, params, table in queries]
+            reads = [(self.query(relative, table), params) for relative, params, table in queries]
             return await conn.read(reads, last=last)
         return [await self.rows(conn, *query) for query in queries]
-
-    def _text(self, relative: str, table: str | None) -> str:
-        """`query` as the text it renders to (its identifiers quoted by psycopg)."""
-        if table is None:
-            return self.text(relative)
-        key = (relative, table)
-        text = self._texts.get(key)
-        if text is None:
-            query = self.query(relative, table)
-            text = query.as_string() if isinstance(query, sql.Composed) else query
-            self._texts[key] = text
-        return text
 
     @asynccontextmanager
     async def scoped(self, scope: Scope) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction that sees only what `scope` may see."""
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(SET_SCOPE, (scope.kind, scope.merchant_id or ""))
+            await conn.execute(SET_SCOPE, scope_params(scope))
             yield conn
 
     @asynccontextmanager
@@ -246,7 +233,7 @@ class Database:
                 prepared = self._prepared[conn] = PreparedStatements()
             reads = ScopedReads(
                 conn,
-                (SET_SCOPE_NAMED, {"kind": scope.kind, "merchant_id": scope.merchant_id or ""}),
+                (SET_SCOPE, scope_params(scope)),
                 prepared,
                 conn.info.encoding,
             )
@@ -261,6 +248,11 @@ class Database:
         the protected tables is visible through it."""
         async with self.pool.connection() as conn:
             yield conn
+
+
+def scope_params(scope: Scope) -> dict[str, str]:
+    """SET_SCOPE's parameters for `scope`."""
+    return {"kind": scope.kind, "merchant_id": scope.merchant_id or ""}
 
 
 def is_database_error(exc: BaseException) -> bool:

@@ -77,10 +77,9 @@ def _train_inactivity(conn: psycopg.Connection, first: date, last: date, tz: str
 
 
 def _train_budget(conn: psycopg.Connection, first: date, last: date, tz: str) -> ModelLine:
-    # The smallest training the model allows: one month of history before each month,
-    # one training month and one holdout month, all complete.
-    w = budget.windows(last, train_months=1, holdout_months=1)
-    history_first = budget.add_months(w.train_months[0], -1)
+    smallest = budget.SMALLEST_TRAINING
+    w = budget.windows(last, smallest["train_months"], smallest["holdout_months"])
+    history_first = budget.add_months(w.train_months[0], -smallest["history_months"])
     if history_first < first:
         return ModelLine(
             budget.MODEL_NAME,
@@ -92,10 +91,7 @@ def _train_budget(conn: psycopg.Connection, first: date, last: date, tz: str) ->
             conn,
             last,
             tz,
-            train_months=1,
-            holdout_months=1,
-            history_months=1,
-            min_habit_months=1,
+            **smallest,
             read=budget_day_spend.read_features_at_cuts,
         )
     except budget.NotEnoughHistoryError as exc:

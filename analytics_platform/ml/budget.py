@@ -61,6 +61,15 @@ MIN_HABIT_MONTHS = 2
 TRAIN_MONTHS = 3
 HOLDOUT_MONTHS = 1
 ALERT_MARGIN = 0.25
+# The smallest training the model allows, for short histories (the demo's, the
+# benchmark's 90 days): one month of history before each of one training month and one
+# holdout month, all complete; `train_and_store(..., **SMALLEST_TRAINING)`.
+SMALLEST_TRAINING = {
+    "train_months": 1,
+    "holdout_months": 1,
+    "history_months": 1,
+    "min_habit_months": 1,
+}
 # Cut days within each month for evaluation (scoring cuts at any day).
 CUT_DAYS = (3, 7, 11, 15, 19, 23, 27)
 # Cut days of the training months: every second of CUT_DAYS, still from the month's
